@@ -1,0 +1,154 @@
+"""Normalisation of article text, metadata and URLs.
+
+Text: Unicode NFC, zero-width characters removed, whitespace collapsed; nothing else, so one
+changed word is an edit. URLs: one spelling per article (scheme/host case, default ports,
+tracking parameters, fragments, AMP variants).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+# Zero-width and invisible formatting characters that never change what a reader sees.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+_HSPACE = re.compile(r"[^\S\n]+")
+_ANY_SPACE = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n{2,}")
+
+MAX_URL_LENGTH = 2048
+
+
+def normalize_text(text: str | None) -> str:
+    """The stored form of article text: NFC, no zero-width characters, one paragraph a line."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = (_HSPACE.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def comparable_text(text: str | None) -> str:
+    """The form compared between versions: also folds paragraph breaks into single spaces.
+
+    Reflowing the same words into different paragraphs is not an edit.
+    """
+    return _ANY_SPACE.sub(" ", normalize_text(text)).strip()
+
+
+def text_digest(text: str | None) -> str:
+    return hashlib.sha256(comparable_text(text).encode("utf-8")).hexdigest()
+
+
+def normalize_field(value: str | None) -> str | None:
+    """A metadata field (title, byline) in comparable form; empty becomes None."""
+    if value is None:
+        return None
+    folded = comparable_text(value)
+    return folded or None
+
+
+def word_count(text: str | None) -> int:
+    return len(comparable_text(text).split()) if text else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs
+
+TRACKING_PARAMETERS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gclsrc",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "yclid",
+        "igshid",
+        "_ga",
+        "_gl",
+        "ref_src",
+        "ref_url",
+        "cmpid",
+        "ito",
+        "ncid",
+        "ocid",
+        "smid",
+        "smtyp",
+        "mbid",
+        "s_cid",
+        "rss",
+        "xtor",
+        "at_medium",
+        "at_campaign",
+        "__twitter_impression",
+        "ftag",
+        "wt.mc_id",
+        "amp",
+        "outputtype",
+        "output",
+        "share",
+        "src",
+        "partner",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "ga_")
+_AMP_PATH = re.compile(r"(?:/amp/?|\.amp(?=\.html?$)|/amp\.html?)$", re.IGNORECASE)
+_AMP_PREFIX = re.compile(r"^/amp(?=/)", re.IGNORECASE)
+_AMP_HOST = re.compile(r"^amp\.", re.IGNORECASE)
+
+
+class URLError(ValueError):
+    """A URL that cannot name an article (wrong scheme, no host, too long)."""
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMETERS or lowered.startswith(_TRACKING_PREFIXES)
+
+
+def normalize_url(url: str) -> str:
+    """The one spelling of an article URL.
+
+    http and https are kept distinct only by scheme case; ``www.`` is kept (some outlets
+    serve different sites with and without it).
+    """
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise URLError(f"URL longer than {MAX_URL_LENGTH} characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise URLError(f"not an http(s) URL: {url[:200]!r}")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise URLError(f"URL has no host: {url[:200]!r}")
+    host = _AMP_HOST.sub("", host.lower())
+    port = parts.port if parts.port not in (None, 80 if scheme == "http" else 443) else None
+    netloc = host if port is None else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
+    path = _AMP_PATH.sub("", _AMP_PREFIX.sub("", parts.path)) or "/"
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    )
+    # canonicalize_url percent-encodes consistently and sorts the query.
+    return canonicalize_url(urlunsplit((scheme, netloc, path, query, "")))
+
+
+def same_site(url_a: str, url_b: str) -> bool:
+    """Whether two URLs belong to the same site (registrable host, ignoring ``www.``)."""
+
+    def host(u: str) -> str:
+        h = (urlsplit(u).hostname or "").lower()
+        return h[4:] if h.startswith("www.") else h
+
+    return bool(host(url_a)) and host(url_a) == host(url_b)

@@ -1,0 +1,554 @@
+"""The versioned store. ``record_fetch`` is the only code that writes versions.
+
+It implements DESIGN.md's versioning rules 1–4:
+
+1. a new version when the normalised text, title, byline or declared dates differ from the
+   latest version;
+2. unchanged raw bytes (same SHA-256, or a 304) short-circuit: no extraction, one fetch row;
+3. error pages, consent walls, paywall stubs and collapsed extractions are *suspect* fetches,
+   never versions; 404/410 is a removal and coming back a restoration;
+4. a version, its fetch row and its blob are written in the caller's one transaction; two
+   writers recording the same state produce one version (the article row is locked first:
+   ``BEGIN IMMEDIATE`` on SQLite, ``SELECT … FOR UPDATE`` on PostgreSQL; a unique
+   ``(article_id, seq)`` backs it up and ``record`` retries the loser).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mediawatch.archive.blobs import put_blob, sha256_hex
+from mediawatch.archive.db import insert_ignore
+from mediawatch.archive.extract import Extracted, ExtractionError, extract
+from mediawatch.archive.models import (
+    Article,
+    ArticleStatus,
+    ArticleURL,
+    ChangeKind,
+    Fetch,
+    FetchOrigin,
+    FetchOutcome,
+    Version,
+)
+from mediawatch.archive.normalize import (
+    URLError,
+    normalize_field,
+    normalize_url,
+    same_site,
+    text_digest,
+)
+from mediawatch.archive.schedule import next_check
+
+logger = logging.getLogger(__name__)
+
+# A fetch whose text is shorter than this is not an article.
+MIN_TEXT_CHARS = 50
+# A known article whose text shrinks below this share of the last version is suspect.
+SHRINK_RATIO = 0.5
+SHRINK_MIN_PREVIOUS_CHARS = 400
+# Below this length a page carrying wall markers is a wall, not an article.
+WALL_MAX_CHARS = 2500
+
+WALL_MARKERS = re.compile(
+    r"subscribe (?:now )?to (?:continue|read)|to continue reading|already a subscriber|"
+    r"sign in to (?:continue|read)|create (?:a )?free account to|this (?:article|content) is "
+    r"(?:for|reserved for|available to|only available to) (?:subscribers|members)|"
+    r"subscribers only|premium content|paywall|we use cookies|accept (?:all )?cookies|"
+    r"cookie (?:settings|preferences|policy)|your privacy choices|manage (?:your )?consent|"
+    r"we value your privacy|verify (?:that )?you are (?:a )?human|are you a robot|"
+    r"checking your browser|enable javascript and cookies|access denied|captcha|"
+    r"unusual traffic|request (?:was )?blocked|attention required",
+    re.IGNORECASE,
+)
+ERROR_PAGE_MARKERS = re.compile(
+    r"\b(?:page|article|content) (?:was )?not (?:be )?found\b|\b404\b.{0,40}\bnot found\b|"
+    r"\bno longer available\b|\bhas been (?:removed|deleted)\b|\bseite nicht gefunden\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One check of a URL, as seen by a crawler, an importer or a web archive."""
+
+    url: str
+    fetched_at: datetime
+    status: int | None = 200  # None: no HTTP response at all (timeout, refused, DNS)
+    raw: bytes | None = None
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    extracted: Extracted | None = None  # already extracted (process pool, text-only import)
+    error: str | None = None
+    final_url: str | None = None  # where redirects ended
+    origin: FetchOrigin = FetchOrigin.CRAWL
+    crawl_run_id: int | None = None
+    source_id: int | None = None
+    relevance: float | None = None
+    trust_cross_domain_canonical: bool = False
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    outcome: FetchOutcome
+    article_id: int | None = None
+    fetch_id: int | None = None
+    version_seq: int | None = None
+    change_kind: ChangeKind | None = None
+    message: str | None = None
+    new_article: bool = False
+    extracted: bool = False  # whether extraction ran for this fetch
+    flags: tuple[str, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------------------------
+# Look-ups
+
+
+def find_article(session: Session, url: str) -> Article | None:
+    """The article a URL leads to: its canonical URL or any recorded alias."""
+    try:
+        key = normalize_url(url)
+    except URLError:
+        return None
+    article = session.scalar(select(Article).where(Article.canonical_url == key))
+    if article is not None:
+        return article
+    return session.scalar(
+        select(Article)
+        .join(ArticleURL, ArticleURL.article_id == Article.id)
+        .where(or_(ArticleURL.url == key, ArticleURL.url == url))
+    )
+
+
+def latest_version(session: Session, article_id: int) -> Version | None:
+    return session.scalar(
+        select(Version).where(Version.article_id == article_id).order_by(Version.seq.desc()).limit(1)
+    )
+
+
+def _lock_article(session: Session, article_id: int) -> Article:
+    stmt = select(Article).where(Article.id == article_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    article = session.scalars(stmt.execution_options(populate_existing=True)).one()
+    return article
+
+
+def _get_or_create_article(
+    session: Session, canonical: str, *, at: datetime, source_id: int | None
+) -> tuple[Article, bool]:
+    existing = session.scalar(select(Article.id).where(Article.canonical_url == canonical))
+    created = False
+    if existing is None:
+        result = session.execute(
+            insert_ignore(session, Article)
+            .values(
+                canonical_url=canonical,
+                source_id=source_id,
+                first_seen=at,
+                status=ArticleStatus.LIVE,
+                version_count=0,
+            )
+            .returning(Article.id)
+        )
+        row = result.first()
+        created = row is not None
+        existing = (
+            row[0]
+            if row is not None
+            else session.scalar(select(Article.id).where(Article.canonical_url == canonical))
+        )
+    assert existing is not None
+    return _lock_article(session, existing), created
+
+
+def _add_alias(session: Session, article_id: int, url: str, kind: str, at: datetime) -> None:
+    try:
+        key = normalize_url(url)
+    except URLError:
+        return
+    session.execute(
+        insert_ignore(session, ArticleURL).values(article_id=article_id, url=key, kind=kind, first_seen=at)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Health of a fetch (rule 3)
+
+
+def assess(extracted: Extracted, previous: Version | None) -> str | None:
+    """Why this extraction must not become a version, or None when it is healthy."""
+    text = extracted.text
+    if extracted.truncated:
+        return "the HTML parser dropped deeply nested content"
+    if extracted.lossy_decoding and previous is not None and previous.change_kind != ChangeKind.REMOVED:
+        return f"lossy decoding ({extracted.encoding}); not comparable with the stored text"
+    if len(text) < MIN_TEXT_CHARS:
+        return f"no article text ({len(text)} characters extracted)"
+    if len(text) <= WALL_MAX_CHARS and WALL_MARKERS.search(text):
+        return "consent, paywall or bot wall: " + WALL_MARKERS.search(text).group(0)  # type: ignore[union-attr]
+    if len(text) <= WALL_MAX_CHARS and ERROR_PAGE_MARKERS.search(f"{extracted.title or ''} {text[:500]}"):
+        return "error page (soft 404)"
+    if previous is not None and previous.change_kind != ChangeKind.REMOVED:
+        before = len(previous.text)
+        if before >= SHRINK_MIN_PREVIOUS_CHARS and len(text) < before * SHRINK_RATIO:
+            return f"text collapsed from {before} to {len(text)} characters"
+        if extracted.paywalled and len(text) < before * 0.8:
+            return "marked isAccessibleForFree=false and shorter than the stored text"
+    return None
+
+
+def _state(extracted: Extracted) -> tuple[str, str | None, str | None, str | None, str | None]:
+    return (
+        text_digest(extracted.text),
+        normalize_field(extracted.title),
+        normalize_field(extracted.byline),
+        extracted.published,
+        extracted.modified,
+    )
+
+
+def _version_state(v: Version) -> tuple[str, str | None, str | None, str | None, str | None]:
+    return (v.text_sha256, normalize_field(v.title), normalize_field(v.byline), v.published, v.modified)
+
+
+def _canonical_for(capture: Capture, extracted: Extracted | None, fetched_key: str) -> str:
+    declared = extracted.canonical_url if extracted else None
+    if not declared:
+        return fetched_key
+    try:
+        key = normalize_url(declared)
+    except URLError:
+        return fetched_key
+    # A page may only name a canonical on its own site, so a hostile page cannot merge
+    # itself into another outlet's article (unless the source is trusted to do so).
+    if capture.trust_cross_domain_canonical or same_site(key, fetched_key):
+        return key
+    return fetched_key
+
+
+# ---------------------------------------------------------------------------------------------
+# The writer
+
+
+def record_fetch(
+    session: Session,
+    capture: Capture,
+    *,
+    extractor: Callable[..., Extracted] = extract,
+) -> RecordResult:
+    """Record one check of a URL inside the caller's transaction and return what came of it."""
+    at = capture.fetched_at
+    if at.tzinfo is None:
+        raise ValueError("Capture.fetched_at must be timezone-aware")
+    fetched_url = capture.final_url or capture.url
+    try:
+        fetched_key = normalize_url(fetched_url)
+    except URLError as exc:
+        return _fetch_only(session, capture, None, FetchOutcome.SKIPPED, str(exc))
+
+    article = find_article(session, capture.url) or (
+        find_article(session, fetched_url) if capture.final_url else None
+    )
+    if article is not None:
+        article = _lock_article(session, article.id)
+        if capture.origin != FetchOrigin.CRAWL and _already_recorded(session, article.id, capture):
+            # Re-importing the same archive changes nothing.
+            return RecordResult(FetchOutcome.SKIPPED, article.id, None, message="already recorded")
+
+    # No usable HTTP response: an error, never a removal (5xx and timeouts do not mean gone).
+    if capture.status is None or capture.error or capture.status >= 500 or capture.status == 429:
+        message = capture.error or f"HTTP {capture.status}"
+        return _fetch_only(session, capture, article, FetchOutcome.ERROR, message)
+
+    if capture.status in (404, 410):
+        return _record_removed(session, capture, article)
+
+    if capture.status == 304:
+        if article is None:
+            return _fetch_only(session, capture, None, FetchOutcome.ERROR, "304 for an unknown URL")
+        latest = latest_version(session, article.id)
+        if latest is not None:
+            latest.last_seen = max(latest.last_seen, at)
+        return _fetch_only(session, capture, article, FetchOutcome.NOT_MODIFIED, None, version=latest)
+
+    if not 200 <= capture.status < 300:
+        return _fetch_only(session, capture, article, FetchOutcome.ERROR, f"unexpected HTTP {capture.status}")
+
+    raw_digest = sha256_hex(capture.raw) if capture.raw is not None else None
+    latest = latest_version(session, article.id) if article is not None else None
+    if article is not None and latest is not None and at < latest.first_seen:
+        return _record_out_of_order(session, capture, article, extractor)
+    if (
+        article is not None
+        and raw_digest is not None
+        and raw_digest == article.last_raw_sha256
+        and latest is not None
+        and latest.change_kind != ChangeKind.REMOVED
+    ):
+        latest.last_seen = max(latest.last_seen, at)
+        return _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=latest)
+
+    did_extract = False
+    extracted = capture.extracted
+    if extracted is None:
+        if capture.raw is None:
+            return _fetch_only(session, capture, article, FetchOutcome.ERROR, "no content")
+        try:
+            extracted = extractor(capture.raw, url=fetched_url, content_type=capture.content_type)
+        except ExtractionError as exc:
+            return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, str(exc))
+        did_extract = True
+
+    new_article = False
+    if article is None:
+        canonical = _canonical_for(capture, extracted, fetched_key)
+        existing = find_article(session, canonical)
+        if existing is not None:
+            article = _lock_article(session, existing.id)
+        else:
+            problem = assess(extracted, None)
+            if problem is not None:
+                # A wall or error page seen before any real version: no article is created.
+                return _fetch_only(session, capture, None, FetchOutcome.SUSPECT, problem)
+            article, new_article = _get_or_create_article(
+                session, canonical, at=at, source_id=capture.source_id
+            )
+        latest = latest_version(session, article.id)
+        if latest is not None and at < latest.first_seen:
+            # Another writer recorded newer states of this article meanwhile.
+            return _record_out_of_order(session, replace(capture, extracted=extracted), article, extractor)
+    for url, kind in ((capture.url, "alias"), (fetched_url, "redirect")):
+        if normalize_url_or_none(url) not in (None, article.canonical_url):
+            _add_alias(session, article.id, url, kind, at)
+
+    if capture.relevance is not None:
+        article.relevance = capture.relevance
+    problem = assess(extracted, latest)
+    if problem is not None:
+        return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, problem)
+
+    if capture.etag or capture.last_modified:
+        article.etag, article.last_modified = capture.etag, capture.last_modified
+    article.last_raw_sha256 = raw_digest
+    state = _state(extracted)
+    if latest is not None and latest.change_kind != ChangeKind.REMOVED and _version_state(latest) == state:
+        latest.last_seen = max(latest.last_seen, at)
+        result = _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=latest)
+        return replace(result, extracted=did_extract)
+
+    if latest is None:
+        kind = ChangeKind.FIRST
+    elif latest.change_kind == ChangeKind.REMOVED:
+        kind = ChangeKind.RESTORED
+    elif latest.text_sha256 != state[0]:
+        kind = ChangeKind.TEXT
+    else:
+        kind = ChangeKind.METADATA
+    flags = ["lossy-decoding"] if extracted.lossy_decoding else []
+    blob_digest = put_blob(session, capture.raw, raw_digest) if capture.raw is not None else None
+    version = _add_version(session, article, extracted, kind, at, blob_digest, flags)
+    article.status = ArticleStatus.LIVE
+    article.last_changed = at
+    result = _fetch_only(session, capture, article, FetchOutcome.NEW_VERSION, None, version=version)
+    return replace(
+        result,
+        version_seq=version.seq,
+        change_kind=kind,
+        new_article=new_article,
+        extracted=did_extract,
+        flags=tuple(flags),
+    )
+
+
+def _already_recorded(session: Session, article_id: int, capture: Capture) -> bool:
+    return (
+        session.scalar(
+            select(Fetch.id)
+            .where(
+                Fetch.article_id == article_id,
+                Fetch.fetched_at == capture.fetched_at,
+                Fetch.origin == capture.origin,
+                Fetch.http_status == capture.status,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _record_out_of_order(
+    session: Session, capture: Capture, article: Article, extractor: Callable[..., Extracted]
+) -> RecordResult:
+    """A capture older than the latest version: evidence for the version current then.
+
+    Versions are numbered in the order they were observed, so an older state arriving late is
+    never spliced into the middle of a history; it is recorded as a fetch and, when it does
+    not match the version current at that moment, flagged.
+    """
+    at = capture.fetched_at
+    current = session.scalar(
+        select(Version)
+        .where(Version.article_id == article.id, Version.first_seen <= at)
+        .order_by(Version.seq.desc())
+        .limit(1)
+    )
+    extracted = capture.extracted
+    if extracted is None and capture.raw is not None and 200 <= (capture.status or 0) < 300:
+        try:
+            extracted = extractor(capture.raw, url=capture.url, content_type=capture.content_type)
+        except ExtractionError as exc:
+            return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, str(exc))
+    if current is not None and extracted is not None and _version_state(current) == _state(extracted):
+        return _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=current)
+    return _fetch_only(
+        session,
+        capture,
+        article,
+        FetchOutcome.SUSPECT,
+        "capture older than the archived history and not matching the version current then",
+    )
+
+
+def normalize_url_or_none(url: str) -> str | None:
+    try:
+        return normalize_url(url)
+    except URLError:
+        return None
+
+
+def _add_version(
+    session: Session,
+    article: Article,
+    extracted: Extracted,
+    kind: ChangeKind,
+    at: datetime,
+    blob_digest: str | None,
+    flags: list[str],
+) -> Version:
+    article.version_count += 1
+    version = Version(
+        article_id=article.id,
+        seq=article.version_count,
+        first_seen=at,
+        last_seen=at,
+        title=extracted.title,
+        byline=extracted.byline,
+        published=extracted.published,
+        modified=extracted.modified,
+        language=extracted.language,
+        sitename=extracted.sitename,
+        text=extracted.text,
+        text_sha256=text_digest(extracted.text),
+        extractor=extracted.extractor,
+        change_kind=kind,
+        flags=flags,
+        blob_sha256=blob_digest,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def _record_removed(session: Session, capture: Capture, article: Article | None) -> RecordResult:
+    message = f"HTTP {capture.status}"
+    if article is None:
+        return _fetch_only(session, capture, None, FetchOutcome.REMOVED, message)
+    latest = latest_version(session, article.id)
+    if latest is None or latest.change_kind == ChangeKind.REMOVED:
+        if latest is not None:
+            latest.last_seen = max(latest.last_seen, capture.fetched_at)
+        return _fetch_only(session, capture, article, FetchOutcome.REMOVED, message, version=latest)
+    removed = Extracted(text="", title=latest.title, byline=latest.byline, extractor=latest.extractor)
+    version = _add_version(session, article, removed, ChangeKind.REMOVED, capture.fetched_at, None, [])
+    article.status = ArticleStatus.REMOVED
+    article.last_changed = capture.fetched_at
+    article.last_raw_sha256 = None
+    result = _fetch_only(session, capture, article, FetchOutcome.REMOVED, message, version=version)
+    return replace(result, version_seq=version.seq, change_kind=ChangeKind.REMOVED)
+
+
+def _fetch_only(
+    session: Session,
+    capture: Capture,
+    article: Article | None,
+    outcome: FetchOutcome,
+    message: str | None,
+    *,
+    version: Version | None = None,
+) -> RecordResult:
+    at = capture.fetched_at
+    if article is not None:
+        article.last_checked = max(article.last_checked, at) if article.last_checked else at
+        if capture.origin == FetchOrigin.CRAWL:
+            article.next_check = next_check(
+                first_seen=article.first_seen, last_changed=article.last_changed, checked_at=at
+            )
+    fetch = Fetch(
+        article_id=article.id if article is not None else None,
+        version_id=version.id if version is not None else None,
+        crawl_run_id=capture.crawl_run_id,
+        source_id=capture.source_id,
+        fetched_at=at,
+        url=capture.url[:4096],
+        http_status=capture.status,
+        etag=capture.etag,
+        last_modified=capture.last_modified,
+        raw_sha256=sha256_hex(capture.raw) if capture.raw is not None else None,
+        outcome=outcome,
+        message=message[:2000] if message else None,
+        origin=capture.origin,
+    )
+    session.add(fetch)
+    session.flush()
+    if outcome in (FetchOutcome.SUSPECT, FetchOutcome.ERROR):
+        logger.info("%s %s: %s", outcome.value, capture.url, message)
+    return RecordResult(
+        outcome=outcome,
+        article_id=article.id if article is not None else None,
+        fetch_id=fetch.id,
+        message=message,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One transaction per fetch, with the loser of a race retried
+
+
+def record(
+    sessions: sessionmaker[Session],
+    capture: Capture,
+    *,
+    extractor: Callable[..., Extracted] = extract,
+    attempts: int = 5,
+) -> RecordResult:
+    """Record one capture in its own transaction; a lost race is retried against the winner."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with sessions.begin() as session:
+                return record_fetch(session, capture, extractor=extractor)
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+            logger.debug("record of %s lost a race; retrying", capture.url)
+        except OperationalError as exc:
+            # PostgreSQL deadlock/serialization failures are safe to retry as a whole.
+            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+            if code not in ("40001", "40P01") or attempt == attempts:
+                raise
+        time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""The Scrapy project: spiders, middlewares and pipelines that feed the archive."""

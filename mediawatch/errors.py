@@ -1,0 +1,37 @@
+"""The one exception hierarchy: the CLI turns these into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+
+class MediawatchError(Exception):
+    """Base class for errors a user can act on (bad input, bad config, unreachable database)."""
+
+    exit_code = 1
+
+
+class ConfigError(MediawatchError):
+    """A configuration file or option is invalid."""
+
+    exit_code = 2
+
+
+class DatabaseError(MediawatchError):
+    """The archive database is unreachable, unusable or at an unknown schema revision."""
+
+    exit_code = 3
+
+
+class SchemaTooNewError(DatabaseError):
+    """The database was migrated by a newer mediawatch than this one."""
+
+
+class NotFoundError(MediawatchError):
+    """A URL, version or other archive object does not exist."""
+
+    exit_code = 4
+
+
+class InputError(MediawatchError):
+    """An input file or argument cannot be used."""
+
+    exit_code = 2

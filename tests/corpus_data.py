@@ -1,0 +1,104 @@
+"""Readers for the shared corpus, used by tests and benchmarks (the corpus is never copied)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NYT_DIR = "archivediff-nyt-article-versions"
+EVAL_DIR = "trafilatura-evaldata"
+
+
+@dataclass(frozen=True)
+class NytCapture:
+    slug: str
+    index: int
+    fetched_at: str
+    url: str
+    title: str
+    authors: list[str]
+    text: str
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "fetched_at": self.fetched_at,
+            "title": self.title,
+            "text": self.text,
+            "authors": self.authors,
+        }
+
+
+def nyt_slugs(corpus: Path) -> list[str]:
+    return sorted(
+        p.name.removesuffix("_all_versions.json") for p in (corpus / NYT_DIR / "dataset").glob("*.json")
+    )
+
+
+def nyt_captures(corpus: Path, slug: str) -> list[NytCapture]:
+    data = json.loads((corpus / NYT_DIR / "dataset" / f"{slug}_all_versions.json").read_text())
+    captures = []
+    for index, item in enumerate(data):
+        meta, article = item["metadata"], item["article"]
+        memento = meta["warc-target-uri"]
+        original = memento.split("/", 5)[5] if "/web/" in memento else memento
+        captures.append(
+            NytCapture(
+                slug=slug,
+                index=index,
+                fetched_at=meta["warc-date"],
+                url=original,
+                title=article.get("title") or "",
+                authors=list(article.get("authors") or []),
+                text=article.get("text") or "",
+            )
+        )
+    return captures
+
+
+def nyt_version_index(corpus: Path) -> dict[str, list[dict[str, str]]]:
+    rows: dict[str, list[dict[str, str]]] = {}
+    with (corpus / NYT_DIR / "DERIVED_version_index.tsv").open() as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            rows.setdefault(row["article"], []).append(row)
+    return rows
+
+
+def write_nyt_jsonl(corpus: Path, path: Path, slugs: list[str] | None = None) -> int:
+    count = 0
+    with path.open("w") as out:
+        for slug in slugs or nyt_slugs(corpus):
+            for capture in nyt_captures(corpus, slug):
+                out.write(json.dumps(capture.as_record()) + "\n")
+                count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class EvalPage:
+    key: str
+    path: Path
+    gold: dict[str, Any]
+
+    @property
+    def url(self) -> str | None:
+        return self.key if self.key.startswith(("http://", "https://")) else None
+
+    def raw(self) -> bytes:
+        return gzip.decompress(self.path.read_bytes())
+
+
+def eval_pages(corpus: Path) -> Iterator[EvalPage]:
+    base = corpus / EVAL_DIR / "tests"
+    gold = json.loads((base / "evaldata.json").read_text())
+    for key, value in gold.items():
+        for folder in ("eval", "cache"):
+            path = base / folder / f"{value['file']}.gz"
+            if path.exists():
+                yield EvalPage(key, path, value)
+                break

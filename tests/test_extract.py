@@ -1,0 +1,189 @@
+"""The extraction wrapper against the human gold in trafilatura-evaldata (a quality gate)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from corpus_data import eval_pages
+
+from mediawatch.archive.extract import decode_html, extract, normalize_date
+from mediawatch.archive.normalize import comparable_text
+
+# Measured on all 990 pages (see README "Extraction quality"); the gate sits a little below.
+MIN_TITLE_ACCURACY = 0.62
+MIN_AUTHOR_ACCURACY = 0.58
+MIN_DATE_ACCURACY = 0.80
+MIN_SNIPPET_RECALL = 0.92
+MAX_BOILERPLATE_LEAK = 0.12
+
+
+def _same(gold: str, found: str | None) -> bool:
+    return comparable_text(gold).casefold() == comparable_text(found or "").casefold()
+
+
+def _author_match(gold: str, found: str | None) -> bool:
+    g, f = comparable_text(gold).casefold(), comparable_text(found or "").casefold()
+    return bool(f) and (g in f or f in g)
+
+
+def metadata_accuracy(corpus: Path) -> dict[str, tuple[int, int]]:
+    scores = {"title": [0, 0], "author": [0, 0], "date": [0, 0], "with": [0, 0], "without": [0, 0]}
+    for page in eval_pages(corpus):
+        found = extract(page.raw(), url=page.url)
+        gold = page.gold
+        checks = (
+            ("title", gold.get("title"), found.title, _same),
+            ("author", gold.get("author") or None, found.byline, _author_match),
+            ("date", gold.get("date") or None, found.published, lambda g, f: (f or "")[:10] == g),
+        )
+        for name, value, found_value, matches in checks:
+            if not isinstance(value, str):  # absent, or annotated as a list of variants
+                continue
+            scores[name][1] += 1
+            scores[name][0] += bool(matches(value, found_value))
+        text = comparable_text(found.text)
+        for snippet in gold.get("with", []):
+            scores["with"][1] += 1
+            scores["with"][0] += comparable_text(snippet) in text
+        for snippet in gold.get("without", []):
+            scores["without"][1] += 1
+            scores["without"][0] += comparable_text(snippet) in text
+    return {k: (v[0], v[1]) for k, v in scores.items()}
+
+
+def test_metadata_and_text_meet_the_gold_gate(corpus: Path) -> None:
+    scores = metadata_accuracy(corpus)
+    rate = {k: hit / total for k, (hit, total) in scores.items()}
+    print("extraction accuracy:", {k: f"{hit}/{total} = {rate[k]:.3f}" for k, (hit, total) in scores.items()})
+    assert scores["title"][1] > 800 and scores["date"][1] > 700
+    assert rate["title"] >= MIN_TITLE_ACCURACY
+    assert rate["author"] >= MIN_AUTHOR_ACCURACY
+    assert rate["date"] >= MIN_DATE_ACCURACY
+    assert rate["with"] >= MIN_SNIPPET_RECALL
+    assert rate["without"] <= MAX_BOILERPLATE_LEAK
+
+
+def test_non_utf8_pages_decode_without_loss(corpus: Path) -> None:
+    legacy = []
+    for page in eval_pages(corpus):
+        raw = page.raw()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            legacy.append(page)
+    assert len(legacy) >= 20, "the corpus holds 27 non-UTF-8 pages"
+    found_snippets = total = 0
+    for page in legacy:
+        decoded = decode_html(page.raw())
+        assert not decoded.lossy, (page.path.name, decoded.encoding)
+        text = comparable_text(extract(page.raw(), url=page.url).text)
+        for snippet in page.gold.get("with", []):
+            total += 1
+            found_snippets += comparable_text(snippet) in text
+    assert found_snippets / total >= 0.8, (found_snippets, total)
+
+
+def test_wrong_http_charset_is_detected_and_lossy_decoding_reported() -> None:
+    body = "<html><body><p>caf\u00e9 \u2013 na\u00efve</p></body></html>".encode("cp1252")
+    # The header lies (utf-8); the bytes are cp1252: detected, not silently replaced.
+    decoded = decode_html(body, "text/html; charset=utf-8")
+    assert "caf\u00e9" in decoded.text and not decoded.lossy
+    broken = b"<html><body><p>abc \xff\xfe\xfa def</p></body></html>" * 3
+    assert decode_html(broken, "text/html; charset=utf-8").lossy or "\ufffd" not in decode_html(broken).text
+
+
+def test_bom_wins_over_header() -> None:
+    body = "\ufeff<html><body><p>\u0627\u0644\u0633\u0644\u0627\u0645</p></body></html>".encode("utf-8")
+    decoded = decode_html(body, "text/html; charset=iso-8859-1")
+    assert "\u0627\u0644\u0633\u0644\u0627\u0645" in decoded.text and decoded.encoding == "utf-8"
+
+
+def test_json_ld_wins_for_metadata() -> None:
+    page = (
+        b"""<html lang="en"><head><title>Site | Something else</title>
+    <script type="application/ld+json">{"@context":"https://schema.org","@type":"NewsArticle",
+    "headline":"TTP claims attack near Torkham crossing","author":[{"@type":"Person","name":"Aisha Khan"}],
+    "datePublished":"2026-02-03T10:00:00+05:00","dateModified":"2026-02-04T08:30:00+05:00"}</script>
+    </head><body><article><h1>TTP claims attack</h1>"""
+        + b"<p>"
+        + b"Militants attacked a checkpoint. " * 30
+        + b"</p></article></body></html>"
+    )
+    found = extract(page)
+    assert found.title == "TTP claims attack near Torkham crossing"
+    assert found.byline == "Aisha Khan"
+    assert found.published == "2026-02-03T05:00:00Z"
+    assert found.modified == "2026-02-04T03:30:00Z"
+    assert found.language == "en"
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("2020-01-20", "2020-01-20"),
+        ("2020-01-20T06:05:18+00:00", "2020-01-20T06:05:18Z"),
+        ("not a date", None),
+        ("1970-01-01", None),
+        ("9999-01-01", None),
+        ("", None),
+    ],
+)
+def test_declared_dates_are_normalised_or_dropped(value: str, expected: str | None) -> None:
+    assert normalize_date(value) == expected
+
+
+def test_deeply_nested_page_is_flagged_truncated() -> None:
+    deep = (
+        b"<html><body>"
+        + b"<div>" * 3000
+        + b"<p>"
+        + b"words " * 200
+        + b"</p>"
+        + b"</div>" * 3000
+        + b"</body></html>"
+    )
+    assert extract(deep).truncated
+
+
+def test_cli_extract_prints_json_per_file_and_reads_gzip(corpus: Path, tmp_path: Path) -> None:
+    page = next(p for p in eval_pages(corpus) if p.path.name == "theguardian.com.academics.html.gz")
+    plain = tmp_path / "page.html"
+    plain.write_bytes(page.raw())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mediawatch",
+            "extract",
+            str(plain),
+            str(page.path),
+            str(tmp_path / "missing.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "missing.html" in done.stderr and "Traceback" not in done.stderr
+    objects = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(objects) == 2
+    assert (
+        objects[0]["title"]
+        == objects[1]["title"]
+        == "Thousands of UK academics 'treated as second-class citizens'"
+    )
+    assert set(objects[0]) >= {
+        "title",
+        "byline",
+        "published",
+        "modified",
+        "language",
+        "sitename",
+        "canonical_url",
+        "text",
+    }
+    assert gzip.decompress(page.path.read_bytes()) == plain.read_bytes()
