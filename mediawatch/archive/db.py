@@ -147,7 +147,7 @@ def ensure_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except (OperationalError, SADatabaseError) as exc:
-        raise DatabaseError(f"cannot open database {_safe_url(engine)}: {exc.orig}") from None
+        raise DatabaseError(f"cannot open database {_safe_url(engine)}: {_one_line(exc.orig)}") from None
     head = script.get_current_head()
     if current == head:
         return
@@ -167,7 +167,11 @@ def ensure_schema(engine: Engine) -> None:
     try:
         upgrade(engine)
     except (OperationalError, SADatabaseError) as exc:
-        raise DatabaseError(f"cannot migrate database {_safe_url(engine)}: {exc.orig}") from None
+        raise DatabaseError(f"cannot migrate database {_safe_url(engine)}: {_one_line(exc.orig)}") from None
+
+
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())
 
 
 def _safe_url(engine: Engine) -> str:

@@ -12,6 +12,7 @@ import codecs
 import json
 import logging
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -208,7 +209,10 @@ def normalize_date(value: Any) -> str | None:
         parsed = dateparser.isoparse(value.strip())
     except (ValueError, OverflowError):
         try:
-            parsed = dateparser.parse(value.strip())
+            with warnings.catch_warnings():
+                # An unknown zone name ("CET", "ZZ") is dropped, not worth a warning per page.
+                warnings.simplefilter("ignore", dateparser.UnknownTimezoneWarning)
+                parsed = dateparser.parse(value.strip())
         except (ValueError, OverflowError):
             return None
     if not 1990 <= parsed.year <= 2100:

@@ -1,0 +1,66 @@
+"""CLI behaviour a user notices: clear one-line errors and exit codes, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mediawatch.cli import cli, terminal_safe
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mediawatch", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_unreachable_database_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    done = run("articles", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    assert done.returncode == 3
+    assert done.stderr.startswith("Error: cannot open database") and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    done = run("articles", "--db", "mysql://x/y")
+    assert done.returncode == 3 and "unsupported database" in done.stderr
+    done = run("articles", "--db", f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    assert done.returncode == 3 and "Traceback" not in done.stderr
+
+
+def test_unknown_url_and_version_are_exit_4(db_url: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["versions", "https://example.com/nothing", "--db", db_url])
+    assert result.exit_code == 4 and "no archived article" in result.output
+
+
+def test_import_rejects_bad_lines_with_line_numbers(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    good = {
+        "url": "https://example.com/a",
+        "fetched_at": "2026-03-01T08:00:00Z",
+        "title": "A",
+        "text": "Pakistan and Afghanistan held talks on the border crossing at Torkham. " * 5,
+    }
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({"url": "file:///etc/passwd", "fetched_at": "2026-01-01", "text": "x"}),
+        json.dumps({"url": "https://example.com/b", "fetched_at": "yesterday", "text": "x"}),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["import", str(path), "--db", db_url, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.splitlines()[0])
+    assert summary["records"] == 1 and summary["new_versions"] == 1 and summary["rejected"] == 3
+    assert [r["line"] for r in summary["rejected_lines"]] == [2, 3, 4]
+    result = CliRunner().invoke(cli, ["import", str(tmp_path / "missing.jsonl"), "--db", db_url])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_terminal_escapes_in_archived_text_are_neutralised() -> None:
+    hostile = "title\x1b]52;c;ZXZpbA==\x07\x1b[2J\u202eevil"
+    cleaned = terminal_safe(hostile)
+    assert "\x1b" not in cleaned and "\x07" not in cleaned and "\u202e" not in cleaned
+    assert cleaned.startswith("title")
