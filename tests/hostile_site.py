@@ -11,7 +11,8 @@ behaviour (robots.txt is per origin, so each robots case gets its own site/port)
 
 Endpoints: ``/page/...`` (small HTML page), ``/slowdrip`` (tarpit: headers, then 1 byte every 0.5 s),
 ``/bomb.{gz,deflate,br,zst}`` (64 MiB of zeros, compressed, as Content-Encoding), ``/dataloss``
-(Content-Length 10000, 100 bytes, close), ``/to?url=U`` (302 to U), ``/chain/N`` (N redirects, then a page).
+(Content-Length 10000, 100 bytes, close), ``/huge/N`` (N MiB, declared), ``/infinite`` (endless
+chunked), ``/to?url=U`` (302 to U), ``/chain/N`` (N redirects, then a page).
 
 `Canary` is a bare TCP listener on 127.0.0.1 that only counts accepted connections.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import functools
 import gzip
 import socket
+import struct
 import threading
 import time
 import zlib
@@ -94,6 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path in BOMB_PATHS:
             body = bomb(BOMB_PATHS[path])
             return self._send(200, body, {"Content-Encoding": BOMB_PATHS[path]})
+        if path.startswith("/huge/"):
+            return self._stream(int(path.rsplit("/", 1)[1]) * 1024 * 1024, declared=True)
+        if path == "/infinite":
+            return self._stream(None, declared=False)
         if path == "/dataloss":
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
@@ -113,6 +119,28 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, b"<html><body>end of chain</body></html>")
             return self._send(302, b"", {"Location": f"/chain/{left - 1}"})
         return self._send(404, b"not found")
+
+    def _stream(self, size: int | None, declared: bool) -> None:
+        """`size` bytes with a Content-Length, or an endless chunked body; stops when the client leaves."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        if declared:
+            self.send_header("Content-Length", str(size))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"a" * 262144
+        sent = 0
+        try:
+            while (size is None or sent < size) and not self.server.site.stopping.is_set():
+                if declared:
+                    self.wfile.write(chunk)
+                else:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except OSError:
+            self.server.site.record(f"{self.path}#client-gone")
+        self.close_connection = True
 
     def _slowdrip(self) -> None:
         self.send_response(200)
@@ -142,7 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if mode == "reset":
             self.close_connection = True
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            linger_zero = struct.pack("ii", 1, 0)  # close with RST
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
             self.connection.close()
             return None
         if mode == "big":

@@ -20,11 +20,11 @@ from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
+from scrapy.resolver import HostResolution
 from scrapy.utils.reactor import install_reactor
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefusedError
 from twisted.internet.interfaces import IHostnameResolver
-from scrapy.resolver import HostResolution
 from zope.interface import implementer
 
 from mediawatch.crawler.netguard import host_address, normalize_host
@@ -91,7 +91,9 @@ class ProbeSpider(Spider):
         self.results = results
 
     def _request(self, url: str) -> Request:
-        return Request(url, callback=self.parse, errback=self.failed, cb_kwargs={"probe": url}, dont_filter=True)
+        return Request(
+            url, callback=self.parse, errback=self.failed, cb_kwargs={"probe": url}, dont_filter=True
+        )
 
     async def start(self) -> AsyncIterator[Request]:
         pending = self.urls[:1] if self.sequential else self.urls

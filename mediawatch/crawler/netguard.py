@@ -250,6 +250,6 @@ def explain_url(url: str, allow_private: bool, allowed_hosts: Iterable[str] = ()
 
 
 def classify_url(url: str, allow_private: bool, allowed_hosts: Iterable[str] = ()) -> str | None:
-    """The refusal code for `url` (``"scheme"``, ``"ssrf"`` or ``"invalid"``), or None if it may be fetched."""
+    """The refusal code for `url` (``"scheme"``, ``"ssrf"``, ``"invalid"``), or None if it may be fetched."""
     refusal = explain_url(url, allow_private, allowed_hosts)
     return refusal.code if refusal is not None else None

@@ -178,7 +178,8 @@ class RobotsPolicyMiddleware:
             except RefusedRequest as exc:
                 if hop == 0 and exc.reason == SSRF:
                     # The origin itself is forbidden: refuse its requests for that reason, not "robots".
-                    return RobotsVerdict("refused", exc.detail, time.monotonic() + self.error_ttl, refusal=exc)
+                    expires = time.monotonic() + self.error_ttl
+                    return RobotsVerdict("refused", exc.detail, expires, refusal=exc)
                 return self._allow(f"robots.txt unavailable: redirect refused ({exc.reason})")
             except IgnoreRequest as exc:
                 return self._disallow(f"{url} unreachable: {exc}")

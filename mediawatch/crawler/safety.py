@@ -256,24 +256,32 @@ class GuardedHostnameResolver:
         )
 
 
-def ensure_guard(crawler: Crawler) -> GuardedHostnameResolver:
-    """The guarded resolver on the running reactor, installing one if the process did not.
-
-    CrawlerProcess installs TWISTED_DNS_RESOLVER from the *process* settings; a crawl started another
-    way (CrawlerRunner, settings given only to the crawler) still gets the guard here. A crawler that
-    does not allow private networks makes the guard strict for the whole process.
-    """
+def current_guard() -> GuardedHostnameResolver | None:
+    """The guarded resolver installed on the reactor, if any."""
     from twisted.internet import reactor
 
-    allow_private = crawler.settings.getbool(ALLOW_PRIVATE_SETTING)
-    current = reactor.nameResolver  # type: ignore[attr-defined]
-    if isinstance(current, GuardedHostnameResolver):
-        if not allow_private:
-            current.allow_private = False
-        current.allowed_hosts |= frozenset(normalize_host(h) for h in _allowed_hosts(crawler.settings))
-        return current
-    guard = GuardedHostnameResolver(reactor, allow_private, _allowed_hosts(crawler.settings))
-    guard.install_on_reactor()
+    current = getattr(reactor, "nameResolver", None)
+    return current if isinstance(current, GuardedHostnameResolver) else None
+
+
+def ensure_guard(allow_private: bool, allowed_hosts: Iterable[str]) -> GuardedHostnameResolver:
+    """The guarded resolver on the reactor, installing one if something else is there.
+
+    CrawlerProcess installs TWISTED_DNS_RESOLVER from the *process* settings when the reactor starts;
+    a crawl started another way (CrawlerRunner, settings given only to the crawler, a resolver setting
+    overridden) still gets the guard, because this runs before every request is downloaded. A crawler
+    that does not allow private networks makes the guard strict for the whole process.
+    """
+    guard = current_guard()
+    if guard is None:
+        from twisted.internet import reactor
+
+        guard = GuardedHostnameResolver(reactor, allow_private, allowed_hosts)
+        guard.install_on_reactor()
+        logger.info("Installed the network guard on the reactor's name resolver")
+        return guard
+    if not allow_private:
+        guard.allow_private = False
     return guard
 
 
@@ -287,13 +295,13 @@ class UrlPolicyMiddleware:
         self.crawler = crawler
         self.allow_private = crawler.settings.getbool(ALLOW_PRIVATE_SETTING)
         self.allowed_hosts = _allowed_hosts(crawler.settings)
-        self.guard = ensure_guard(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> UrlPolicyMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        ensure_guard(self.allow_private, self.allowed_hosts)
         refusal = explain_url(request.url, self.allow_private, self.allowed_hosts)
         if refusal is not None:
             raise refuse(self.crawler, refusal.code, refusal.detail, request.url)
@@ -315,7 +323,6 @@ class HopGuardMiddleware:
         self.crawler = crawler
         self.allow_private = crawler.settings.getbool(ALLOW_PRIVATE_SETTING)
         self.allowed_hosts = _allowed_hosts(crawler.settings)
-        self.guard = ensure_guard(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HopGuardMiddleware:
@@ -331,7 +338,9 @@ class HopGuardMiddleware:
             or response.status in meta.get("handle_httpstatus_list", ())
         )
 
-    def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Response:
         if self._follows(request, response):
             location = response.headers[b"Location"] or b""
             target = urljoin(request.url, safe_url_string(location))
@@ -339,7 +348,8 @@ class HopGuardMiddleware:
                 target = urlparse_cached(request).scheme + ":" + safe_url_string(location)
             refusal = explain_url(target, self.allow_private, self.allowed_hosts)
             if refusal is not None:
-                raise refuse(self.crawler, refusal.code, f"redirect from {request.url}: {refusal.detail}", target)
+                detail = f"redirect from {request.url}: {refusal.detail}"
+                raise refuse(self.crawler, refusal.code, detail, target)
         return response
 
     def process_exception(
@@ -347,7 +357,8 @@ class HopGuardMiddleware:
     ) -> None:
         if isinstance(exception, CannotResolveHostError | DNSLookupError):
             host = normalize_host(urlparse_cached(request).hostname or "")
-            why = self.guard.refusals.get(host)
+            guard = current_guard()
+            why = guard.refusals.get(host) if guard is not None else None
             if why is not None:
                 raise refuse(self.crawler, SSRF, why, request.url) from exception
         if not isinstance(exception, IgnoreRequest) and self.crawler.stats is not None:
