@@ -135,6 +135,7 @@ def main(config_path: str) -> None:
             "LOG_LEVEL": "INFO",
             "TELNETCONSOLE_ENABLED": False,
             "REMOTE_CONTROL_ENABLED": False,
+            "HTTPPROXY_ENABLED": False,  # an http_proxy in the environment must not reroute the probes
             "RETRY_ENABLED": False,
             "DOWNLOAD_TIMEOUT": 3,
         }

@@ -112,7 +112,7 @@ class RobotsPolicyMiddleware:
         parsed = urlparse_cached(request)
         if parsed.scheme not in {"http", "https"} or parsed.path == "/robots.txt":
             return  # other schemes are refused by UrlPolicyMiddleware; robots.txt itself is always allowed
-        origin = f"{parsed.scheme}://{parsed.netloc}"
+        origin = f"{parsed.scheme}://{parsed.netloc.rsplit('@', 1)[-1].lower()}"  # per scheme, host, port
         verdict = await self.verdict(origin)
         if verdict.refusal is not None:
             raise refuse(self.crawler, verdict.refusal.reason, verdict.refusal.detail, request.url)
