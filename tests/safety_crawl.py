@@ -62,9 +62,24 @@ class StubResolver:
 class StubGuardedResolver(GuardedHostnameResolver):
     """The real guard, wrapped around the stub table instead of the system resolver."""
 
-    def __init__(self, reactor: Any, allow_private: bool = False, allowed_hosts: Any = ()) -> None:
+    def __init__(self, reactor: Any, **kwargs: Any) -> None:
         table = json.loads(os.environ.get(STUB_ENV, "{}"))
-        super().__init__(reactor, allow_private, allowed_hosts, inner=StubResolver(table))
+        super().__init__(reactor, inner=StubResolver(table), **kwargs)
+
+
+class StubPlainResolver(StubResolver):
+    """The stub table as a process resolver *without* the guard (tests the middleware's fallback)."""
+
+    def __init__(self, reactor: Any) -> None:
+        super().__init__(json.loads(os.environ.get(STUB_ENV, "{}")))
+        self.reactor = reactor
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> StubPlainResolver:
+        return cls(reactor)
+
+    def install_on_reactor(self) -> None:
+        self.reactor.installNameResolver(self)
 
 
 def guard_connects(reactor: Any) -> None:

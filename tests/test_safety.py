@@ -253,6 +253,14 @@ def test_resolver_catches_dns_rebinding_on_every_lookup() -> None:
     assert "127.0.0.1 is loopback" in guard.refusals["rebind.test"]
 
 
+def test_resolver_cache_keeps_the_checked_answer() -> None:
+    reactor, guard = _guarded({"news.test": [["93.184.216.34"], ["127.0.0.1"]]}, cache_size=10)
+    _connect(reactor, "news.test")
+    _connect(reactor, "news.test")  # a rebinding second answer is never asked for
+    assert [c[0] for c in reactor.tcpClients] == ["93.184.216.34", "93.184.216.34"]
+    assert guard.refusals == {}
+
+
 def test_resolver_allow_private_and_allowlist() -> None:
     script = {"intra.test": [["10.0.0.7"]], "meta.test": [["169.254.169.254"]]}
     reactor, _ = _guarded(script, allow_private=True)
@@ -454,6 +462,22 @@ def test_ssrf_vectors_never_connect(tmp_path: Path) -> None:
         assert result["results"][control]["status"] == 200  # the allowlisted loopback host is reachable
         assert {c[1] for c in result["connects"]} == {site.port}
         assert result["stats"]["mediawatch/refused/ssrf"] >= len(vectors)
+
+
+def test_guard_is_installed_even_if_the_process_resolver_is_not_guarded(tmp_path: Path) -> None:
+    """A crawl whose process resolver is unguarded (e.g. settings given to the crawler only) is still
+    guarded: the intake middleware installs the guard around it before the first download."""
+    with Canary() as canary:
+        urls = [f"http://rebind.test:{canary.port}/", f"http://v6.test:{canary.port}/"]
+        result = run_crawl(
+            tmp_path,
+            urls,
+            settings={"TWISTED_DNS_RESOLVER": "safety_crawl.StubPlainResolver"},
+            stub_hosts={"rebind.test": ["127.0.0.1"], "v6.test": ["::1"]},
+        )
+        assert canary.connections == 0
+        assert all(_refused(result, u) == "ssrf" for u in urls), result["results"]
+        assert "Installed the network guard" in result["log"]
 
 
 def test_canary_counts_when_private_networks_are_allowed(tmp_path: Path) -> None:

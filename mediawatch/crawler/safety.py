@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -37,6 +38,7 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
+from scrapy.resolver import HostResolution
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
@@ -69,7 +71,7 @@ SAFETY_SETTINGS: dict[str, Any] = {
     "ROBOTSTXT_OBEY": False,  # Scrapy's fail-open middleware is replaced by ours
     "DOWNLOADER_MIDDLEWARES": {
         "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-        "mediawatch.crawler.safety.UrlPolicyMiddleware": 50,
+        "mediawatch.crawler.safety.UrlPolicyMiddleware": 10,
         "mediawatch.crawler.robots.RobotsPolicyMiddleware": 100,
         "mediawatch.crawler.safety.HopGuardMiddleware": 650,
     },
@@ -152,6 +154,10 @@ def refuse(crawler: Crawler | None, reason: str, detail: str, url: str) -> Refus
 # ---- connect-time guard: the resolver -------------------------------------------------------------
 
 
+def _with_port(address: Any, port: int) -> Any:
+    return type(address)(address.type, address.host, port)
+
+
 @implementer(IResolutionReceiver)
 class _GuardedReceiver:
     """Collects the addresses a name resolves to and passes them on only if all of them are allowed."""
@@ -173,6 +179,7 @@ class _GuardedReceiver:
         if why is None:
             for address in self._addresses:
                 self._receiver.addressResolved(address)
+            self._guard.remember(self._host, self._addresses)
         else:
             self._guard.record_refusal(self._host, why)
         self._receiver.resolutionComplete()
@@ -187,6 +194,9 @@ class GuardedHostnameResolver:
     never connects; the refusal is remembered per host for `HopGuardMiddleware` to report. Every
     connection Scrapy's HTTP/1.1 handler makes (each redirect hop, robots.txt, proxies) resolves through
     here, including IP literals, so this is the connect-time check on every hop.
+
+    Allowed answers are cached (``DNSCACHE_ENABLED``/``DNSCACHE_SIZE``, like Scrapy's resolvers), so a
+    name keeps the addresses that were checked for the rest of the run; refusals are not cached.
     """
 
     max_remembered = 10_000
@@ -197,21 +207,35 @@ class GuardedHostnameResolver:
         allow_private: bool = False,
         allowed_hosts: Iterable[str] = (),
         inner: IHostnameResolver | None = None,
+        cache_size: int = 0,
     ) -> None:
         self.reactor = reactor
         self.inner: IHostnameResolver = inner if inner is not None else reactor.nameResolver
         self.allow_private = allow_private
         self.allowed_hosts = frozenset(normalize_host(h) for h in allowed_hosts)
         self.refusals: dict[str, str] = {}
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, list[IAddress]] = OrderedDict()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> GuardedHostnameResolver:
         # Scrapy passes the CrawlerProcess here; only `.settings` is used.
+        settings = crawler.settings
         return cls(
             reactor,
-            allow_private=crawler.settings.getbool(ALLOW_PRIVATE_SETTING),
-            allowed_hosts=_allowed_hosts(crawler.settings),
+            allow_private=settings.getbool(ALLOW_PRIVATE_SETTING),
+            allowed_hosts=_allowed_hosts(settings),
+            cache_size=settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0,
         )
+
+    def remember(self, host: str, addresses: Sequence[IAddress]) -> None:
+        """Cache an allowed answer (without its port) for later connections to `host`."""
+        if self.cache_size <= 0 or not addresses:
+            return
+        self._cache[host] = [_with_port(a, 0) for a in addresses]
+        self._cache.move_to_end(host)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
 
     def install_on_reactor(self) -> None:
         self.reactor.installNameResolver(self)
@@ -247,6 +271,14 @@ class GuardedHostnameResolver:
         addressTypes: Sequence[type[IAddress]] | None = None,  # noqa: N803
         transportSemantics: str = "TCP",  # noqa: N803
     ) -> IHostResolution:
+        cached = self._cache.get(hostName)
+        if cached is not None:
+            resolution = HostResolution(hostName)
+            resolutionReceiver.resolutionBegan(resolution)
+            for address in cached:
+                resolutionReceiver.addressResolved(_with_port(address, portNumber))
+            resolutionReceiver.resolutionComplete()
+            return resolution
         return self.inner.resolveHostName(
             _GuardedReceiver(self, resolutionReceiver, hostName),
             hostName,
@@ -289,7 +321,7 @@ def ensure_guard(allow_private: bool, allowed_hosts: Iterable[str]) -> GuardedHo
 
 
 class UrlPolicyMiddleware:
-    """Refuses requests whose URL has a non-http(s) scheme or names a forbidden address (order 50)."""
+    """Refuses requests whose URL has a non-http(s) scheme or names a forbidden address (order 10)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
