@@ -47,10 +47,24 @@ from zope.interface import implementer
 
 from mediawatch.crawler.netguard import (
     SSRF,
+    Refusal,
     address_refusal,
+    classify_url,
     explain_url,
     normalize_host,
 )
+
+__all__ = [
+    "SAFETY_SETTINGS",
+    "GuardedHostnameResolver",
+    "HopGuardMiddleware",
+    "Refusal",
+    "RefusedRequest",
+    "UrlPolicyMiddleware",
+    "classify_url",
+    "explain_url",
+    "failure_reason",
+]
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
