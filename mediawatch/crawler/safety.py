@@ -251,6 +251,9 @@ class GuardedHostnameResolver:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
+    def forget(self) -> None:
+        self._cache.clear()
+
     def install_on_reactor(self) -> None:
         self.reactor.installNameResolver(self)
 
@@ -326,8 +329,9 @@ def ensure_guard(allow_private: bool, allowed_hosts: Iterable[str]) -> GuardedHo
         guard.install_on_reactor()
         logger.info("Installed the network guard on the reactor's name resolver")
         return guard
-    if not allow_private:
+    if not allow_private and guard.allow_private:
         guard.allow_private = False
+        guard.forget()  # answers cached under the looser policy must be checked again
     return guard
 
 
