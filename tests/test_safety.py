@@ -517,6 +517,12 @@ def test_size_time_and_truncation_limits(tmp_path: Path) -> None:
             assert _refused(result, site.url(path)) == reason, (path, result["results"][site.url(path)])
         assert all(result["results"][u]["status"] == 200 for u in good)
         stats = result["stats"]
+        bombs = [p for p in expected if p.startswith("/bomb")]
+        aborted = sum(_refused(result, site.url(p)) == "too_large" for p in bombs)
+        tarpit = _refused(result, site.url("/slowdrip"))
+        print(f"limits: bombs tried={len(bombs)} aborted={aborted} tarpit={tarpit} "
+              f"dataloss={_refused(result, site.url('/dataloss'))} good={len(good)}/{len(good)} "
+              f"crawler_peak_rss={stats['memusage/max'] // (1024 * 1024)}MB")
         assert stats["mediawatch/fetch_error/timeout"] == 1
         assert stats["mediawatch/fetch_error/dataloss"] == 1
         assert stats["memusage/max"] < 400 * 1024 * 1024  # 4 x 64 MiB bombs were never inflated
