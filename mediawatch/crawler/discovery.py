@@ -133,7 +133,10 @@ def parse_feed(data: bytes, base_url: str) -> FeedResult:
         # entities (XXE). No real news feed needs them.
         return FeedResult(error="feed declares XML entities (refused)")
     try:
-        parsed = feedparser.parse(bytes(data), response_headers={"content-location": base_url})
+        parsed = feedparser.parse(
+            bytes(data),
+            response_headers={"content-location": base_url, "content-type": "application/xml"},
+        )
     except Exception as exc:  # feedparser's fallback parsers raise assorted errors on garbage
         logger.info("feedparser failed on %s: %r", base_url, exc)
         return FeedResult(error=f"unparseable feed: {type(exc).__name__}")
@@ -148,11 +151,10 @@ def parse_feed(data: bytes, base_url: str) -> FeedResult:
         links.append(Link(url, _text(entry.get("title")), _entry_date(entry)))
     links, dupes = _dedupe(links)
     version = parsed.get("version") or None
-    if not links and parsed.get("bozo") and not parsed.get("feed"):
+    if not links and not version:
         exc = parsed.get("bozo_exception")
-        return FeedResult(error=f"not a feed: {type(exc).__name__ if exc else 'unknown'}", dropped=dropped)
-    if not links and not version and not parsed.get("entries"):
-        return FeedResult(error="not a feed (no entries and no feed format recognised)", dropped=dropped)
+        why = f": {type(exc).__name__}" if exc else " (no feed format recognised)"
+        return FeedResult(error=f"not a feed{why}", dropped=dropped)
     return FeedResult(
         links=links,
         kind=version,

@@ -1,0 +1,170 @@
+"""End-to-end crawls through the real Scrapy downloader against a loopback site.
+
+Each crawl runs ``mediawatch crawl`` in its own process (one reactor per process) against
+tests/crawl_site.py serving real trafilatura-evaldata pages behind the real Washington Post
+feed (links rewritten). Assertions are on database rows and the crawl's own counters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from crawl_site import CorpusPage, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file, topic_for
+from sqlalchemy import func, select
+
+from mediawatch.archive.db import Archive
+from mediawatch.archive.models import (
+    Article,
+    ArticleStatus,
+    ChangeKind,
+    CrawlRun,
+    Fetch,
+    FetchOutcome,
+    SkippedURL,
+    Version,
+)
+
+RELEVANT = 6
+OFF_TOPIC = 3
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    s = Site().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def pages(corpus: Path) -> list[CorpusPage]:
+    return healthy_pages(corpus, RELEVANT + OFF_TOPIC)
+
+
+def _versions(archive: Archive, url: str) -> list[Version]:
+    with archive.reading() as session:
+        article = session.scalar(select(Article).where(Article.canonical_url == url))
+        assert article is not None, url
+        return list(
+            session.scalars(select(Version).where(Version.article_id == article.id).order_by(Version.seq))
+        )
+
+
+def _article(archive: Archive, url: str) -> Article:
+    with archive.reading() as session:
+        article = session.scalar(select(Article).where(Article.canonical_url == url))
+        assert article is not None, url
+        return article
+
+
+def _rotate_boilerplate(raw: bytes, n: int) -> bytes:
+    html = raw.decode("utf-8", "replace") if b"</body>" in raw else None
+    assert html is not None
+    junk = (
+        f"<!-- served 2026-03-0{n}T08:00:00Z by edge-{n} -->"
+        f'<script>window.__token="{"abcdef"[n % 6] * 32}{n}";var ts={1700000000 + n};</script>'
+    )
+    return html.replace("</body>", junk + "</body>", 1).encode("utf-8")
+
+
+def _edit_sentence(page: CorpusPage) -> tuple[bytes, str]:
+    """Change one word of the article body in the raw HTML."""
+    html = page.raw.decode("utf-8", "replace")
+    for word in re.findall(r"\b[a-z]{7,}\b", page.text[200:]):
+        if html.count(word) == 1 and page.text.count(word) == 1:
+            return html.replace(word, word + "ZZedited", 1).encode("utf-8"), word
+    raise AssertionError("no editable word")
+
+
+WALL = (
+    "<html><head><title>Before you continue</title></head><body><div class=consent>"
+    "<p>We value your privacy. We use cookies and similar technologies to improve your experience. "
+    "Accept all cookies to continue reading, or manage your consent in the cookie settings.</p>"
+    "</div></body></html>"
+)
+
+
+def test_crawl_archives_relevant_pages_then_revisits(
+    db_url: str, site: Site, pages: list[CorpusPage], tmp_path: Path, corpus: Path
+) -> None:
+    relevant, off_topic = pages[:RELEVANT], pages[RELEVANT:]
+    for page in pages:
+        site.set(page.path, page.raw)
+    site.set("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    feed = rewrite_feed(corpus, site, [p.path for p in pages])
+    site.set("/feed.xml", feed, content_type="application/rss+xml")
+    topic = tmp_path / "topic.yaml"
+    topic.write_text(topic_for(relevant, off_topic))
+    common = [
+        "--sources",
+        str(sources_file(tmp_path)),
+        "--topic",
+        str(topic),
+        "--feed",
+        site.url("/feed.xml"),
+    ]
+    archive = Archive(db_url)
+
+    # 1. First crawl: every relevant page archived once, off-topic ones remembered.
+    code, report, err = run_crawl_cli(db_url, *common)
+    assert code == 0, err
+    c = report["counters"]
+    assert c["new_articles"] == RELEVANT
+    assert c["skipped_offtopic"] == OFF_TOPIC
+    assert c["extracted"] == RELEVANT + OFF_TOPIC
+    with archive.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Article)) == RELEVANT
+        assert session.scalar(select(func.count()).select_from(Version)) == RELEVANT
+        skipped = set(session.scalars(select(SkippedURL.url)))
+        run = session.get(CrawlRun, report["run_id"])
+        assert run is not None and run.status == "completed" and run.finished_at is not None
+        assert run.counters["counters"]["new_articles"] == RELEVANT
+    assert skipped == {site.url(p.path) for p in off_topic}
+    for page in relevant:
+        assert [v.change_kind for v in _versions(archive, site.url(page.path))] == [ChangeKind.FIRST]
+    assert all(site.hits[p.path] == 1 for p in pages)
+
+    # 2. Same content, revisit everything: 304s, no extraction, off-topic pages not refetched.
+    code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+    assert code == 0, err
+    c = report["counters"]
+    assert c["not_modified"] == RELEVANT
+    assert c.get("extracted", 0) == 0
+    assert c.get("new_articles", 0) == 0 and c.get("skipped_offtopic", 0) == 0
+    assert all(site.hits[p.path] == 1 for p in off_topic)
+    assert all(site.conditional_hits[p.path] == 1 for p in relevant)
+
+    # 3. No validators (byte-identical 200s), one edit, rotating boilerplate, 404, 410, a consent wall.
+    site.conditional = False
+    edited, word = _edit_sentence(relevant[0])
+    site.set(relevant[0].path, edited)
+    site.set(relevant[1].path, _rotate_boilerplate(relevant[1].raw, 3))
+    site.remove(relevant[2].path, 404)
+    site.remove(relevant[3].path, 410)
+    site.set(relevant[4].path, WALL)
+    code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+    assert code == 0, err
+    c = report["counters"]
+    assert c.get("new_versions_text", 0) == 1
+    assert c["removed"] == 2
+    assert c["suspect"] == 1
+    assert c["extracted"] == 3  # the edited, the re-decorated and the walled page; nothing else
+    assert c["extraction_skipped"] == 1  # relevant[5]: byte-identical
+    v = _versions(archive, site.url(relevant[0].path))
+    assert [x.change_kind for x in v] == [ChangeKind.FIRST, ChangeKind.TEXT]
+    assert word + "ZZedited" in v[1].text and word + "ZZedited" not in v[0].text
+    assert len(_versions(archive, site.url(relevant[1].path))) == 1  # boilerplate is not an edit
+    for page in relevant[2:4]:
+        assert _article(archive, site.url(page.path)).status == ArticleStatus.REMOVED
+    walled = _versions(archive, site.url(relevant[4].path))
+    assert [x.change_kind for x in walled] == [ChangeKind.FIRST]
+    with archive.reading() as session:
+        outcomes = session.scalars(
+            select(Fetch.outcome).where(
+                Fetch.crawl_run_id == report["run_id"], Fetch.url == site.url(relevant[4].path)
+            )
+        ).all()
+    assert outcomes == [FetchOutcome.SUSPECT]
+    assert all(site.hits[p.path] == 1 for p in off_topic)
