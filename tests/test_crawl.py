@@ -168,3 +168,147 @@ def test_crawl_archives_relevant_pages_then_revisits(
         ).all()
     assert outcomes == [FetchOutcome.SUSPECT]
     assert all(site.hits[p.path] == 1 for p in off_topic)
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery: sitemaps from robots.txt, indexes, news sitemaps, hostile documents, odd feeds
+
+SENTINEL = "SENTINEL-7f3a-must-never-be-read"
+
+
+def _rss(items: str, prolog: str = "") -> str:
+    return f'<?xml version="1.0"?>{prolog}<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+
+
+def _item(link: str, title: str = "x") -> str:
+    return f"<item><title>{title}</title><link>{link}</link></item>"
+
+
+def _sitemap_index(*locs: str) -> str:
+    body = "".join(f"<sitemap><loc>{loc}</loc></sitemap>" for loc in locs)
+    return f'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>'
+
+
+def _loopback(site: Site, data: bytes) -> bytes:
+    # Every absolute URL in a corpus document now points at the fixture: tests never leave 127.0.0.1.
+    return re.sub(rb"https?://[^/\"'<>\s]+", site.base.encode(), data)
+
+
+def test_discovery_and_hostile_documents_never_crash_a_run(
+    site: Site, pages: list[CorpusPage], tmp_path: Path, corpus: Path
+) -> None:
+    import gzip
+
+    db_url = f"sqlite:///{tmp_path / 'hostile.db'}"
+    sentinel = tmp_path / "sentinel.txt"
+    sentinel.write_text(SENTINEL)
+    for page in pages:
+        site.set(page.path, page.raw)
+    good = pages[0].path
+    laughs = (
+        '<!DOCTYPE rss [<!ENTITY a "lollollollollollollollollollol">'
+        + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+        + "]>"
+    )
+    site.set("/feeds/laughs.xml", _rss(_item(site.url(good), "&j;"), laughs))
+    xxe = f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{sentinel}">]>'
+    site.set("/feeds/xxe.xml", _rss(_item("&xxe;", "&xxe;") + _item(site.url(good)), xxe))
+    schemes = "".join(
+        _item(u)
+        for u in (f"file://{sentinel}", "javascript:alert(1)", "ftp://127.0.0.1/x", "data:text/html,hi")
+    )
+    site.set("/feeds/schemes.xml", _rss(schemes + _item(site.url(good))))
+    site.set("/feeds/garbage.xml", bytes(range(256)) * 40, content_type="application/octet-stream")
+    site.set("/feeds/error.xml", "oops", status=500, content_type="text/plain")
+    site.set(
+        "/feeds/npr.json",
+        _loopback(
+            site, (corpus / "news-feeds-and-sitemaps/trafilatura/tests/resources/feed.json").read_bytes()
+        ),
+        content_type="application/feed+json",
+    )
+    conformance = sorted((corpus / "feedparser-conformance-feeds/tests").rglob("*.xml"))[::53]
+    for i, path in enumerate(conformance):
+        site.set(f"/conf/{i}.xml", _loopback(site, path.read_bytes()), content_type="application/xml")
+    bomb = gzip.compress(b"<urlset>" + b" " * (80 * 1024 * 1024), compresslevel=9)
+    site.set("/sitemaps/bomb.xml.gz", bomb, content_type="application/x-gzip")
+    news = (corpus / "news-feeds-and-sitemaps/sitemapRetriever").glob("*.xml").__next__().read_text()
+    locs = re.findall(r"<loc>\s*(.*?)\s*</loc>", news, flags=re.S)
+    for i, loc in enumerate(locs):
+        news = news.replace(loc, site.url(pages[1 + i].path), 1)
+    site.set("/sitemaps/news.xml", news, content_type="application/xml")
+    site.set(
+        "/sitemaps/index.xml",
+        _sitemap_index(
+            site.url("/sitemaps/index.xml"), site.url("/sitemaps/news.xml"), site.url("/sitemaps/deep/1.xml")
+        ),
+    )
+    for n in range(1, 6):
+        site.set(f"/sitemaps/deep/{n}.xml", _sitemap_index(site.url(f"/sitemaps/deep/{n + 1}.xml")))
+    site.set(
+        "/robots.txt",
+        f"User-agent: *\nAllow: /\nSitemap: {site.url('/sitemaps/index.xml')}\n",
+        content_type="text/plain",
+    )
+    feeds = ["laughs", "xxe", "schemes", "garbage", "error"]
+    feed_lines = "".join(f"    - {{url: '{site.url(f'/feeds/{f}.xml')}'}}\n" for f in feeds)
+    feed_lines += f"    - {{url: '{site.url('/feeds/npr.json')}'}}\n"
+    feed_lines += "".join(f"    - {{url: '{site.url(f'/conf/{i}.xml')}'}}\n" for i in range(len(conformance)))
+    body = (
+        "sources:\n  - id: fixture\n    name: Fixture outlet\n    country: PK\n    lang: en\n"
+        f"    robots_sitemaps: true\n    sitemaps: [{{url: '{site.url('/sitemaps/bomb.xml.gz')}'}}]\n"
+        f"    feeds:\n{feed_lines}"
+    )
+    sources = sources_file(tmp_path, body, window_days=36500)
+    code, report, err = run_crawl_cli(db_url, "--sources", str(sources), "--topic", "none", "--no-discovery")
+    assert code == 0, err
+    failures = report["failures"]
+    assert any("entities" in r for r in failures), failures
+    assert any(r.startswith("not a feed") for r in failures), failures
+    assert any("HTTP 500" in r for r in failures), failures
+    assert any("decompresses to more than" in r for r in failures), failures
+    src = report["sources"]["Fixture outlet"]
+    assert src["sitemaps_ok"] >= 2 and src["feeds_ok"] >= 3
+    assert src["sitemaps_too_deep"] >= 1
+    # The sitemap index loop was read once; the depth cap stopped the chain.
+    assert site.hits["/sitemaps/index.xml"] == 1
+    assert site.hits["/sitemaps/deep/3.xml"] == 1 and site.hits["/sitemaps/deep/4.xml"] == 0
+    archive = Archive(db_url)
+    with archive.reading() as session:
+        urls = set(session.scalars(select(Article.canonical_url)))
+        texts = " ".join(session.scalars(select(Version.text)))
+        fetch_urls = set(session.scalars(select(Fetch.url)))
+        messages = " ".join(m or "" for m in session.scalars(select(Fetch.message)))
+        run = session.get(CrawlRun, report["run_id"])
+    assert site.url(good) in urls
+    assert {site.url(pages[1 + i].path) for i in range(len(locs))} <= urls  # from the Google News sitemap
+    assert not any(u.startswith(("file:", "javascript:", "ftp:", "data:")) for u in fetch_urls)
+    assert SENTINEL not in texts and SENTINEL not in messages
+    assert run is not None and run.status == "completed"
+    assert run.counters["failures"] == failures
+
+
+def test_every_source_failing_exits_non_zero(site: Site, tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'fail.db'}"
+    site.set("/bad.xml", b"\x00\x01 not xml at all", content_type="application/xml")
+    code, report, err = run_crawl_cli(
+        db_url,
+        "--sources",
+        str(sources_file(tmp_path)),
+        "--topic",
+        "none",
+        "--feed",
+        site.url("/missing.xml"),
+        "--feed",
+        site.url("/bad.xml"),
+    )
+    assert code == 5, err
+    assert "every source failed" in err
+    assert report["status"] == "all-sources-failed"
+    archive = Archive(db_url)
+    with archive.reading() as session:
+        run = session.get(CrawlRun, report["run_id"])
+        errors = session.scalars(select(Fetch).where(Fetch.outcome == FetchOutcome.ERROR)).all()
+    assert run is not None and run.status == "all-sources-failed"
+    assert {f.url for f in errors} == {site.url("/missing.xml"), site.url("/bad.xml")}
+    assert all(f.source_id is not None for f in errors)

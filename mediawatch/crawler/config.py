@@ -117,7 +117,7 @@ class Defaults(_Strict):
     respect_robots: bool = True
     download_delay_seconds: float = Field(default=1.0, ge=0)
     concurrent_per_domain: int = Field(default=2, ge=1, le=64)
-    sitemap_window_days: int = Field(default=30, ge=1, le=3650)
+    sitemap_window_days: int = Field(default=30, ge=1, le=36500)
 
     _contact = field_validator("contact_url")(_check_http_url)
 
