@@ -536,5 +536,57 @@ def _render_crawl(report: Any) -> None:
         out.print(table)
 
 
+@cli.command()
+@click.option(
+    "--db-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("mediawatch-demo.db"),
+    show_default=True,
+    help="The demo's SQLite database (replaced on every run).",
+)
+def demo(db_file: Path) -> None:
+    """Crawl a fictional outlet on 127.0.0.1 twice and show the versions and the diff it found.
+
+    Example: mediawatch demo
+    """
+    from mediawatch.archive import queries
+    from mediawatch.archive.diff import word_ops
+    from mediawatch.crawler.demo import OUTLET, run_demo
+
+    out = stdout()
+    out.print(f"Serving the fictional outlet [bold]{OUTLET}[/bold] on 127.0.0.1 and crawling it ...")
+    result = run_demo(db_file)
+    for label, report in (("first crawl", result.first), ("second crawl (after an edit and a removal)", result.second)):
+        c = report["counters"]
+        out.print(
+            f"[bold]{label}[/bold]: {c.get('new_articles', 0)} new articles, "
+            f"{c.get('new_versions_text', 0)} new text versions, {c.get('unchanged', 0)} unchanged, "
+            f"{c.get('removed', 0)} removed, {c.get('skipped_offtopic', 0)} skipped off-topic"
+        )
+    archive = open_archive(result.db_url)
+    with archive.reading() as session:
+        article = queries.require_article(session, result.edited_url)
+        rows = queries.version_rows(session, article.id)
+        old, new = queries.default_diff_pair(queries.versions_of(session, article.id))
+        removed = queries.version_rows(session, queries.require_article(session, result.removed_url).id)
+    out.print(f"\n[bold]versions of {terminal_safe(result.edited_url)}[/bold]")
+    for r in rows:
+        out.print(f"  {r.seq}  {r.change_kind:<8} +{r.words_added} -{r.words_removed}  {terminal_safe(r.title)}")
+    out.print(f"\n[bold]word diff, version {old.seq} -> {new.seq}[/bold]")
+    for op in word_ops(old.text, new.text):
+        if op.kind != "equal":
+            sign = "+" if op.kind == "insert" else "-"
+            out.print(f"  {{{sign}{terminal_safe(op.text)}{sign}}}", markup=False)
+    out.print(f"\n[bold]versions of {terminal_safe(result.removed_url)}[/bold]")
+    for r in removed:
+        out.print(f"  {r.seq}  {r.change_kind}")
+    out.print(f"\nThe cricket report ({terminal_safe(result.skipped_url)}) was skipped as off-topic.")
+    out.print(
+        f"Explore it: mediawatch articles --db {result.db_url}\n"
+        f"            mediawatch diff {result.edited_url} --db {result.db_url}",
+        markup=False,
+    )
+
+
 def main() -> None:
     cli(prog_name="mediawatch")

@@ -312,3 +312,26 @@ def test_every_source_failing_exits_non_zero(site: Site, tmp_path: Path) -> None
     assert run is not None and run.status == "all-sources-failed"
     assert {f.url for f in errors} == {site.url("/missing.xml"), site.url("/bad.xml")}
     assert all(f.source_id is not None for f in errors)
+
+
+def test_demo_shows_versions_and_a_word_diff(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db_file = tmp_path / "demo.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mediawatch", "demo", "--db-file", str(db_file)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "first crawl: 3 new articles" in out and "1 skipped off-topic" in out
+    assert "{-nine days.-}" in out and "{+eleven days, according to customs officials.+}" in out
+    assert re.search(r"2\s+removed", out)
+    archive = Archive(f"sqlite:///{db_file}")
+    with archive.reading() as session:
+        kinds = [v.change_kind for v in session.scalars(select(Version).order_by(Version.id))]
+        assert session.scalar(select(func.count()).select_from(SkippedURL)) == 1
+    assert kinds.count(ChangeKind.TEXT) == 1 and kinds.count(ChangeKind.REMOVED) == 1
