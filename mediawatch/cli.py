@@ -556,7 +556,8 @@ def demo(db_file: Path) -> None:
     out = stdout()
     out.print(f"Serving the fictional outlet [bold]{OUTLET}[/bold] on 127.0.0.1 and crawling it ...")
     result = run_demo(db_file)
-    for label, report in (("first crawl", result.first), ("second crawl (after an edit and a removal)", result.second)):
+    crawls = (("first crawl", result.first), ("second crawl (after an edit and a removal)", result.second))
+    for label, report in crawls:
         c = report["counters"]
         out.print(
             f"[bold]{label}[/bold]: {c.get('new_articles', 0)} new articles, "
@@ -571,7 +572,8 @@ def demo(db_file: Path) -> None:
         removed = queries.version_rows(session, queries.require_article(session, result.removed_url).id)
     out.print(f"\n[bold]versions of {terminal_safe(result.edited_url)}[/bold]")
     for r in rows:
-        out.print(f"  {r.seq}  {r.change_kind:<8} +{r.words_added} -{r.words_removed}  {terminal_safe(r.title)}")
+        counts = f"+{r.words_added} -{r.words_removed}"
+        out.print(f"  {r.seq}  {r.change_kind:<8} {counts:<10} {terminal_safe(r.title)}")
     out.print(f"\n[bold]word diff, version {old.seq} -> {new.seq}[/bold]")
     for op in word_ops(old.text, new.text):
         if op.kind != "equal":
