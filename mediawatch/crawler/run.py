@@ -97,6 +97,7 @@ class CrawlReport:
             "sources_ok": self.sources_ok,
             "sources_failed": self.sources_failed,
             "finish_reason": self.finish_reason,
+            "elapsed_seconds": self.stats.get("elapsed_time_seconds"),
         }
 
 

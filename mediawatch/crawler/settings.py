@@ -68,7 +68,7 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         # Politeness
         "ROBOTSTXT_OBEY": s.respect_robots,
         "AUTOTHROTTLE_ENABLED": True,
-        "AUTOTHROTTLE_START_DELAY": max(s.download_delay, 0.1),
+        "AUTOTHROTTLE_START_DELAY": s.download_delay,
         "AUTOTHROTTLE_MAX_DELAY": 60.0,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(s.concurrent_per_domain),
         "DOWNLOAD_DELAY": s.download_delay,
