@@ -104,7 +104,8 @@ p = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": False})
 c = p.create_crawler(FetchOnly)
 p.crawl(c)
 p.start()
-print(json.dumps({"elapsed": c.stats.get_value("elapsed_time_seconds"), "n": c.stats.get_value("response_received_count")}))
+stats = c.stats.get_stats()
+print(json.dumps({"elapsed": stats["elapsed_time_seconds"], "n": stats["response_received_count"]}))
 """
 
 

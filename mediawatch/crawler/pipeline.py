@@ -4,14 +4,13 @@ Unchanged pages never reach the extractor: a 304, or a 200 whose raw bytes hash 
 article's ``last_raw_sha256``, goes straight to the store, which confirms the latest version.
 New pages are extracted in a process pool, scored against the topic, and either recorded or
 remembered as off-topic (``skipped_url``) so they are not fetched again. Database writes run
-on one dedicated thread, one transaction per page.
+on one dedicated thread (crawler/writer.py), captures arriving together in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +18,10 @@ from mediawatch.archive.blobs import sha256_hex
 from mediawatch.archive.db import insert_ignore
 from mediawatch.archive.extract import Extracted, ExtractionError
 from mediawatch.archive.models import FetchOutcome, SkippedURL
-from mediawatch.archive.store import Capture, RecordResult, assess, normalize_url_or_none, record
+from mediawatch.archive.store import Capture, RecordResult, assess, normalize_url_or_none
 from mediawatch.crawler.extraction import ExtractionPool
 from mediawatch.crawler.state import CrawlState
+from mediawatch.crawler.writer import BatchWriter
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +44,30 @@ class ArchivePipeline:
             settings.getint("MEDIAWATCH_EXTRACT_WORKERS", 1),
             settings.getfloat("MEDIAWATCH_EXTRACT_TIMEOUT", 60),
         )
-        self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mediawatch-db")
+        self.writer: BatchWriter | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ArchivePipeline:
         return cls(crawler)
 
     def open_spider(self, spider: Any = None) -> None:
+        self.writer = BatchWriter(self.crawler.spider.state.sessions)
         self.pool.warm()
 
     def close_spider(self, spider: Any = None) -> None:
         self.pool.close()
-        self.db.shutdown(wait=True)
+        if self.writer is not None:
+            self.writer.close()
+            self.stats.set_value("mediawatch/db_batches", self.writer.batches)
         self.stats.set_value("mediawatch/extraction_pool_restarts", self.pool.restarts)
 
     async def _in_db(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
+        assert self.writer is not None
+        return await asyncio.wrap_future(self.writer.call(fn, *args))
+
+    async def _record(self, capture: Capture, extractor: Any) -> RecordResult:
+        assert self.writer is not None
+        return await asyncio.wrap_future(self.writer.record(capture, extractor))
 
     def _inc(self, state: CrawlState, source: str | None, key: str) -> None:
         state.count(source, key)
@@ -92,7 +100,7 @@ class ArchivePipeline:
             crawl_run_id=state.plan.run_id,
             source_id=source.source_id if source else None,
         )
-        await self._in_db(record, state.sessions, capture)
+        await self._record(capture, _not_on_this_thread)
 
     async def _page(self, state: CrawlState, item: dict[str, Any]) -> None:
         source_name = item.get("source")
@@ -145,7 +153,7 @@ class ArchivePipeline:
                             return
                     else:
                         capture = _replace(capture, extracted=extracted)
-        result: RecordResult = await self._in_db(_record, state, capture, extractor)
+        result = await self._record(capture, extractor)
         self._count_result(state, source_name, result, item)
 
     def _remember_skipped(
@@ -192,10 +200,6 @@ class ArchivePipeline:
             self.stats.inc_value(f"mediawatch/failed/{reason[:60]}")
         elif outcome == FetchOutcome.SKIPPED:
             self._inc(state, source, "skipped")
-
-
-def _record(state: CrawlState, capture: Capture, extractor: Any) -> RecordResult:
-    return record(state.sessions, capture, extractor=extractor)
 
 
 def _replace(capture: Capture, **changes: Any) -> Capture:
