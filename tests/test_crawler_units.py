@@ -298,3 +298,61 @@ def test_scrapy_settings_are_derived_in_one_place() -> None:
     assert "# safety: merged by mediawatch.crawler.safety" in inspect.getsource(
         settings_module.scrapy_settings
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction pool and revisit planning
+
+
+def test_extraction_pool_timeout_replaces_the_pool() -> None:
+    import asyncio
+
+    from crawl_slow import slow_or_fast
+
+    from mediawatch.archive.extract import ExtractionError
+    from mediawatch.crawler.extraction import ExtractionPool, ExtractionTimeout
+
+    pool = ExtractionPool(1, timeout=20.0, func=slow_or_fast)  # generous: a busy machine
+
+    async def scenario() -> None:
+        first = await pool.extract(b"fast", url=None, content_type=None)
+        with pytest.raises(ExtractionTimeout):
+            await pool.extract(b"slow", url=None, content_type=None)
+        assert pool.restarts == 1
+        after = await pool.extract(b"fast", url=None, content_type=None)
+        assert after.text.endswith("fast") and after.text != first.text  # a new worker process
+        with pytest.raises(ExtractionError, match="worker died"):
+            await pool.extract(b"die", url=None, content_type=None)
+        assert (await pool.extract(b"again", url=None, content_type=None)).text.endswith("again")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.close()
+
+
+def test_revisit_plan_due_all_none(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from mediawatch.archive.db import Archive
+    from mediawatch.archive.models import Article, ArticleStatus
+    from mediawatch.crawler.run import plan_revisits
+
+    archive = Archive(f"sqlite:///{tmp_path / 'plan.db'}")
+    now = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    with archive.transaction() as session:
+        for i, due in enumerate((now - timedelta(hours=1), now + timedelta(hours=1), None)):
+            session.add(
+                Article(
+                    canonical_url=f"https://x.example/{i}",
+                    first_seen=now - timedelta(days=1),
+                    next_check=due,
+                    status=ArticleStatus.LIVE,
+                    version_count=1,
+                    etag=f'"e{i}"',
+                )
+            )
+    assert [r.url for r in plan_revisits(archive, "due", now)] == ["https://x.example/0"]
+    assert plan_revisits(archive, "due", now)[0].etag == '"e0"'
+    assert len(plan_revisits(archive, "all", now)) == 3
+    assert plan_revisits(archive, "none", now) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -34,9 +35,10 @@ def _extract(raw: bytes, url: str | None, content_type: str | None) -> Extracted
 
 
 class ExtractionPool:
-    def __init__(self, workers: int, timeout: float) -> None:
+    def __init__(self, workers: int, timeout: float, *, func: Callable[..., Extracted] | None = None) -> None:
         self.workers = max(1, workers)
         self.timeout = timeout
+        self.func = func or _extract  # a module-level function (it is pickled by name)
         self.restarts = 0
         self._pool = self._new_pool()
 
@@ -56,19 +58,18 @@ class ExtractionPool:
     async def extract(self, raw: bytes, *, url: str | None, content_type: str | None) -> Extracted:
         for attempt in (1, 2):
             pool = self._pool
-            future = pool.submit(_extract, raw, url, content_type)
             try:
+                future = pool.submit(self.func, raw, url, content_type)
                 return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
             except TimeoutError:
-                logger.warning(
-                    "extraction of %s took longer than %.0f s; restarting the pool", url, self.timeout
-                )
+                logger.warning("extracting %s took over %.0f s; restarting the pool", url, self.timeout)
                 self._restart(pool)
                 raise ExtractionTimeout(f"extraction took longer than {self.timeout:.0f} s") from None
             except BrokenProcessPool:
+                # A worker died (this page, or another one in flight): new pool, one more try.
+                self._restart(pool)
                 if attempt == 2:
                     raise ExtractionError("extraction worker died") from None
-                self._restart(pool)
         raise AssertionError("unreachable")
 
     def _restart(self, pool: ProcessPoolExecutor) -> None:
