@@ -301,6 +301,8 @@ def test_every_source_failing_exits_non_zero(site: Site, tmp_path: Path) -> None
         site.url("/missing.xml"),
         "--feed",
         site.url("/bad.xml"),
+        "--sitemap",
+        site.url("/bad.xml"),
     )
     assert code == 5, err
     assert "every source failed" in err
@@ -310,7 +312,10 @@ def test_every_source_failing_exits_non_zero(site: Site, tmp_path: Path) -> None
         run = session.get(CrawlRun, report["run_id"])
         errors = session.scalars(select(Fetch).where(Fetch.outcome == FetchOutcome.ERROR)).all()
     assert run is not None and run.status == "all-sources-failed"
-    assert {f.url for f in errors} == {site.url("/missing.xml"), site.url("/bad.xml")}
+    assert sorted(f.url for f in errors) == sorted(
+        [site.url("/missing.xml"), site.url("/bad.xml"), site.url("/bad.xml")]
+    )
+    assert any(r.startswith("not a sitemap") for r in report["failures"]), report["failures"]
     assert all(f.source_id is not None for f in errors)
 
 

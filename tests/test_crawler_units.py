@@ -66,6 +66,7 @@ def test_shipped_config_is_valid_and_diverse() -> None:
             ":8: sources[0].feeds[0].url: not an http(s) URL",
         ),
         ("version: 2\nsources: []\n", ":1: version: Input should be 1"),
+        ("version: 1\ndefaults:\n  user_agent: 'bot {name}'\nsources: []\n", ":3: defaults.user_agent: only"),
         ("version: 1\nsources: [\n", ": invalid YAML"),
         ("- just\n- a list\n", ":1: expected a mapping"),
         (

@@ -121,6 +121,17 @@ class Defaults(_Strict):
 
     _contact = field_validator("contact_url")(_check_http_url)
 
+    @field_validator("user_agent")
+    @classmethod
+    def _user_agent(cls, value: str) -> str:
+        try:
+            value.format(version="0", contact="https://example.org")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {version} and {contact} may appear in braces") from None
+        if any(ch in value for ch in "\r\n"):
+            raise ValueError("must be one line")
+        return value
+
 
 class Seed(_Strict):
     url: str

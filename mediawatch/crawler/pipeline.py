@@ -190,6 +190,10 @@ class ArchivePipeline:
                 self._inc(state, source, f"new_versions_{kind}")
         elif outcome == FetchOutcome.UNCHANGED:
             self._inc(state, source, "unchanged")
+        elif outcome == FetchOutcome.REMOVED and result.article_id is None:
+            # A feed or sitemap link that is already gone: not an archived article's removal.
+            state.fail(source, f"HTTP {item.get('status')} for a new URL")
+            self.stats.inc_value("mediawatch/failed/gone before first capture")
         elif outcome == FetchOutcome.REMOVED:
             self._inc(state, source, "removed")
         elif outcome == FetchOutcome.SUSPECT:

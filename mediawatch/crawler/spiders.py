@@ -32,9 +32,7 @@ def failure_reason(failure: Failure) -> tuple[int | None, str]:
         return status, f"HTTP {status}"
     if failure.check(IgnoreRequest):
         text = str(failure.value) or type(failure.value).__name__
-        if "robots" in text.lower() or type(failure.value).__name__ == "IgnoreRequest":
-            return None, "forbidden by robots.txt" if "robots" in text.lower() else f"ignored: {text[:80]}"
-        return None, f"ignored: {text[:80]}"
+        return None, "forbidden by robots.txt" if "robots" in text.lower() else f"ignored: {text[:80]}"
     name = type(failure.value).__name__
     if name in ("TimeoutError", "TCPTimedOutError"):
         return None, "timeout"
@@ -193,7 +191,7 @@ class ArchiveSpider(scrapy.Spider):
             "url": original,
             "final_url": response.url if response.url != original else None,
             "status": response.status,
-            "body": response.body if response.status == 200 or 200 <= response.status < 300 else None,
+            "body": response.body if 200 <= response.status < 300 else None,
             "content_type": _header(headers, b"Content-Type"),
             "etag": _header(headers, b"ETag"),
             "last_modified": _header(headers, b"Last-Modified"),
