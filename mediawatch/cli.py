@@ -429,5 +429,166 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, db_url: str | None) -
     click.echo(" ".join(parts).replace(" \n", "\n").replace("\n ", "\n"))
 
 
+# ---- crawler ----
+
+
+@cli.command()
+@click.option("--sources", "sources_path", type=click.Path(path_type=Path), default=None,
+              help="Sources file [default: config/sources.yaml].")
+@click.option("--topic", "topic", default=None, metavar="FILE|none",
+              help="Topic file [default: config/topic.yaml]; 'none' archives every page found.")
+@click.option(
+    "--feed", "feeds", multiple=True, metavar="URL", help="Crawl this feed instead of the sources file."
+)
+@click.option("--sitemap", "sitemaps", multiple=True, metavar="URL",
+              help="Crawl this sitemap instead of the sources file.")
+@click.option("--revisit", type=click.Choice(["due", "all", "none"]), default="due", show_default=True,
+              help="Re-check known articles: those due, all of them now, or none.")
+@click.option("--no-discovery", is_flag=True, help="Skip the Google News and GDELT search feeds.")
+@click.option("--allow-private-networks", is_flag=True,
+              help="Allow fetching from loopback, private and link-local addresses (tests, demos).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Extraction processes [default: one per core].")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@archive_options
+def crawl(
+    sources_path: Path | None,
+    topic: str | None,
+    feeds: tuple[str, ...],
+    sitemaps: tuple[str, ...],
+    revisit: str,
+    no_discovery: bool,
+    allow_private_networks: bool,
+    workers: int | None,
+    as_json: bool,
+    db_url: str | None,
+) -> None:
+    """Find new articles on the topic and re-check known ones for edits.
+
+    Exit codes: 0 the run completed (some fetches may have failed), 2 bad configuration,
+    3 database unreachable, 5 every source failed, 6 the crawler stopped abnormally.
+
+    Example: mediawatch crawl --revisit due
+    """
+    from mediawatch.crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
+
+    topic_path: Path | str | None = None
+    if topic is not None:
+        topic_path = "none" if topic.lower() == "none" else Path(topic)
+    with _progress("crawling") as advance:
+        report = run_crawl(
+            CrawlOptions(
+                sources_path=sources_path,
+                topic_path=topic_path,  # type: ignore[arg-type]
+                feeds=list(feeds),
+                sitemaps=list(sitemaps),
+                revisit=revisit,  # type: ignore[arg-type]
+                discovery=not no_discovery,
+                allow_private_networks=allow_private_networks,
+                db_url=db_url,
+                extract_workers=workers,
+                progress=advance,
+            )
+        )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        _render_crawl(report)
+    if report.status == "all-sources-failed":
+        raise AllSourcesFailed(f"every source failed (crawl run {report.run_id}); see the reasons above")
+    if report.status != "completed":
+        raise CrawlAborted(f"crawl run {report.run_id} did not complete: {report.status}")
+
+
+def _render_crawl(report: Any) -> None:
+    c = report.counters
+    out = stdout()
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    out.print(f"[bold]crawl run {report.run_id}[/bold]: {report.status} in {seconds:.0f} s")
+    rows = [
+        ("new articles", c.get("new_articles", 0)),
+        ("new versions (text)", c.get("new_versions_text", 0) + c.get("new_versions_restored", 0)),
+        ("new versions (metadata)", c.get("new_versions_metadata", 0)),
+        ("unchanged", c.get("unchanged", 0)),
+        ("not modified (304)", c.get("not_modified", 0)),
+        ("removed (404/410)", c.get("removed", 0)),
+        ("suspect (walls, error pages)", c.get("suspect", 0)),
+        ("skipped off-topic", c.get("skipped_offtopic", 0)),
+        ("failed", c.get("failed", 0)),
+    ]
+    for label, value in rows:
+        out.print(f"  {label:<30} {value}")
+    for reason, count in sorted(report.failures.items(), key=lambda kv: -kv[1])[:10]:
+        out.print(f"    {count:>5}  {terminal_safe(reason)}")
+    table = Table("source", "docs ok", "failed", "new", "versions", "304/same", "off-topic", "suspect")
+    for name, sc in sorted(report.sources.items()):
+        table.add_row(
+            terminal_safe(name)[:50],
+            str(sc.get("feeds_ok", 0) + sc.get("sitemaps_ok", 0)),
+            str(sc.get("failed", 0)),
+            str(sc.get("new_articles", 0)),
+            str(sum(v for k, v in sc.items() if k.startswith("new_versions_"))),
+            str(sc.get("not_modified", 0) + sc.get("unchanged", 0)),
+            str(sc.get("skipped_offtopic", 0)),
+            str(sc.get("suspect", 0)),
+        )
+    if report.sources:
+        out.print(table)
+
+
+@cli.command()
+@click.option(
+    "--db-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("mediawatch-demo.db"),
+    show_default=True,
+    help="The demo's SQLite database (replaced on every run).",
+)
+def demo(db_file: Path) -> None:
+    """Crawl a fictional outlet on 127.0.0.1 twice and show the versions and the diff it found.
+
+    Example: mediawatch demo
+    """
+    from mediawatch.archive import queries
+    from mediawatch.archive.diff import word_ops
+    from mediawatch.crawler.demo import OUTLET, run_demo
+
+    out = stdout()
+    out.print(f"Serving the fictional outlet [bold]{OUTLET}[/bold] on 127.0.0.1 and crawling it ...")
+    result = run_demo(db_file)
+    crawls = (("first crawl", result.first), ("second crawl (after an edit and a removal)", result.second))
+    for label, report in crawls:
+        c = report["counters"]
+        out.print(
+            f"[bold]{label}[/bold]: {c.get('new_articles', 0)} new articles, "
+            f"{c.get('new_versions_text', 0)} new text versions, {c.get('unchanged', 0)} unchanged, "
+            f"{c.get('removed', 0)} removed, {c.get('skipped_offtopic', 0)} skipped off-topic"
+        )
+    archive = open_archive(result.db_url)
+    with archive.reading() as session:
+        article = queries.require_article(session, result.edited_url)
+        rows = queries.version_rows(session, article.id)
+        old, new = queries.default_diff_pair(queries.versions_of(session, article.id))
+        removed = queries.version_rows(session, queries.require_article(session, result.removed_url).id)
+    out.print(f"\n[bold]versions of {terminal_safe(result.edited_url)}[/bold]")
+    for r in rows:
+        counts = f"+{r.words_added} -{r.words_removed}"
+        out.print(f"  {r.seq}  {r.change_kind:<8} {counts:<10} {terminal_safe(r.title)}")
+    out.print(f"\n[bold]word diff, version {old.seq} -> {new.seq}[/bold]")
+    for op in word_ops(old.text, new.text):
+        if op.kind != "equal":
+            sign = "+" if op.kind == "insert" else "-"
+            out.print(f"  {{{sign}{terminal_safe(op.text)}{sign}}}", markup=False)
+    out.print(f"\n[bold]versions of {terminal_safe(result.removed_url)}[/bold]")
+    for r in removed:
+        out.print(f"  {r.seq}  {r.change_kind}")
+    out.print(f"\nThe cricket report ({terminal_safe(result.skipped_url)}) was skipped as off-topic.")
+    out.print(
+        f"Explore it: mediawatch articles --db {result.db_url}\n"
+        f"            mediawatch diff {result.edited_url} --db {result.db_url}",
+        markup=False,
+    )
+
+
 def main() -> None:
     cli(prog_name="mediawatch")

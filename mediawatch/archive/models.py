@@ -247,3 +247,17 @@ class Fetch(Base):
     outcome: Mapped[FetchOutcome] = mapped_column(_enum(FetchOutcome, "fetch_outcome"))
     message: Mapped[str | None] = mapped_column(Text)
     origin: Mapped[FetchOrigin] = mapped_column(_enum(FetchOrigin, "fetch_origin"), default=FetchOrigin.CRAWL)
+
+
+class SkippedURL(Base):
+    """A page the crawler fetched and found off-topic: remembered so it is not fetched again."""
+
+    __tablename__ = "skipped_url"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    relevance: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    crawl_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_run.id", ondelete="SET NULL"))

@@ -1,0 +1,184 @@
+"""Crawl benchmark: `uv run python bench/crawl_bench.py [--pages N]` (a few minutes).
+
+Serves N real trafilatura-evaldata pages (../shared/corpus or MEDIAWATCH_CORPUS) and a feed
+listing them from a loopback HTTP server, then prints, in one run:
+
+1. new-article pages/s of `mediawatch crawl` (fetch + extraction in the process pool + relevance
+   + versioned store into SQLite) with 1 and 2 extraction workers, against bare trafilatura
+   extraction of the same pages in one process (the ratio is the figure to watch);
+2. revisit of unchanged articles/s via 304 and via a byte-identical 200 (raw-hash short-circuit),
+   against a fetch-only Scrapy spider fetching the same URLs with the same settings.
+
+Crawl rates use Scrapy's own elapsed time (interpreter start-up and pool warm-up excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from crawl_site import Site  # noqa: E402
+
+
+def corpus_pages(n: int) -> list[bytes]:
+    corpus = Path(os.environ.get("MEDIAWATCH_CORPUS", ROOT.parent / "shared" / "corpus"))
+    if not corpus.is_dir():
+        corpus = Path("/work/shared/corpus")
+    folder = corpus / "trafilatura-evaldata" / "tests" / "eval"
+    out = []
+    for path in sorted(folder.glob("*.gz")):
+        raw = gzip.decompress(path.read_bytes())
+        if 5_000 < len(raw) < 400_000:
+            out.append(raw)
+        if len(out) == n:
+            break
+    return out
+
+
+def bare_trafilatura(pages: list[bytes]) -> float:
+    import trafilatura
+
+    trafilatura.bare_extraction("<html><body><p>warm</p></body></html>")
+    start = time.process_time(), time.perf_counter()
+    for raw in pages:
+        trafilatura.bare_extraction(
+            raw.decode("utf-8", "replace"), with_metadata=True, include_comments=False
+        )
+    return len(pages) / (time.perf_counter() - start[1])
+
+
+def crawl(db: Path, sources: Path, feed: str, *args: str) -> dict:
+    env = {**os.environ, "MEDIAWATCH_DATABASE_URL": f"sqlite:///{db}"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mediawatch",
+            "crawl",
+            "--json",
+            "--sources",
+            str(sources),
+            "--topic",
+            "none",
+            "--feed",
+            feed,
+            "--allow-private-networks",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"crawl failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+FETCH_ONLY = r"""
+import json, sys, scrapy
+from scrapy.crawler import CrawlerProcess
+urls = json.load(open(sys.argv[1]))
+class FetchOnly(scrapy.Spider):
+    name = "fetch-only"
+    async def start(self):
+        for u in urls:
+            yield scrapy.Request(u, callback=self.parse, dont_filter=True)
+    def parse(self, response):
+        return None
+from mediawatch.crawler.settings import CrawlSettings, scrapy_settings
+settings = scrapy_settings(CrawlSettings(download_delay=0, concurrent_per_domain=16))
+settings.pop("ITEM_PIPELINES")
+settings["ROBOTSTXT_OBEY"] = False
+p = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": False})
+c = p.create_crawler(FetchOnly)
+p.crawl(c)
+p.start()
+stats = c.stats.get_stats()
+print(json.dumps({"elapsed": stats["elapsed_time_seconds"], "n": stats["response_received_count"]}))
+"""
+
+
+def fetch_only(urls: list[str], tmp: Path) -> float:
+    path = tmp / "urls.json"
+    path.write_text(json.dumps(urls))
+    proc = subprocess.run(
+        [sys.executable, "-c", FETCH_ONLY, str(path)], capture_output=True, text=True, check=True
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result["n"] / result["elapsed"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=120)
+    args = parser.parse_args()
+    pages = corpus_pages(args.pages)
+    site = Site().start()
+    paths = [f"/p/{i}" for i in range(len(pages))]
+    for path, raw in zip(paths, pages, strict=True):
+        site.set(path, raw)
+    items = "".join(f"<item><title>{i}</title><link>{site.url(p)}</link></item>" for i, p in enumerate(paths))
+    site.set(
+        "/feed.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>',
+        content_type="application/rss+xml",
+    )
+    site.set("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    print(
+        f"{len(pages)} evaldata pages, {sum(map(len, pages)) / len(pages) / 1024:.0f} KiB average, "
+        f"{os.cpu_count()} cores"
+    )
+
+    bare = bare_trafilatura(pages)
+    print(f"bare trafilatura.bare_extraction, one process:   {bare:7.1f} pages/s")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        sources = tmp / "sources.yaml"
+        sources.write_text(
+            "version: 1\ndefaults: {download_delay_seconds: 0, concurrent_per_domain: 16}\nsources: []\n"
+        )
+        feed = site.url("/feed.xml")
+        for workers in (1, 2):
+            db = tmp / f"new{workers}.db"
+            report = crawl(db, sources, feed, "--workers", str(workers), "--revisit", "none")
+            n = report["counters"].get("new_articles", 0)
+            rate = n / report["elapsed_seconds"]
+            print(
+                f"crawl new articles, {workers} extraction worker(s): {rate:7.1f} pages/s  "
+                f"(ratio vs bare: {rate / bare:.2f}; {n} articles)"
+            )
+        db = tmp / "new2.db"
+        known = report["counters"].get("new_articles", 0)
+        fetch = fetch_only([site.url(p) for p in paths], tmp)
+        print(f"fetch-only Scrapy spider (same settings):       {fetch:7.1f} pages/s")
+        site.conditional = True
+        report = crawl(db, sources, feed, "--revisit", "all", "--no-discovery")
+        rate = report["counters"].get("not_modified", 0) / report["elapsed_seconds"]
+        print(
+            f"revisit unchanged via 304:                      {rate:7.1f} articles/s  "
+            f"(ratio vs fetch-only: {rate / fetch:.2f}; {report['counters'].get('extracted', 0)} extractions)"
+        )
+        site.conditional = False
+        report = crawl(db, sources, feed, "--revisit", "all", "--no-discovery")
+        same = report["counters"].get("extraction_skipped", 0)
+        rate = report["counters"].get("unchanged", 0) / report["elapsed_seconds"]
+        print(
+            f"revisit unchanged via byte-identical 200:       {rate:7.1f} articles/s  "
+            f"(ratio vs fetch-only: {rate / fetch:.2f}; {same} of {known} skipped extraction)"
+        )
+    site.stop()
+
+
+if __name__ == "__main__":
+    main()

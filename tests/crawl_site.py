@@ -1,0 +1,209 @@
+"""A loopback HTTP server for crawl tests: serves a content map a test can change between crawls.
+
+Binds 127.0.0.1 on port 0 only. Every path maps to a ``Page`` (status, body, content type,
+extra headers); ETag/Last-Modified validators are answered with 304 when ``conditional`` is on.
+Requests are logged per path so a test can assert what was (not) fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from corpus_data import eval_pages
+
+from mediawatch.archive.extract import extract
+from mediawatch.archive.store import assess
+
+
+@dataclass
+class Page:
+    body: bytes
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class Site:
+    def __init__(self) -> None:
+        self.pages: dict[str, Page] = {}
+        self.hits: Counter[str] = Counter()
+        self.conditional_hits: Counter[str] = Counter()
+        self.conditional = True
+        self.last_modified = "Mon, 02 Mar 2026 08:00:00 GMT"
+        self.lock = threading.Lock()
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                site._serve(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def start(self) -> Site:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def set(self, path: str, body: bytes | str, **kwargs: Any) -> None:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        with self.lock:
+            self.pages[path] = Page(body, **kwargs)
+
+    def remove(self, path: str, status: int = 404) -> None:
+        self.set(path, b"<html><body><h1>Not found</h1></body></html>", status=status)
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path
+        with self.lock:
+            self.hits[path] += 1
+            page = self.pages.get(path)
+        if page is None:
+            page = Page(b"not found", status=404, content_type="text/plain")
+        if page.delay:
+            import time
+
+            time.sleep(page.delay)
+        etag = '"' + hashlib.sha256(page.body).hexdigest()[:16] + '"'
+        headers = {"Content-Type": page.content_type, **page.headers}
+        if self.conditional and page.status == 200:
+            headers.setdefault("ETag", etag)
+            headers.setdefault("Last-Modified", self.last_modified)
+            inm = handler.headers.get("If-None-Match")
+            if inm is not None:
+                self.conditional_hits[path] += 1
+            if inm is not None and inm == headers["ETag"]:
+                handler.send_response(304)
+                for k in ("ETag", "Last-Modified"):
+                    handler.send_header(k, headers[k])
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+                return
+        handler.send_response(page.status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(page.body)))
+        handler.end_headers()
+        handler.wfile.write(page.body)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for crawl tests: real corpus pages behind the real diffengine feed, and a crawl runner
+
+FEED1 = "news-feeds-and-sitemaps/diffengine/test-data/feed1.xml"
+NEWS_SITEMAP = (
+    "news-feeds-and-sitemaps/sitemapRetriever/washingtonpost-politics-news-sitemap-2017-11-23.extracted.xml"
+)
+SITEMAP_INDEX = "news-feeds-and-sitemaps/trafilatura/tests/resources/sitemap2.xml"
+_WORD = re.compile(r"[A-Za-z]{9,}")
+
+
+@dataclass
+class CorpusPage:
+    path: str
+    raw: bytes
+    text: str
+
+
+def healthy_pages(corpus: Path, count: int, *, skip: int = 0) -> list[CorpusPage]:
+    """Evaldata pages whose extraction is a healthy article (deterministic order)."""
+    out: list[CorpusPage] = []
+    seen = 0
+    for page in eval_pages(corpus):
+        raw = page.raw()
+        if len(raw) > 400_000:
+            continue
+        try:
+            ex = extract(raw)
+        except Exception:  # noqa: BLE001 - an unusable corpus page is simply not chosen
+            continue
+        if len(ex.text) < 1500 or assess(ex, None) is not None or ex.lossy_decoding:
+            continue
+        seen += 1
+        if seen <= skip:
+            continue
+        out.append(CorpusPage(f"/news/{len(out)}", raw, ex.text))
+        if len(out) == count:
+            break
+    return out
+
+
+def topic_for(relevant: list[CorpusPage], off_topic: list[CorpusPage]) -> str:
+    """A topic file whose Tier A terms match each relevant page and none of the off-topic ones."""
+    banned = {w.lower() for p in off_topic for w in _WORD.findall(p.text)}
+    groups = []
+    for i, page in enumerate(relevant):
+        words = [w for w in _WORD.findall(page.text) if w.lower() not in banned]
+        assert words, f"no distinctive word in {page.path}"
+        groups.append(f"  - name: page{i}\n    terms: [{words[0]}]\n")
+    return "version: 1\nname: test topic\nthreshold: 4\ntier_a:\n" + "".join(groups)
+
+
+def rewrite_feed(corpus: Path, site: Site, paths: list[str]) -> bytes:
+    """The real WaPo feed with its item links pointing at ``paths`` on the fixture (extras dropped)."""
+    xml = (corpus / FEED1).read_text("utf-8")
+    items = re.findall(r"<item>.*?</item>", xml, flags=re.S)
+    assert len(items) >= len(paths)
+    kept = []
+    for item, path in zip(items, paths, strict=False):
+        kept.append(re.sub(r"<link>.*?</link>", f"<link>{site.url(path)}</link>", item, count=1, flags=re.S))
+    head = xml[: xml.index(items[0])]
+    tail = xml[xml.index(items[-1]) + len(items[-1]) :]
+    return (head + "".join(kept) + tail).encode("utf-8")
+
+
+def sources_file(tmp: Path, body: str = "sources: []\n", window_days: int = 30) -> Path:
+    path = tmp / "sources.yaml"
+    path.write_text(
+        "version: 1\n"
+        "defaults: {download_delay_seconds: 0, concurrent_per_domain: 8,"
+        f" sitemap_window_days: {window_days}, contact_url: 'https://example.org/mediawatch-tests'}}\n" + body
+    )
+    return path
+
+
+def run_crawl_cli(db_url: str, *args: str, timeout: float = 300) -> tuple[int, dict[str, Any], str]:
+    """Run ``mediawatch crawl --json`` in its own process (one reactor per process)."""
+    env = {**os.environ, "MEDIAWATCH_DATABASE_URL": db_url}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mediawatch", "crawl", "--json", "--allow-private-networks", "--workers", "1"]
+        + list(args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    report: dict[str, Any] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            report = json.loads(line)
+    return proc.returncode, report, proc.stderr

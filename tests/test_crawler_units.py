@@ -1,0 +1,365 @@
+"""Pure functions of the crawler: config validation, relevance, feed/sitemap parsing, settings."""
+
+from __future__ import annotations
+
+import gzip
+import inspect
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mediawatch.cli import cli
+from mediawatch.crawler import settings as settings_module
+from mediawatch.crawler.config import (
+    DEFAULT_SOURCES,
+    DEFAULT_TOPIC,
+    discovery_feed_urls,
+    load_sources,
+    load_topic,
+)
+from mediawatch.crawler.discovery import (
+    clean_url,
+    parse_feed,
+    parse_sitemap,
+    robots_sitemaps,
+)
+from mediawatch.crawler.relevance import Relevance, normalize_for_matching
+from mediawatch.crawler.settings import CrawlSettings, scrapy_settings
+from mediawatch.errors import ConfigError
+
+FEEDS = "news-feeds-and-sitemaps"
+BASE = "http://127.0.0.1:9/"
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+
+
+def test_shipped_config_is_valid_and_diverse() -> None:
+    sources = load_sources(DEFAULT_SOURCES)
+    topic = load_topic(DEFAULT_TOPIC)
+    enabled = [s for s in sources.sources if s.enabled and s.feeds]
+    assert len(enabled) >= 25
+    assert {"PK", "AF", "IN"} <= {s.country for s in enabled}
+    assert len({s.viewpoint for s in enabled}) >= 4
+    urls = [u for _, u in discovery_feed_urls(sources, topic)]
+    assert any(u.startswith("https://news.google.com/rss/search?q=") and "ceid=PK:en" in u for u in urls)
+    assert any(
+        u.startswith("https://api.gdeltproject.org/api/v2/doc/doc?") and "format=RSS" in u for u in urls
+    )
+    assert "Khalilzad" in urls[0]
+    assert sources.defaults.contact_url.startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "version: 1\nsources:\n  - id: a\n    name: A\n    country: PK\n    lang: en\n    feedz: []\n",
+            ":7: sources[0].feedz: Extra inputs are not permitted",
+        ),
+        (
+            "version: 1\nsources:\n  - id: a\n    name: A\n    country: PK\n    lang: en\n"
+            "    feeds:\n      - {url: 'file:///etc/passwd'}\n",
+            ":8: sources[0].feeds[0].url: not an http(s) URL",
+        ),
+        ("version: 2\nsources: []\n", ":1: version: Input should be 1"),
+        ("version: 1\ndefaults:\n  user_agent: 'bot {name}'\nsources: []\n", ":3: defaults.user_agent: only"),
+        ("version: 1\nsources: [\n", ": invalid YAML"),
+        ("- just\n- a list\n", ":1: expected a mapping"),
+        (
+            "version: 1\nsources:\n  - {id: a, name: A, country: PK, lang: en}\n"
+            "  - {id: a, name: B, country: PK, lang: en}\n",
+            "duplicate source id 'a'",
+        ),
+    ],
+)
+def test_sources_errors_name_file_line_and_field(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_sources(path)
+    assert str(path) in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_topic_errors(tmp_path: Path) -> None:
+    path = tmp_path / "topic.yaml"
+    path.write_text("version: 1\nname: t\ntier_a:\n  - name: x\n    terms: []\n")
+    with pytest.raises(
+        ConfigError, match=r"topic.yaml:5: tier_a\[0\].terms: List should have at least 1 item"
+    ):
+        load_topic(path)
+    path.write_text("version: 1\nname: t\ntier_a: [{name: x, terms: [a]}]\nalways_keep: [[x, nope]]\n")
+    with pytest.raises(ConfigError, match="unknown term group 'nope'"):
+        load_topic(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_topic(tmp_path / "missing.yaml")
+
+
+def test_crawl_cli_bad_config_and_unreachable_database(tmp_path: Path) -> None:
+    bad = tmp_path / "sources.yaml"
+    bad.write_text("version: 1\nsources: 3\n")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["crawl", "--sources", str(bad), "--db", f"sqlite:///{tmp_path}/x.db"])
+    assert result.exit_code == 2
+    assert "sources.yaml:2: sources: Input should be a valid list" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(
+        cli,
+        [
+            "crawl",
+            "--topic",
+            "none",
+            "--db",
+            "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2",
+        ],
+    )
+    assert result.exit_code == 3, result.output
+    assert result.output.startswith("Error: ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Relevance
+
+
+@pytest.fixture(scope="module")
+def relevance() -> Relevance:
+    return Relevance(load_topic(DEFAULT_TOPIC))
+
+
+def test_relevance_keeps_the_seed_article_pattern(relevance: Relevance) -> None:
+    text = (
+        "In a series of posts on X, Zalmay Khalilzad argued that Pakistan should stop blaming Kabul. "
+        "Islamabad says the Tehreek-e-Taliban Pakistan operates from Afghan soil, and ISKP remains a threat "
+        "years after the Doha Agreement."
+    )
+    score = relevance.score(
+        text,
+        title="A Distraction from Afghanistan's Terrorism Crisis",
+        url="https://moderndiplomacy.eu/2025/05/02/a-distraction/",
+    )
+    assert score.keep
+    assert {"khalilzad", "ttp", "iskp", "doha_agreement"} <= set(score.tier_a)
+    assert "cross-border" in score.reasons and "commentary" in score.reasons
+
+
+def test_relevance_drops_sport_and_ambiguous_acronyms(relevance: Relevance) -> None:
+    cricket = relevance.score("Babar Azam hit a century in the ODI as Pakistan beat Afghanistan in Kabul.")
+    assert not cricket.keep and "cricket" in cricket.negative
+    medical = relevance.score("Thrombotic thrombocytopenic purpura (TTP) is a rare blood disorder.")
+    assert not medical.keep
+    lower = relevance.score("the ttp acronym in lower case is not the group")
+    assert "ttp_acronym" not in lower.tier_a
+    iran = relevance.score("Khorasan province in Iran had a good harvest this year.")
+    assert "iskp" not in iran.tier_a
+
+
+def test_relevance_matches_normalised_arabic_script(relevance: Relevance) -> None:
+    # Arabic yeh/kaf and a ZWNJ variant must match the Urdu/Dari spellings in topic.yaml.
+    text = "طالبان و تحريك طالبان پاكستان در مرز دیورند"
+    assert normalize_for_matching("ك ي") == "ک ی"
+    score = relevance.score(text)
+    assert "ttp" in score.tier_a and "taliban" in score.tier_b
+
+
+# ---------------------------------------------------------------------------------------------
+# Feeds and sitemaps
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "count"),
+    [
+        ("diffengine/test-data/feed1.xml", "rss20", 20),
+        ("diffengine/test-data/feed2.xml", "rss20", 24),
+        ("news-sniffer/spec/fixtures/rss_feeds/bbc_uk_politics.xml", "rss20", 57),
+        ("news-sniffer/spec/fixtures/rss_feeds/nyt_global_home.xml", "rss20", 25),
+        ("trafilatura/tests/resources/feed.json", "json", 25),
+        ("trafilatura/tests/resources/feed1.atom", "atom10", 1),
+    ],
+)
+def test_parse_real_feeds(corpus: Path, path: str, kind: str, count: int) -> None:
+    result = parse_feed((corpus / FEEDS / path).read_bytes(), BASE)
+    assert result.error is None
+    assert result.kind == kind
+    assert len(result.links) == count
+    assert all(link.url.startswith(("http://", "https://")) for link in result.links)
+
+
+def test_cross_feed_duplicates_are_the_same_urls(corpus: Path) -> None:
+    a = {
+        link.url
+        for link in parse_feed((corpus / FEEDS / "diffengine/test-data/feed1.xml").read_bytes(), BASE).links
+    }
+    b = {
+        link.url
+        for link in parse_feed((corpus / FEEDS / "diffengine/test-data/feed2.xml").read_bytes(), BASE).links
+    }
+    assert len(a & b) == 6
+
+
+def test_parse_feed_refuses_str() -> None:
+    with pytest.raises(TypeError):
+        parse_feed("https://example.com/feed", BASE)  # type: ignore[arg-type]
+
+
+def test_every_conformance_feed_parses_without_crashing(corpus: Path) -> None:
+    files = [p for p in (corpus / "feedparser-conformance-feeds/tests").rglob("*") if p.is_file()]
+    assert len(files) == 2107
+    ok = 0
+    for path in files:
+        result = parse_feed(path.read_bytes(), "http://127.0.0.1:9/base/feed.xml")
+        assert (result.error is None) or result.links == []
+        assert all(clean_url(link.url, BASE) == link.url for link in result.links)
+        ok += result.error is None
+    assert ok > 2000
+
+
+def test_parse_sitemaps(corpus: Path) -> None:
+    res = corpus / FEEDS / "trafilatura/tests/resources"
+    plain = parse_sitemap((res / "sitemap.xml").read_bytes(), BASE)
+    assert plain.kind == "urlset" and len(plain.links) == 84
+    gz = parse_sitemap((res / "sitemap.xml.gz").read_bytes(), BASE)
+    assert [link.url for link in gz.links] == [link.url for link in plain.links]
+    index = parse_sitemap((res / "sitemap2.xml").read_bytes(), BASE)
+    assert index.kind == "index" and len(index.sitemaps) == 2 and not index.links
+    news_path = next((corpus / FEEDS / "sitemapRetriever").glob("*.xml"))
+    news = parse_sitemap(news_path.read_bytes(), BASE)
+    assert news.kind == "news" and len(news.links) == 4
+    assert all(link.url.startswith("https://www.washingtonpost.com/") for link in news.links)
+    assert all(link.published and link.published.year == 2017 for link in news.links)
+    assert parse_sitemap(news_path.read_bytes(), BASE, since=datetime(2020, 1, 1, tzinfo=UTC)).links == []
+
+
+def test_hostile_xml_is_refused_without_reading_files(tmp_path: Path) -> None:
+    sentinel = tmp_path / "secret.txt"
+    sentinel.write_text("TOP-SECRET-SENTINEL")
+    xxe = (
+        f'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY x SYSTEM "file://{sentinel}">]>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://a.example/&x;</loc></url></urlset>'
+    ).encode()
+    result = parse_sitemap(xxe, BASE)
+    assert "TOP-SECRET-SENTINEL" not in repr(result)
+    feed = parse_feed(xxe.replace(b"urlset", b"rss"), BASE)
+    assert feed.error and "entities" in feed.error
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;">]><r>&b;</r>'
+    )
+    assert parse_sitemap(laughs, BASE).error
+    bomb = gzip.compress(b" " * (60 * 1024 * 1024))
+    assert "decompresses to more than" in (parse_sitemap(bomb, BASE).error or "")
+    assert "decompresses to more than" in (parse_feed(bomb, BASE).error or "")
+    # An undeclared entity in a sitemap is not resolved either (no DTD, no network).
+    plain = (
+        b"<urlset><url><loc>http://a.example/ok</loc></url><url><loc>file:///etc/passwd</loc></url></urlset>"
+    )
+    result = parse_sitemap(plain, BASE)
+    assert [link.url for link in result.links] == ["http://a.example/ok"] and result.dropped == 1
+
+
+def test_non_http_links_are_dropped_at_intake() -> None:
+    for href in (
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "ftp://x/y",
+        "data:text/html,x",
+        "mailto:a@b",
+        "",
+        None,
+    ):
+        assert clean_url(href, BASE) is None
+    assert clean_url("/a/b#frag", "https://x.example/feed") == "https://x.example/a/b"
+
+
+def test_robots_sitemap_lines() -> None:
+    robots = b"User-agent: *\nDisallow: /private\nSitemap: https://x.example/s.xml\nsitemap: /news.xml # c\n"
+    robots += b"Sitemap: file:///etc/passwd\n"
+    assert robots_sitemaps(robots, "https://x.example/robots.txt") == [
+        "https://x.example/s.xml",
+        "https://x.example/news.xml",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scrapy settings
+
+
+def test_scrapy_settings_are_derived_in_one_place() -> None:
+    s = scrapy_settings(CrawlSettings(contact_url="https://example.org/contact", allow_private_networks=True))
+    assert s["USER_AGENT"].startswith("mediawatch/") and "(+https://example.org/contact)" in s["USER_AGENT"]
+    # Scrapy's fail-open robots middleware is replaced by the RFC 9309 one from safety.py.
+    assert s["ROBOTSTXT_OBEY"] is False and s["MEDIAWATCH_ROBOTS_ENABLED"] is True
+    assert s["DOWNLOADER_MIDDLEWARES"]["mediawatch.crawler.robots.RobotsPolicyMiddleware"] == 100
+    assert s["DOWNLOADER_MIDDLEWARES"]["mediawatch.crawler.safety.UrlPolicyMiddleware"] == 10
+    assert s["DOWNLOAD_HANDLERS"]["file"] is None and s["DOWNLOAD_HANDLERS"]["data"] is None
+    assert s["TWISTED_DNS_RESOLVER"] == "mediawatch.crawler.safety.GuardedHostnameResolver"
+    assert s["AUTOTHROTTLE_ENABLED"] is True
+    assert s["CONCURRENT_ITEMS"] == 1 and s["HTTPCACHE_ENABLED"] is False
+    assert s["DOWNLOAD_MAXSIZE"] == 20 * 1024 * 1024 and s["DOWNLOAD_TIMEOUT"] == 30
+    assert s["DOWNLOAD_FAIL_ON_DATALOSS"] is True and s["MEMUSAGE_ENABLED"] is True
+    assert s["MEDIAWATCH_ALLOW_PRIVATE_NETWORKS"] is True
+    assert scrapy_settings(CrawlSettings())["MEDIAWATCH_ALLOW_PRIVATE_NETWORKS"] is False
+    assert "# safety: merged by mediawatch.crawler.safety" in inspect.getsource(
+        settings_module.scrapy_settings
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction pool and revisit planning
+
+
+def test_extraction_pool_timeout_replaces_the_pool() -> None:
+    import asyncio
+
+    from crawl_slow import slow_or_fast
+
+    from mediawatch.archive.extract import ExtractionError
+    from mediawatch.crawler.extraction import ExtractionPool, ExtractionTimeout
+
+    pool = ExtractionPool(1, timeout=20.0, func=slow_or_fast)  # generous: a busy machine
+
+    async def scenario() -> None:
+        first = await pool.extract(b"fast", url=None, content_type=None)
+        with pytest.raises(ExtractionTimeout):
+            await pool.extract(b"slow", url=None, content_type=None)
+        assert pool.restarts == 1
+        after = await pool.extract(b"fast", url=None, content_type=None)
+        assert after.text.endswith("fast") and after.text != first.text  # a new worker process
+        with pytest.raises(ExtractionError, match="worker died"):
+            await pool.extract(b"die", url=None, content_type=None)
+        assert (await pool.extract(b"again", url=None, content_type=None)).text.endswith("again")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.close()
+
+
+def test_revisit_plan_due_all_none(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from mediawatch.archive.db import Archive
+    from mediawatch.archive.models import Article, ArticleStatus
+    from mediawatch.crawler.run import plan_revisits
+
+    archive = Archive(f"sqlite:///{tmp_path / 'plan.db'}")
+    now = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    with archive.transaction() as session:
+        for i, due in enumerate((now - timedelta(hours=1), now + timedelta(hours=1), None)):
+            session.add(
+                Article(
+                    canonical_url=f"https://x.example/{i}",
+                    first_seen=now - timedelta(days=1),
+                    next_check=due,
+                    status=ArticleStatus.LIVE,
+                    version_count=1,
+                    etag=f'"e{i}"',
+                )
+            )
+    assert [r.url for r in plan_revisits(archive, "due", now)] == ["https://x.example/0"]
+    assert plan_revisits(archive, "due", now)[0].etag == '"e0"'
+    assert len(plan_revisits(archive, "all", now)) == 3
+    assert plan_revisits(archive, "none", now) == []
