@@ -221,9 +221,24 @@ def _digest_key(value: str | None) -> str | None:
     return value.strip().lower() if value and value.strip() else None
 
 
-def _record_id(rec: Any, uri: str, at: datetime, payload: bytes | None) -> str:
+def is_arc_file(path: Path) -> bool:
+    """Whether a file is in the legacy ARC format (warcio converts ARC records to WARC ones)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
+        except zlib.error:
+            return False
+    return head.lstrip().startswith(b"filedesc:")
+
+
+def _record_id(rec: Any, uri: str, at: datetime, payload: bytes | None, *, arc: bool) -> str:
     rid = (rec.rec_headers.get_header("WARC-Record-ID") or "").strip()
-    if rec.format == "warc" and rid:
+    if not arc and rid:
         return rid if len(rid) <= 255 else "sha256:" + sha256_hex(rid.encode())
     # ARC has no record ids (warcio invents random ones): derive a stable one from the capture.
     key = f"{uri} {at.isoformat()} {rec.rec_type} {sha256_hex(payload or b'')}"
@@ -259,6 +274,7 @@ class _Importer:
         self.archive = archive
         self.summary = summary
         self.originals = _Originals()
+        self.arc = False  # whether the file being read is an ARC file
 
     # -- one record -> Capture | Skip
 
@@ -308,13 +324,13 @@ class _Importer:
         digest = _digest_key(rec.rec_headers.get_header("WARC-Payload-Digest")) or (
             "sha256:" + sha256_hex(payload)
         )
-        record_id = _record_id(rec, uri, at, payload)
+        record_id = _record_id(rec, uri, at, payload, arc=self.arc)
         self.originals.add(record_id, digest, _Original(payload, status, content_type, headers))
         return Capture(
             url=uri,
             fetched_at=at,
             status=status,
-            raw=payload,
+            raw=payload or None,  # an empty body (a 404, an error) has no bytes to keep
             content_type=content_type,
             etag=header(headers, "etag"),
             last_modified=header(headers, "last-modified"),
@@ -337,7 +353,7 @@ class _Importer:
         if at is None:
             return Skip("no usable date")
         profile = (rec.rec_headers.get_header("WARC-Profile") or "").lower()
-        record_id = _record_id(rec, uri, at, None)
+        record_id = _record_id(rec, uri, at, None, arc=self.arc)
         common: dict[str, Any] = {
             "url": uri,
             "fetched_at": at,
@@ -403,7 +419,7 @@ class _Importer:
         for attempt in range(1, 6):
             try:
                 with self.archive.sessions.begin() as session:
-                    if _imported(session, capture.warc_record_id):
+                    if _imported(session, capture):
                         return None
                     result = record_fetch(session, capture)
                     if capture.raw is not None and result.fetch_id is not None:
@@ -430,6 +446,7 @@ class _Importer:
             summary.errors.append((str(path), _one_line(exc)))
             return
         summary.files += 1
+        self.arc = is_arc_file(path)
         with handle:
             records = iter(ArchiveIterator(handle, arc2warc=True, check_digests=True))
             while True:
@@ -460,17 +477,40 @@ class _Importer:
         if result is None:
             summary.skipped["already imported"] += 1
             return
+        if result.fetch_id is None:
+            # The store already holds this capture (same article, time and status) from another
+            # record or file: nothing was written.
+            summary.skipped["already recorded"] += 1
+            return
         summary.taken += 1
         summary.outcomes[result.outcome.value] += 1
         summary.new_articles += result.new_article
         summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
 
 
-def _imported(session: Session, record_id: str | None) -> bool:
-    if not record_id:
+def _imported(session: Session, capture: Capture) -> bool:
+    """Whether the archive already holds this capture: by record id, or as the same fetch.
+
+    The second test recognises a fetch exported from this archive (a crawl's fetch has no record
+    id of its own): same article, same instant, same status, same bytes.
+    """
+    if capture.warc_record_id:
+        found = session.scalar(
+            select(Fetch.id).where(Fetch.warc_record_id == capture.warc_record_id).limit(1)
+        )
+        if found is not None:
+            return True
+    article = find_article(session, capture.url)
+    if article is None:
         return False
-    found = session.scalar(select(Fetch.id).where(Fetch.warc_record_id == record_id).limit(1))
-    return found is not None
+    raw_digest = sha256_hex(capture.raw) if capture.raw is not None else None
+    same = select(Fetch.id).where(
+        Fetch.article_id == article.id,
+        Fetch.fetched_at == capture.fetched_at,
+        Fetch.http_status == capture.status,
+        Fetch.raw_sha256.is_(None) if raw_digest is None else Fetch.raw_sha256 == raw_digest,
+    )
+    return session.scalar(same.limit(1)) is not None
 
 
 def import_warc(

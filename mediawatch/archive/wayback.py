@@ -253,9 +253,7 @@ def _existing_times(archive: Archive, url: str) -> set[datetime]:
         if article is not None:
             condition = or_(condition, Fetch.article_id == article.id)
         return set(
-            session.scalars(
-                select(Fetch.fetched_at).where(condition, Fetch.origin == FetchOrigin.BACKFILL)
-            )
+            session.scalars(select(Fetch.fetched_at).where(condition, Fetch.origin == FetchOrigin.BACKFILL))
         )
 
 
@@ -340,28 +338,33 @@ class Backfiller:
             if not looks_like_html(row.mimetype, None) and row.mimetype not in ("", "unk"):
                 summary.skipped["not HTML"] += 1
                 continue
-            self._one(url, row, summary)
+            if not self._one(url, row, summary):
+                # Captures are applied oldest first; a gap would turn the later ones into the
+                # history and the missing one into late evidence. Stop here; the next run
+                # resumes from this capture.
+                break
 
-    def _one(self, url: str, row: CdxRow, summary: BackfillSummary) -> None:
+    def _one(self, url: str, row: CdxRow, summary: BackfillSummary) -> bool:
+        """Fetch and record one capture; False when it failed transiently (stop the article here)."""
         replay_url = f"{self.replay}/{row.timestamp}id_/{row.original}"
         try:
             got = self.http.get(replay_url, MAX_CAPTURE_BYTES)
         except httpx.HTTPError as exc:  # timeouts, resets, a body shorter than its Content-Length
-            summary.skipped["replay failed (will retry next run)"] += 1
+            summary.skipped["replay failed (resumes next run)"] += 1
             logger.info("replay of %s failed: %s", replay_url, exc)
-            return
+            return False
         if isinstance(got, str):
-            summary.skipped[got] += 1
-            return
+            summary.skipped[got] += 1  # permanent: robots.txt, size, off-archive redirect
+            return True
         response, raw = got
         if response.status_code != 200:
-            summary.skipped[f"replay HTTP {response.status_code}"] += 1
-            return
+            summary.skipped[f"replay HTTP {response.status_code} (resumes next run)"] += 1
+            return response.status_code in (403, 404, 410)  # gone for good: skip it
         headers = _original_headers(response)
         content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
         if not looks_like_html(content_type, raw):
             summary.skipped["not HTML"] += 1
-            return
+            return True
         at = row.at
         redirected = _REPLAY_TIMESTAMP.search(str(response.url))
         if redirected and redirected.group(1) != row.timestamp:
@@ -383,6 +386,7 @@ class Backfiller:
         summary.outcomes[result.outcome.value] += 1
         summary.new_articles += result.new_article
         summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
+        return True
 
 
 def backfill(
