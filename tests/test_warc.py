@@ -427,10 +427,18 @@ def test_exported_headers_cannot_inject_records(archive: Archive, tmp_path: Path
             content_type="text/html",
         ),
     )
+    raw2 = PAGE.format(title="Hostile URL", body="A page fetched from a URL with a space in it.").encode()
+    record(
+        archive.sessions,
+        Capture(url="https://evil.example/b c", fetched_at=datetime(2026, 3, 2, tzinfo=UTC), raw=raw2),
+    )
     out = tmp_path / "evil.warc.gz"
     export_warc(archive, out)
     records = read_records(out)
-    assert [t for t, *_ in records] == ["warcinfo", "response"]
+    assert [t for t, *_ in records] == ["warcinfo", "response", "response"]
+    assert records[1][2].get_header("Content-Type") == "text/html  WARC-Type: response"
+    assert records[1][1].get_header("WARC-Type") == "response"
+    assert records[2][1].get_header("WARC-Target-URI") == "https://evil.example/b%20c"
     assert warcio_check(out).returncode == 0
 
 

@@ -588,6 +588,11 @@ def _http_headers(fetch: Fetch, status: int, length: int | None) -> StatusAndHea
     return StatusAndHeaders(_status_line(status), headers, protocol="HTTP/1.1")
 
 
+def _target_uri(url: str) -> str:
+    """A URL safe to put in a WARC header line (no controls, no spaces)."""
+    return _UNSAFE_VALUE.sub("", url).replace("\t", "%09").replace(" ", "%20")
+
+
 def _export_record_id(fetch: Fetch, date: str) -> str:
     rid = fetch.warc_record_id or ""
     if rid.startswith("<urn:") and rid.endswith(">"):
@@ -639,7 +644,7 @@ class _Exporter:
         if fetch.raw_sha256 is not None and fetch.raw_sha256 in self.by_raw:
             original = self.by_raw[fetch.raw_sha256]
             record = self.writer.create_revisit_record(
-                fetch.url,
+                _target_uri(fetch.url),
                 original.payload_digest,
                 original.uri,
                 original.date,
@@ -660,7 +665,7 @@ class _Exporter:
                 return
             raw = kept
         record = self.writer.create_warc_record(
-            fetch.url,
+            _target_uri(fetch.url),
             "response",
             payload=io.BytesIO(raw),
             length=len(raw),
@@ -668,7 +673,9 @@ class _Exporter:
             warc_headers_dict=warc_headers,
         )
         self.writer.write_record(record)
-        written = _Written(record_id, fetch.url, date, record.rec_headers.get_header("WARC-Payload-Digest"))
+        written = _Written(
+            record_id, _target_uri(fetch.url), date, record.rec_headers.get_header("WARC-Payload-Digest")
+        )
         if fetch.raw_sha256 is not None and written.payload_digest:
             self.by_raw[fetch.raw_sha256] = written
             self.last_response[fetch.article_id] = written
@@ -683,7 +690,10 @@ class _Exporter:
             extra["WARC-Refers-To-Target-URI"] = original.uri
             extra["WARC-Refers-To-Date"] = original.date
         record = self.writer.create_warc_record(
-            fetch.url, "revisit", http_headers=_http_headers(fetch, 304, None), warc_headers_dict=extra
+            _target_uri(fetch.url),
+            "revisit",
+            http_headers=_http_headers(fetch, 304, None),
+            warc_headers_dict=extra,
         )
         self.writer.write_record(record)
         self.summary.revisits += 1
