@@ -589,6 +589,149 @@ def demo(db_file: Path) -> None:
         markup=False,
     )
 
+# ---- web archives (WARC import/export, Wayback backfill) ----
+
+
+def _print_counts(label: str, counts: dict[str, int]) -> None:
+    if counts:
+        text = ", ".join(f"{terminal_safe(k)}: {v}" for k, v in sorted(counts.items()))
+        stdout().print(f"  {label}: {text}")
+
+
+@cli.command("import-warc")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@archive_options
+def import_warc_command(files: tuple[Path, ...], as_json: bool, db_url: str | None) -> None:
+    """Import HTML captures from WARC/ARC files (gzipped or not) as fetches at their WARC-Date.
+
+    Revisit records are resolved against their originals; non-HTML, truncated and corrupt
+    records are skipped with a counted reason. Importing the same file twice changes nothing.
+    Exits 1 when a file could not be read to its end (what was read before is kept).
+
+    Example: mediawatch import-warc crawl-2026-03-01.warc.gz old-collection.arc
+    """
+    from mediawatch.archive.warc import import_warc
+
+    archive = open_archive(db_url)
+    with _progress("importing WARC") as advance:
+        summary = import_warc(archive, list(files), progress=advance)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    else:
+        stdout().print(
+            f"{summary.files} files, {summary.records} records read, {summary.taken} HTML captures recorded: "
+            f"{summary.new_articles} new articles, {summary.new_versions} new versions"
+        )
+        _print_counts("outcomes", dict(summary.outcomes))
+        _print_counts("skipped", dict(summary.skipped))
+        _print_counts("notes", dict(summary.notes))
+    for path, error in summary.errors:
+        stderr().print(f"Error: {terminal_safe(path)}: {terminal_safe(error)}")
+    if summary.errors:
+        sys.exit(1)
+
+
+@cli.command("export-warc")
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--since", default=None, help="Only fetches at or after this date/time (ISO 8601).")
+@click.option("--url", default=None, help="Only this article's fetches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@archive_options
+def export_warc_command(
+    output: Path, since: str | None, url: str | None, as_json: bool, db_url: str | None
+) -> None:
+    """Export fetches as WARC/1.1: responses with their raw bytes, unchanged re-fetches as revisits.
+
+    Example: mediawatch export-warc --output evidence.warc.gz --url https://www.dawn.com/news/1234567
+    """
+    from mediawatch.archive.warc import export_warc
+
+    archive = open_archive(db_url, readonly=True)
+    with _progress("exporting WARC") as advance:
+        summary = export_warc(
+            archive, output, since=parse_when(since) if since else None, url=url, progress=advance
+        )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+        return
+    stdout().print(
+        f"{terminal_safe(str(output))}: {summary.responses} response and {summary.revisits} revisit "
+        f"records, {summary.bytes_written} bytes"
+    )
+    _print_counts("not exported", dict(summary.skipped))
+
+
+@cli.command("backfill")
+@click.argument("urls", nargs=-1)
+@click.option("--all", "all_articles", is_flag=True, help="Backfill every archived article.")
+@click.option("--since", default=None, help="Only captures at or after this date/time (ISO 8601).")
+@click.option(
+    "--cdx-endpoint",
+    default="https://web.archive.org/cdx/search/cdx",
+    show_default=True,
+    envvar="MEDIAWATCH_CDX_ENDPOINT",
+    help="Wayback CDX API [env: MEDIAWATCH_CDX_ENDPOINT].",
+)
+@click.option(
+    "--replay-endpoint",
+    default=None,
+    envvar="MEDIAWATCH_REPLAY_ENDPOINT",
+    help="Replay prefix for {prefix}/{timestamp}id_/{url} [default: the CDX host's /web].",
+)
+@click.option(
+    "--delay",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds between two requests to the archive (robots.txt Crawl-delay wins if longer).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@archive_options
+def backfill_command(
+    urls: tuple[str, ...],
+    all_articles: bool,
+    since: str | None,
+    cdx_endpoint: str,
+    replay_endpoint: str | None,
+    delay: float,
+    as_json: bool,
+    db_url: str | None,
+) -> None:
+    """Record an article's earlier Wayback captures as backfilled fetches at their capture times.
+
+    Example: mediawatch backfill https://www.nytimes.com/2012/06/20/world/middleeast/mubarak.html
+    """
+    from mediawatch.archive.wayback import backfill
+
+    archive = open_archive(db_url)
+    with _progress("backfilling") as advance:
+        summary = backfill(
+            archive,
+            list(urls),
+            all_articles=all_articles,
+            since=parse_when(since) if since else None,
+            cdx_endpoint=cdx_endpoint,
+            replay_endpoint=replay_endpoint,
+            delay=delay,
+            progress=advance,
+        )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    else:
+        stdout().print(
+            f"{summary.articles} articles, {summary.listed} captures listed, {summary.already_recorded} "
+            f"already recorded, {summary.fetched} fetched: {summary.new_articles} new articles, "
+            f"{summary.new_versions} new versions"
+        )
+        _print_counts("outcomes", dict(summary.outcomes))
+        _print_counts("skipped", dict(summary.skipped))
+        _print_counts("notes", dict(summary.notes))
+    for url, error in summary.errors:
+        stderr().print(f"Error: {terminal_safe(url)}: {terminal_safe(error)}")
+    if summary.errors:
+        sys.exit(1)
+
 
 def main() -> None:
     cli(prog_name="mediawatch")

@@ -247,6 +247,12 @@ class Fetch(Base):
     outcome: Mapped[FetchOutcome] = mapped_column(_enum(FetchOutcome, "fetch_outcome"))
     message: Mapped[str | None] = mapped_column(Text)
     origin: Mapped[FetchOrigin] = mapped_column(_enum(FetchOrigin, "fetch_origin"), default=FetchOrigin.CRAWL)
+    # The response's original HTTP headers as [name, value] pairs (bounded), so a WARC export can
+    # reproduce them; None when unknown.
+    http_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    # The WARC-Record-ID this fetch was imported from (or a derived id for ARC input): importing
+    # the same WARC again is recognised record by record.
+    warc_record_id: Mapped[str | None] = mapped_column(String(255), index=True)
 
 
 class SkippedURL(Base):

@@ -95,6 +95,10 @@ class Capture:
     source_id: int | None = None
     relevance: float | None = None
     trust_cross_domain_canonical: bool = False
+    # The response's original HTTP headers ([name, value] pairs) and, for WARC input, the
+    # record's WARC-Record-ID: kept on the fetch row so a WARC export can reproduce them.
+    http_headers: list[list[str]] | None = None
+    warc_record_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -508,6 +512,8 @@ def _fetch_only(
         outcome=outcome,
         message=message[:2000] if message else None,
         origin=capture.origin,
+        http_headers=capture.http_headers,
+        warc_record_id=capture.warc_record_id,
     )
     session.add(fetch)
     session.flush()

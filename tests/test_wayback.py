@@ -1,0 +1,286 @@
+"""Wayback backfill against a loopback CDX/replay server built from the real NYT CDX lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from corpus_data import nyt_captures, nyt_slugs
+from sqlalchemy import func, select
+from test_nyt_histories import _fold, expected_versions
+from wayback_site import WaybackSite, nyt_mementos, serve, surt_key
+
+from mediawatch.archive.db import Archive
+from mediawatch.archive.models import Fetch, FetchOrigin, FetchOutcome
+from mediawatch.archive.queries import require_article, versions_of
+from mediawatch.archive.store import Capture, record
+from mediawatch.archive.wayback import (
+    Backfiller,
+    BackfillSummary,
+    CdxRow,
+    _Polite,
+    backfill,
+    collapse_by_digest,
+    parse_cdx,
+    parse_wayback_timestamp,
+)
+from mediawatch.cli import cli
+
+SLUG = "mubarak-is-on"
+
+
+def ts(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def site(corpus: Path) -> Iterator[WaybackSite]:
+    mementos = [m for slug in nyt_slugs(corpus) for m in nyt_mementos(corpus, slug)]
+    with serve(WaybackSite(mementos)) as running:
+        yield running
+
+
+def versions(archive: Archive, url: str) -> list[tuple[int, datetime, str]]:
+    with archive.reading() as session:
+        article = require_article(session, url)
+        return [(v.seq, v.first_seen, v.change_kind.value) for v in versions_of(session, article.id)]
+
+
+def last_page(site: WaybackSite, url: str) -> bytes:
+    return [m for m in site.mementos if m.urlkey == surt_key(url)][-1].body
+
+
+def expected(corpus: Path, slug: str) -> list[datetime]:
+    captures = nyt_captures(corpus, slug)
+    return [ts(captures[first].fetched_at) for first, _ in expected_versions(corpus, slug)]
+
+
+def test_backfill_rebuilds_every_history_with_its_dates(
+    archive: Archive, corpus: Path, site: WaybackSite
+) -> None:
+    total_lines = 0
+    for slug in nyt_slugs(corpus):
+        url = nyt_captures(corpus, slug)[0].url
+        before = len(site.replays())
+        summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+        assert not summary.errors and not summary.skipped and not summary.notes, slug
+        got = versions(archive, url)
+        want = expected(corpus, slug)
+        assert [first for _, first, _ in got] == want, slug
+        captures = nyt_captures(corpus, slug)
+        starts = [captures[first] for first, _ in expected_versions(corpus, slug)]
+        kinds = ["first"] + [
+            "text" if _fold(new.text) != _fold(old.text) else "metadata"
+            for old, new in zip(starts, starts[1:], strict=False)
+        ]
+        assert [kind for *_, kind in got] == kinds, slug
+        # Duplicates (same digest) are collapsed: one replay per distinct consecutive capture.
+        assert len(site.replays()) - before == summary.listed == summary.fetched == len(want), slug
+        total_lines += len(nyt_captures(corpus, slug))
+    assert len(site.replays()) < total_lines / 10
+    with archive.reading() as session:
+        origins = set(session.scalars(select(Fetch.origin)))
+    assert origins == {FetchOrigin.BACKFILL}  # marked as taken from a web archive, not observed by us
+    # The archive's robots.txt was read once, before anything else.
+    assert site.requests[0] == "/robots.txt"
+    assert site.requests.count("/robots.txt") == len(nyt_slugs(corpus))  # once per run
+
+
+def test_client_collapses_duplicates_when_the_server_does_not(
+    archive: Archive, corpus: Path, site: WaybackSite
+) -> None:
+    site.honour_collapse = False
+    url = nyt_captures(corpus, SLUG)[0].url
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert summary.listed == len(expected(corpus, SLUG)) == len(site.replays())
+    assert [first for _, first, _ in versions(archive, url)] == expected(corpus, SLUG)
+
+
+def test_backfill_is_resumable(archive: Archive, corpus: Path, site: WaybackSite) -> None:
+    url = nyt_captures(corpus, SLUG)[0].url
+    want = expected(corpus, SLUG)
+    site.failing = {want[2].strftime("%Y%m%d%H%M%S")}
+    first = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    # Stops at the failed capture, so no later capture overtakes it.
+    assert first.fetched == 2 and first.skipped == {"replay HTTP 500 (resumes next run)": 1}
+    assert [first for _, first, _ in versions(archive, url)] == want[:2]
+    site.failing = set()
+    site.requests.clear()
+    second = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert second.already_recorded == 2 and second.fetched == len(want) - 2
+    assert len(site.replays()) == len(want) - 2  # only the missing captures are fetched
+    assert [first for _, first, _ in versions(archive, url)] == want
+    site.requests.clear()
+    third = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert third.fetched == 0 and third.already_recorded == len(want) and not site.replays()
+
+
+def test_backfill_before_first_observation_then_crawl_continues(
+    archive: Archive, corpus: Path, site: WaybackSite
+) -> None:
+    captures = nyt_captures(corpus, SLUG)
+    url = captures[0].url
+    backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    # Our own crawl later sees the last archived state again: no new version, history intact.
+    page = last_page(site, url)
+    result = record(
+        archive.sessions,
+        Capture(
+            url=url,
+            fetched_at=datetime(2026, 3, 1, tzinfo=UTC),
+            raw=page,
+            content_type="text/html; charset=utf-8",
+        ),
+    )
+    assert result.outcome == FetchOutcome.UNCHANGED
+    assert len(versions(archive, url)) == len(expected(corpus, SLUG))
+
+
+def test_backfill_of_an_observed_article_keeps_older_captures_as_evidence(
+    archive: Archive, corpus: Path, site: WaybackSite
+) -> None:
+    captures = nyt_captures(corpus, SLUG)
+    url = captures[0].url
+    page = last_page(site, url)
+    record(
+        archive.sessions,
+        Capture(
+            url=url,
+            fetched_at=datetime(2026, 3, 1, tzinfo=UTC),
+            raw=page,
+            content_type="text/html; charset=utf-8",
+        ),
+    )
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert summary.new_versions == 0 and summary.fetched == len(expected(corpus, SLUG))
+    assert len(versions(archive, url)) == 1
+    with archive.reading() as session:
+        n = session.scalar(
+            select(func.count()).select_from(Fetch).where(Fetch.origin == FetchOrigin.BACKFILL)
+        )
+    assert n == summary.fetched
+
+
+def test_since_and_all(archive: Archive, corpus: Path, site: WaybackSite) -> None:
+    want = expected(corpus, SLUG)
+    url = nyt_captures(corpus, SLUG)[0].url
+    summary = backfill(archive, [url], since=want[2], cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert summary.fetched == len(want) - 2
+    assert [first for _, first, _ in versions(archive, url)] == want[2:]
+    other = nyt_captures(corpus, "activism-grows-as")[0].url
+    backfill(archive, [other], cdx_endpoint=site.cdx_endpoint, delay=0)
+    site.requests.clear()
+    everything = backfill(archive, [], all_articles=True, cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert everything.articles == 2
+    assert everything.fetched == 2  # the two captures before --since, now listed too
+    assert len(versions(archive, other)) == len(expected(corpus, "activism-grows-as"))
+
+
+def test_robots_txt_of_the_archive_is_honoured(archive: Archive, corpus: Path, site: WaybackSite) -> None:
+    url = nyt_captures(corpus, SLUG)[0].url
+    site.robots = "User-agent: *\nDisallow: /web/\n"
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert summary.skipped == {"disallowed by the archive's robots.txt": summary.listed}
+    assert not site.replays() and summary.fetched == 0
+    # RFC 9309: a robots.txt that errors means "disallow everything".
+    site.robots_status = 503
+    site.requests.clear()
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert "robots.txt" in summary.errors[0][1] and site.requests == ["/robots.txt"]
+    # A missing robots.txt (404) allows everything.
+    site.robots_status = 404
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    assert summary.fetched == summary.listed > 0
+
+
+def test_politeness_delay_and_crawl_delay(site: WaybackSite) -> None:
+    sleeps: list[float] = []
+    with httpx.Client() as client:
+        polite = _Polite(client, 1.0, sleep=sleeps.append, monotonic=lambda: 100.0)
+        for _ in range(3):
+            polite.get(f"{site.base}/robots.txt", 1000)
+    # robots.txt itself, then three requests, each at least 1 s after the previous one.
+    assert sleeps == [1.0, 2.0, 3.0]
+    site.robots = "User-agent: *\nCrawl-delay: 5\nAllow: /\n"
+    sleeps.clear()
+    with httpx.Client() as client:
+        polite = _Polite(client, 1.0, sleep=sleeps.append, monotonic=lambda: 100.0)
+        polite.get(f"{site.base}/cdx/search/cdx?url=x", 1000)
+        polite.get(f"{site.base}/cdx/search/cdx?url=x", 1000)
+    assert sleeps == [1.0, 6.0]
+
+
+def test_rate_limited_archive_stops_the_run(archive: Archive, corpus: Path, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits: list[str] = []
+
+    class TooMany(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(404 if self.path == "/robots.txt" else 429)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TooMany)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/cdx/search/cdx"
+        urls = [nyt_captures(corpus, slug)[0].url for slug in nyt_slugs(corpus)[:3]]
+        summary = backfill(archive, urls, cdx_endpoint=endpoint, delay=0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(summary.errors) == 1 and "rate limited" in summary.errors[0][1]
+    assert len([h for h in hits if h != "/robots.txt"]) == 1  # stopped at the first 429
+
+
+def test_parse_cdx_forms_and_collapse() -> None:
+    rows = parse_cdx(
+        b'[["timestamp","original","mimetype","statuscode","digest"],'
+        b'["20120620031328","http://a/","text/html","200","X"],["bad","http://a/","text/html","200","Y"]]'
+    )
+    assert rows == [CdxRow("20120620031328", "http://a/", "text/html", "200", "X")]
+    text = parse_cdx(
+        b"com,a)/ 20120620031328 http://a/ text/html 200 X 100\ncom,a)/ 2012062003 http://a/ "
+        b"text/html 200 X 100\n\ngarbage\n"
+    )
+    assert [r.timestamp for r in text] == ["20120620031328", "2012062003"]
+    assert collapse_by_digest(text) == text[:1]
+    assert parse_wayback_timestamp("2012") == datetime(2012, 1, 1, tzinfo=UTC)
+    assert parse_cdx(b"[]") == []
+
+
+def test_cli_backfill(db_url: str, corpus: Path, site: WaybackSite) -> None:
+    url = nyt_captures(corpus, SLUG)[0].url
+    runner = CliRunner()
+    args = ["backfill", "--db", db_url, "--cdx-endpoint", site.cdx_endpoint, "--delay", "0"]
+    result = runner.invoke(cli, [*args, url])
+    assert result.exit_code == 0, result.output
+    n = len(expected(corpus, SLUG))
+    assert (
+        f"1 articles, {n} captures listed, 0 already recorded, {n} fetched: 1 new articles, {n} new versions"
+        in (result.stdout)
+    )
+    result = runner.invoke(cli, [*args, "--json", "--all"])
+    assert json.loads(result.stdout)["already_recorded"] == n
+    result = runner.invoke(cli, ["backfill", "--db", db_url])
+    assert result.exit_code == 2 and "--all" in result.stderr
+
+
+def test_backfiller_rejects_non_http_endpoints(archive: Archive) -> None:
+    from mediawatch.errors import InputError
+
+    with pytest.raises(InputError):
+        Backfiller(archive, cdx_endpoint="file:///etc/passwd")
+    summary = BackfillSummary()
+    assert summary.as_dict()["fetched"] == 0
