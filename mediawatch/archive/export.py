@@ -169,7 +169,7 @@ def histories(
         for f in session.scalars(fq):
             fetches.setdefault(f.article_id or 0, []).append(f)
         seq_by_version = dict(
-            session.execute(select(Version.id, Version.seq).where(Version.article_id.in_(ids))).tuples().all()
+            session.execute(select(Version.id, Version.seq).where(Version.article_id.in_(ids))).all()
         )
         aliases: dict[int, list[str]] = {}
         for article_id, alias in session.execute(

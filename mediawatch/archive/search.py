@@ -320,7 +320,7 @@ def _hits(
     ).all()
     by_key = {(f.article_id, f.seq): f for f in found}
     ids = [f.id for f in found]
-    snippets = dict(session.execute(snippet_sql, {**params, "ids": ids}).tuples().all())
+    snippets = dict(session.execute(snippet_sql, {**params, "ids": ids}).all())
     hits = []
     for r in rows:
         v = by_key.get((r.article_id, r.seq))
