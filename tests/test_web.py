@@ -182,6 +182,10 @@ def test_json_api_mirrors_the_pages(hostile_client: TestClient) -> None:
     diff = hostile_client.get("/api/articles/1/diff?a=1&b=2").json()
     assert diff["summary"]["paragraphs_added"] == 1
     assert diff["rows"][-1]["ops"][0]["text"].startswith("Correction: an earlier version <script>")
+    full = hostile_client.get("/articles/1/diff?a=1&b=2").text
+    changed = hostile_client.get("/articles/1/diff?a=1&b=2&changed=1").text
+    assert full.count('<tr class="row-') == len(PAYLOADS) + 1
+    assert changed.count('<tr class="row-') == 1 and '<tr class="row-added">' in changed
     version = hostile_client.get("/api/articles/1/versions/1").json()
     assert version["title"] == f"Title 0 {PAYLOADS[0]} {PAYLOADS[1]}"
     hits = hostile_client.get("/api/search?q=Correction").json()

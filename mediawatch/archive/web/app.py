@@ -217,7 +217,8 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
 
     @app.get("/articles/{article_id}/diff", response_class=HTMLResponse)
     def diff(request: Request, article_id: str) -> Response:
-        return _html(render("diff.html", page=diff_of(request, article_id)))
+        changed_only = request.query_params.get("changed") in ("1", "on", "true")
+        return _html(render("diff.html", page=diff_of(request, article_id), changed_only=changed_only))
 
     @app.get("/api/articles/{article_id}/diff")
     def api_diff(request: Request, article_id: str) -> Response:

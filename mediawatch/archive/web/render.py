@@ -85,4 +85,4 @@ def standalone_diff(page: Any, *, generated: datetime) -> str:
     """A self-contained HTML page of one comparison (``mediawatch diff --format html``)."""
     css = (STATIC / "style.css").read_text(encoding="utf-8")
     # The stylesheet is our own file, not crawled data.
-    return render("diff_standalone.html", page=page, css=Markup(css), generated=generated)
+    return render("diff_standalone.html", page=page, css=Markup(css), generated=generated, changed_only=False)
