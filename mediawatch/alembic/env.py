@@ -12,12 +12,14 @@ from mediawatch.archive.models import Base
 config = context.config
 target_metadata = Base.metadata
 
-# Full-text search objects written by hand in migration 0003_search (FTS5 virtual table and its
-# shadow tables on SQLite; a generated tsvector column and its GIN index on PostgreSQL). They
-# are not ORM models, so autogenerate and `alembic check` must not see them.
+# Objects written by hand in migration 0003_search: full-text search (FTS5 virtual table and its
+# shadow tables on SQLite; a generated tsvector column and its GIN index on PostgreSQL) and the
+# viewer's ix_view_* indexes. They are not in the ORM metadata, so autogenerate and
+# `alembic check` must not see them (nor propose to drop them).
 SEARCH_TABLE_PREFIX = "version_fts"
 SEARCH_COLUMNS = {("version", "search_vector")}
 SEARCH_INDEXES = {"ix_version_search_vector"}
+VIEW_INDEX_PREFIX = "ix_view_"
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -25,7 +27,7 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
         return False
     if type_ == "column" and (getattr(getattr(obj, "table", None), "name", None), name) in SEARCH_COLUMNS:
         return False
-    if type_ == "index" and name in SEARCH_INDEXES:
+    if type_ == "index" and name and (name in SEARCH_INDEXES or name.startswith(VIEW_INDEX_PREFIX)):
         return False
     return True
 

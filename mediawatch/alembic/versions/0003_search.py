@@ -6,6 +6,10 @@ three triggers on ``version``. PostgreSQL: a stored generated ``tsvector`` colum
 diacritics folded; PostgreSQL's ``simple`` configuration), so
 the archive's many languages are treated alike on both backends.
 
+The viewer's bounded pages also need three plain indexes, on both backends (prefix ``ix_view_``):
+article list order (first_seen, id), the language filter (language, article_id) and the feed of
+recent edits (version.first_seen).
+
 These objects are not in the ORM metadata (autogenerate cannot express them); env.py's
 ``include_object`` keeps them out of ``alembic check``. Written by hand.
 
@@ -53,6 +57,16 @@ SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS version_fts_ai",
     "DROP TABLE IF EXISTS version_fts",
 ]
+VIEW_INDEXES_UP = [
+    "CREATE INDEX ix_view_article_first_seen ON article (first_seen, id)",
+    "CREATE INDEX ix_view_version_language ON version (language, article_id)",
+    "CREATE INDEX ix_view_version_first_seen ON version (first_seen)",
+]
+VIEW_INDEXES_DOWN = [
+    "DROP INDEX IF EXISTS ix_view_version_first_seen",
+    "DROP INDEX IF EXISTS ix_view_version_language",
+    "DROP INDEX IF EXISTS ix_view_article_first_seen",
+]
 POSTGRES_UP = [
     """ALTER TABLE version ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('simple'::regconfig, coalesce(title, '')), 'A') ||
@@ -69,11 +83,11 @@ POSTGRES_DOWN = [
 
 def upgrade() -> None:
     statements = SQLITE_UP if op.get_bind().dialect.name == "sqlite" else POSTGRES_UP
-    for statement in statements:
+    for statement in [*statements, *VIEW_INDEXES_UP]:
         op.execute(statement)
 
 
 def downgrade() -> None:
     statements = SQLITE_DOWN if op.get_bind().dialect.name == "sqlite" else POSTGRES_DOWN
-    for statement in statements:
+    for statement in [*VIEW_INDEXES_DOWN, *statements]:
         op.execute(statement)

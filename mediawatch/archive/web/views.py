@@ -172,9 +172,7 @@ def list_articles(session: Session, filters: ListFilters) -> ArticleList:
         conditions.append(Article.version_count > 1)
     if filters.language is not None:
         conditions.append(
-            select(Version.id)
-            .where(Version.article_id == Article.id, Version.language == filters.language)
-            .exists()
+            Article.id.in_(select(Version.article_id).where(Version.language == filters.language))
         )
     if filters.q is not None:
         matches = matching_version_ids(session, parse_query(filters.q)).subquery()
@@ -249,15 +247,28 @@ def _sources(session: Session) -> list[tuple[int, str]]:
     ]
 
 
+_LANGUAGE_CACHE: dict[str, tuple[float, list[str]]] = {}
+LANGUAGE_CACHE_S = 300.0
+
+
 def _languages(session: Session) -> list[str]:
-    # Bounded: languages seen among the newest versions (an index-only scan on small archives,
-    # and a sample on big ones).
-    recent = select(Version.language).order_by(Version.id.desc()).limit(5000).subquery()
-    return sorted(
+    """Languages for the filter menu: distinct values of the (language, article_id) index,
+    cached for a few minutes per database (the menu need not follow every import at once)."""
+    import time as _time
+
+    key = str(session.get_bind().url)
+    cached = _LANGUAGE_CACHE.get(key)
+    if cached is not None and _time.monotonic() - cached[0] < LANGUAGE_CACHE_S:
+        return cached[1]
+    languages = sorted(
         lang
-        for (lang,) in session.execute(select(recent.c.language).distinct().limit(200))
+        for (lang,) in session.execute(
+            select(Version.language).where(Version.language.is_not(None)).distinct().limit(200)
+        )
         if lang is not None
     )
+    _LANGUAGE_CACHE[key] = (_time.monotonic(), languages)
+    return languages
 
 
 # ---------------------------------------------------------------------------------------------
