@@ -253,3 +253,25 @@ def test_also_published_at_reads_duplicate_links_when_present(archive: Archive) 
         page = client.get("/articles/1").text
         assert "https://copy.example/republished" in page and "similarity 0.93" in page
         assert json.loads(client.get("/api/articles/1").text)["also_published_at"][0]["kind"] == "near"
+
+
+def test_statement_time_limit(archive: Archive) -> None:
+    """Every viewer statement has a time limit (SQLite progress handler, PostgreSQL statement_timeout)."""
+    from sqlalchemy.exc import OperationalError
+
+    from mediawatch.archive.web.app import lock_down
+
+    viewer = Archive(archive.url, readonly=True)
+    lock_down(viewer, timeout_s=0.2)
+    slow = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) "
+        "SELECT count(*) FROM n"
+        if viewer.is_sqlite
+        else "SELECT pg_sleep(5)"
+    )
+    with pytest.raises(OperationalError):
+        with viewer.reading() as session:
+            session.execute(text(slow)).all()
+    with viewer.reading() as session:  # the next statement gets a fresh deadline
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
+    viewer.close()

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mediawatch.archive.blobs import get_blob
@@ -81,7 +82,7 @@ def lock_down(archive: Archive, timeout_s: float = QUERY_TIMEOUT_S) -> None:
 
         @event.listens_for(engine, "before_cursor_execute")
         def _arm(conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: Any) -> None:
-            deadline = conn.connection._connection_record.info.get("deadline")
+            deadline = conn.connection.info.get("deadline")
             if deadline is not None:
                 deadline[0] = time.monotonic() + timeout_s
 
@@ -120,6 +121,15 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
             return JSONResponse({"error": str(exc)}, status_code=status)
         title = "Not found" if status == 404 else "Bad request" if status == 400 else "Error"
         return _error_page(status, title, str(exc))
+
+    @app.exception_handler(OperationalError)
+    async def database_error(request: Request, exc: OperationalError) -> Response:
+        # A statement over its time limit (or the database going away): say so, never a trace.
+        logger.warning("query failed on %s: %s", request.url.path, exc.orig)
+        message = "the archive could not answer in time; narrow the filters or try again"
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=503)
+        return _error_page(503, "Busy", message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
