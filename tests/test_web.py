@@ -275,3 +275,43 @@ def test_statement_time_limit(archive: Archive) -> None:
     with viewer.reading() as session:  # the next statement gets a fresh deadline
         assert session.execute(text("SELECT 1")).scalar_one() == 1
     viewer.close()
+
+
+def test_serve_command_listens_on_loopback_by_default(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from views_site import free_port
+
+    db_url = f"sqlite:///{tmp_path / 'serve.db'}"
+    with Archive(db_url) as archive:
+        hostile_archive(archive)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mediawatch", "serve", "--port", str(port), "--db", db_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/articles/1", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "mediawatch serve did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200 and "&lt;script&gt;" in response.text
+        assert response.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "server" not in response.headers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    from click.testing import CliRunner
+
+    from mediawatch.cli import cli
+
+    assert "[default: 127.0.0.1]" in CliRunner().invoke(cli, ["serve", "--help"]).output
