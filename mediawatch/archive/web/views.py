@@ -171,8 +171,11 @@ def list_articles(session: Session, filters: ListFilters) -> ArticleList:
     if filters.edited:
         conditions.append(Article.version_count > 1)
     if filters.language is not None:
+        # A covering probe of ix_view_version_language (language, article_id) per article.
         conditions.append(
-            Article.id.in_(select(Version.article_id).where(Version.language == filters.language))
+            select(Version.id)
+            .where(Version.language == filters.language, Version.article_id == Article.id)
+            .exists()
         )
     if filters.q is not None:
         matches = matching_version_ids(session, parse_query(filters.q)).subquery()
