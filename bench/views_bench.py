@@ -203,10 +203,15 @@ def bench_diff(pool: list[str]) -> None:
         )
 
 
-def bench_archive(label: str, archive: Archive, articles: int, pool: list[str]) -> None:
-    print(f"\n== {label}: {articles:,} articles")
-    versions, seconds = generate(archive, articles, pool)
-    print(f"  generated {articles:,} articles / {versions:,} versions in {seconds:.0f} s")
+def bench_archive(label: str, archive: Archive, articles: int, pool: list[str], reuse: bool = False) -> None:
+    with archive.reading() as session:
+        existing = session.execute(text("SELECT count(*) FROM article")).scalar_one()
+    if reuse and existing:
+        print(f"\n== {label}: reusing {existing:,} articles already generated")
+    else:
+        print(f"\n== {label}: {articles:,} articles")
+        versions, seconds = generate(archive, articles, pool)
+        print(f"  generated {articles:,} articles / {versions:,} versions in {seconds:.0f} s")
     if archive.is_sqlite:
         with archive.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -283,6 +288,9 @@ def main() -> None:
         default=Path(os.environ.get("MEDIAWATCH_CORPUS", ROOT.parent / "shared" / "corpus")),
     )
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--reuse-pg", action="store_true", help="measure the PostgreSQL archive a previous run generated"
+    )
     args = parser.parse_args()
     pool = corpus_paragraphs(args.corpus)
     print(f"corpus: {len(pool)} distinct NYT paragraphs")
@@ -296,13 +304,14 @@ def main() -> None:
     if pg_url:
         from sqlalchemy import create_engine
 
-        engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-        engine.dispose()
+        if not args.reuse_pg:
+            engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+                conn.exec_driver_sql("CREATE SCHEMA public")
+            engine.dispose()
         archive = Archive(pg_url)
-        bench_archive("PostgreSQL", archive, args.articles, pool)
+        bench_archive("PostgreSQL", archive, args.articles, pool, reuse=args.reuse_pg)
         archive.close()
     else:
         print("\n(PostgreSQL skipped: set MEDIAWATCH_BENCH_PG_URL to a scratch database)")
