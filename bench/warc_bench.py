@@ -129,7 +129,7 @@ def main() -> None:
     rate2 = second.records / t_again
     print(f"import-warc (again, no-op)   : {rate2:10.0f} records/s  ratio {base_rate / rate2:6.1f}x slower")
     n_out = exported.responses + exported.revisits
-    print(f"export-warc                  : {n_out / t_export:10.0f} records/s  ({n_out} records)")
+    print(f"export --format warc         : {n_out / t_export:10.0f} records/s  ({n_out} records)")
     print(f"new versions {first.new_versions}; skipped {dict(first.skipped)}")
 
 

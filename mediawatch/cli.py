@@ -21,6 +21,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from mediawatch.errors import InputError, MediawatchError
 
@@ -359,15 +360,18 @@ def version_dict(url: str, v: Any) -> dict[str, Any]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["words", "unified", "json"]),
+    type=click.Choice(["words", "unified", "json", "side-by-side", "html"]),
     default="words",
     show_default=True,
+    help="words: inline word diff; side-by-side: paragraphs aligned (colour on a terminal); "
+    "html: a self-contained page on stdout; json: ops, metadata and summary.",
 )
+@click.option("--changed-only", is_flag=True, help="side-by-side: hide unchanged paragraphs.")
 @archive_options
-def diff(url: str, a: int | None, b: int | None, fmt: str, db_url: str | None) -> None:
+def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, db_url: str | None) -> None:
     """Show what changed between two versions (default: the last two).
 
-    Example: mediawatch diff https://www.dawn.com/news/1234567 1 3 --format unified
+    Example: mediawatch diff https://www.dawn.com/news/1234567 1 3 --format side-by-side
     """
     from mediawatch.archive import queries
     from mediawatch.archive.diff import unified, word_ops
@@ -383,8 +387,14 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, db_url: str | None) -
             new = all_versions[-1]
         else:
             old, new = queries.default_diff_pair(all_versions)
+    if fmt in ("side-by-side", "html"):
+        render_comparison(article.id, article.canonical_url, old, new, fmt, changed_only)
+        return
     ops = word_ops(old.text, new.text)
     if fmt == "json":
+        from mediawatch.archive.diff import compare
+
+        comparison = compare(old, new)
         click.echo(
             json.dumps(
                 {
@@ -397,6 +407,8 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, db_url: str | None) -
                         if getattr(old, f) != getattr(new, f)
                     },
                     "ops": [{"op": op.kind, "text": op.text} for op in ops],
+                    "summary": comparison.summary.as_dict(),
+                    "rows": [row.as_dict() for row in comparison.rows],
                 },
                 ensure_ascii=False,
             )
@@ -632,19 +644,10 @@ def import_warc_command(files: tuple[Path, ...], as_json: bool, db_url: str | No
         sys.exit(1)
 
 
-@cli.command("export-warc")
-@click.option("--output", "-o", required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--since", default=None, help="Only fetches at or after this date/time (ISO 8601).")
-@click.option("--url", default=None, help="Only this article's fetches.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@archive_options
-def export_warc_command(
+def export_warc_to(
     output: Path, since: str | None, url: str | None, as_json: bool, db_url: str | None
 ) -> None:
-    """Export fetches as WARC/1.1: responses with their raw bytes, unchanged re-fetches as revisits.
-
-    Example: mediawatch export-warc --output evidence.warc.gz --url https://www.dawn.com/news/1234567
-    """
+    """Export fetches as WARC/1.1: responses with their raw bytes, unchanged re-fetches as revisits."""
     from mediawatch.archive.warc import export_warc
 
     archive = open_archive(db_url, readonly=True)
@@ -731,6 +734,144 @@ def backfill_command(
         stderr().print(f"Error: {terminal_safe(url)}: {terminal_safe(error)}")
     if summary.errors:
         sys.exit(1)
+
+# ---- archivist views: diff rendering, search, export, web viewer ----
+
+
+def render_comparison(article_id: int, url: str, old: Any, new: Any, fmt: str, changed_only: bool) -> None:
+    """Print a comparison side by side (terminal) or as a self-contained HTML page."""
+    from datetime import datetime
+
+    from mediawatch.archive.diff import compare
+
+    if fmt == "html":
+        from mediawatch.archive.web.render import standalone_diff
+        from mediawatch.archive.web.views import DiffPage
+
+        page = DiffPage(article_id, url, old, new, compare(old, new), [])
+        click.echo(standalone_diff(page, generated=datetime.now(UTC)))
+        return
+    from mediawatch.archive.diff_terminal import side_by_side, summary_line
+
+    comparison = compare(old, new)
+    out = stdout()
+    colour = out.is_terminal
+    out.print(Text(terminal_safe(url), style="bold"))
+    out.print(Text(summary_line(comparison)))
+    for change in comparison.metadata:
+        out.print(
+            Text(f"{change.field}: {terminal_safe(change.old or '')} -> {terminal_safe(change.new or '')}")
+        )
+    for notice in comparison.summary.notices:
+        notice_text = f"{notice.kind} notice: {terminal_safe(notice.text)}"
+        out.print(Text(notice_text, style="yellow" if colour else ""))
+    out.print(
+        side_by_side(
+            comparison,
+            old_label=f"version {old.seq} ({old.first_seen:%Y-%m-%d %H:%M} UTC)",
+            new_label=f"version {new.seq} ({new.first_seen:%Y-%m-%d %H:%M} UTC)",
+            colour=colour,
+            safe=terminal_safe,
+            changed_only=changed_only,
+        )
+    )
+
+
+@cli.command("search")
+@click.argument("query")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--offset", default=0, type=click.IntRange(0, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+@archive_options
+def search_cmd(query: str, limit: int, offset: int, as_json: bool, db_url: str | None) -> None:
+    """Full-text search over every version of every article (words, "phrases", prefix*).
+
+    Example: mediawatch search '"Doha agreement" Khalilzad'
+    """
+    from mediawatch.archive.search import MARK_CLOSE, MARK_OPEN, search
+
+    archive = open_archive(db_url, readonly=True)
+    with archive.reading() as session:
+        page = search(session, query, limit=limit, offset=offset)
+    if as_json:
+        click.echo(json.dumps(page.as_dict(), ensure_ascii=False))
+        return
+    out = stdout()
+    out.print(
+        f"{page.total}{'+' if page.total_capped else ''} matching articles for "
+        f"{terminal_safe(page.query.describe())}"
+    )
+    for hit in page.hits:
+        line = Text()
+        line.append(terminal_safe(hit.title or hit.url), style="bold")
+        line.append(f"  version {hit.seq}")
+        if hit.matching_versions > 1:
+            line.append(f" ({hit.matching_versions} versions match)")
+        out.print(line)
+        out.print(Text("  " + terminal_safe(hit.url), style="dim"))
+        snippet = Text("  ")
+        for part in hit.parts:
+            text = terminal_safe(part.text.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")).replace("\n", " ")
+            snippet.append(text, style="bold yellow" if part.highlighted and out.is_terminal else None)
+        out.print(snippet)
+
+
+@cli.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "warc"]),
+    required=True,
+    help="jsonl: one article (versions + fetches) a line; csv: one version or fetch a row; "
+    "warc: raw captures as WARC/1.1 (revisit records for unchanged re-fetches).",
+)
+@click.option(
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    help="The file to write (replaced atomically when complete); - for stdout.",
+)
+@click.option("--since", default=None, help="Only versions first seen / fetches made at or after DATE.")
+@click.option("--url", default=None, help="Only this article (canonical URL or alias).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (warc).")
+@archive_options
+def export_cmd(
+    fmt: str, output: Path, since: str | None, url: str | None, as_json: bool, db_url: str | None
+) -> None:
+    """Export full article histories (every version with metadata, every fetch) as evidence.
+
+    Example: mediawatch export --format jsonl --output histories.jsonl --since 2026-03-01
+    """
+    from mediawatch.archive.export import export
+
+    if fmt == "warc":
+        if str(output) == "-":
+            raise InputError("a WARC export needs a file name, not -")
+        export_warc_to(output, since, url, as_json, db_url)
+        return
+    archive = open_archive(db_url, readonly=True)
+    summary = export(archive, fmt, output, since=parse_when(since) if since else None, url=url)
+    if summary.path != "-":
+        stderr().print(
+            f"wrote {summary.articles} articles, {summary.versions} versions, {summary.fetches} fetches "
+            f"to {terminal_safe(summary.path)}"
+        )
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@archive_options
+def serve_cmd(host: str, port: int, db_url: str | None) -> None:
+    """Run the read-only web viewer: article list, version timelines, diffs, search, feed.
+
+    Example: mediawatch serve --port 8000   (then open http://127.0.0.1:8000/)
+    """
+    from mediawatch.archive.web.app import serve
+
+    stderr().print(f"mediawatch viewer on http://{terminal_safe(host)}:{port}/ (Ctrl-C to stop)")
+    serve(db_url, host=host, port=port)
 
 
 def main() -> None:

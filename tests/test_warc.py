@@ -455,13 +455,13 @@ def test_cli_import_export_round_trip(db_url: str, corpus: Path, tmp_path: Path)
     assert "2 files, 7 records read, 3 HTML captures recorded" in result.stdout
     assert "non-chunked gzip" in result.stderr
     out = tmp_path / "cli.warc.gz"
-    result = runner.invoke(cli, ["export-warc", "--db", db_url, "--output", str(out)])
+    result = runner.invoke(cli, ["export", "--format", "warc", "--db", db_url, "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert "2 response and 1 revisit records" in result.stdout
     result = runner.invoke(cli, ["import-warc", "--db", db_url, "--json", str(out)])
     assert result.exit_code == 0 and '"already imported": 3' in result.stdout
     result = runner.invoke(
-        cli, ["export-warc", "--db", db_url, "-o", str(out), "--url", "https://nowhere.example/"]
+        cli, ["export", "--format", "warc", "--db", db_url, "--output", str(out), "--url", "https://nowhere.example/"]
     )
     assert result.exit_code == 4 and "no archived article" in result.stderr
     result = runner.invoke(cli, ["import-warc", "--db", db_url, str(tmp_path / "missing.warc")])

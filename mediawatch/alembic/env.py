@@ -12,6 +12,25 @@ from mediawatch.archive.models import Base
 config = context.config
 target_metadata = Base.metadata
 
+# Objects written by hand in migration 0003_search: full-text search (FTS5 virtual table and its
+# shadow tables on SQLite; a generated tsvector column and its GIN index on PostgreSQL) and the
+# viewer's ix_view_* indexes. They are not in the ORM metadata, so autogenerate and
+# `alembic check` must not see them (nor propose to drop them).
+SEARCH_TABLE_PREFIX = "version_fts"
+SEARCH_COLUMNS = {("version", "search_vector")}
+SEARCH_INDEXES = {"ix_version_search_vector"}
+VIEW_INDEX_PREFIX = "ix_view_"
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    if type_ == "table" and name and name.startswith(SEARCH_TABLE_PREFIX):
+        return False
+    if type_ == "column" and (getattr(getattr(obj, "table", None), "name", None), name) in SEARCH_COLUMNS:
+        return False
+    if type_ == "index" and name and (name in SEARCH_INDEXES or name.startswith(VIEW_INDEX_PREFIX)):
+        return False
+    return True
+
 
 def _url() -> str:
     if "engine" not in config.attributes and os.environ.get("MEDIAWATCH_DATABASE_URL"):
@@ -25,6 +44,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -42,6 +62,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=True,
                 compare_type=True,
+                include_object=include_object,
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -1,0 +1,317 @@
+"""The viewer in-process: hostile archives come out escaped, security headers, read-only, JSON API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import defusedxml.ElementTree as SafeET
+import pytest
+from corpus_data import nyt_captures
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from views_site import HOSTILE_URL, PAYLOADS, hostile_archive, import_nyt
+
+from mediawatch.archive.db import Archive
+from mediawatch.archive.web.app import create_app
+from mediawatch.archive.web.render import ENVIRONMENT, TEMPLATES, http_url
+
+HTML_VIEWS = [
+    "/",
+    "/?q=Paragraph",
+    "/?edited=1&language=en",
+    "/articles/1",
+    "/articles/1/versions/1",
+    "/articles/1/versions/2",
+    "/articles/1/diff",
+    "/articles/1/diff?a=2&b=1",
+    "/search?q=Paragraph",
+    "/search?q=script",
+]
+API_VIEWS = [
+    "/api/articles",
+    "/api/articles/1",
+    "/api/articles/1/versions/2",
+    "/api/articles/1/diff?a=1&b=2",
+    "/api/search?q=Paragraph",
+    "/api/feeds/edits",
+]
+
+
+@pytest.fixture
+def hostile_client(archive: Archive) -> Iterator[TestClient]:
+    hostile_archive(archive)
+    with TestClient(create_app(Archive(archive.url, readonly=True))) as client:
+        yield client
+
+
+def test_hostile_content_is_escaped_in_every_view(hostile_client: TestClient) -> None:
+    for path in HTML_VIEWS:
+        response = hostile_client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+        body = response.text
+        assert "<script" not in body.lower(), path  # our templates have none; crawled ones are escaped
+        assert "javascript:" not in body.lower() or 'href="javascript:' not in body.lower(), path
+        for payload in PAYLOADS:
+            if "<" in payload:
+                assert payload not in body, (path, payload)
+        for tag in (
+            "<img",
+            "<svg",
+            "<iframe",
+            "<base",
+            "<meta http-equiv",
+            "<math",
+            '<form action="javascript',
+        ):
+            assert tag not in body.lower(), (path, tag)
+    article = hostile_client.get("/articles/1").text
+    assert "&lt;script&gt;window.__pwned=&#39;script&#39;&lt;/script&gt;" in article
+    assert "{{ 7*7 }}" in article and "49" not in article.split("Paragraph 13")[1][:40]
+    diff = hostile_client.get("/articles/1/diff").text
+    assert "<ins>Correction: an earlier version &lt;script&gt;" in diff  # escaped tokens inside <ins>
+    assert 'data-kind="correction"' in diff
+    listing = hostile_client.get("/").text
+    assert "&lt;script&gt;window.__pwned=&#39;source&#39;&lt;/script&gt;" in listing
+
+
+def test_links_only_for_http_urls() -> None:
+    assert http_url("https://example.org/a") == "https://example.org/a"
+    for bad in [
+        "javascript:alert(1)",
+        " JaVaScRiPt:alert(1)",
+        "data:text/html,x",
+        "//evil",
+        "http://",
+        "vbscript:x",
+        "https://ex\nample.org",
+        None,
+        42,
+    ]:
+        assert http_url(bad) is None
+
+
+def test_every_template_is_autoescaped_and_never_marks_data_safe() -> None:
+    assert ENVIRONMENT.autoescape is True
+    for template in TEMPLATES.iterdir():
+        source = template.read_text()
+        assert "|safe" not in source.replace(" ", ""), template.name
+        assert "autoescape false" not in source, template.name
+        assert "<script" not in source, template.name
+
+
+def test_security_headers_on_every_response(hostile_client: TestClient) -> None:
+    for path in [*HTML_VIEWS, *API_VIEWS, "/feeds/edits.atom", "/articles/999", "/static/style.css"]:
+        response = hostile_client.get(path)
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp and "unsafe-inline" not in csp, path
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_raw_html_is_only_a_download(hostile_client: TestClient) -> None:
+    response = hostile_client.get("/articles/1/versions/2/raw")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert response.headers["content-disposition"].endswith('filename="article-1-version-2.html.txt"')
+    assert response.headers["content-security-policy"].startswith("sandbox")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert PAYLOADS[0] in response.text  # the exact bytes, for evidence, never rendered
+
+
+def test_atom_feed_is_well_formed_and_escaped(hostile_client: TestClient) -> None:
+    response = hostile_client.get("/feeds/edits.atom")
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    root = SafeET.fromstring(response.content)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    entries = root.findall("a:entry", ns)
+    assert len(entries) == 1
+    title = entries[0].find("a:title", ns).text
+    assert title.startswith("substantive edit: Title 1 <script>")  # text, as text
+    link = entries[0].find("a:link[@rel='alternate']", ns).attrib["href"]
+    assert link.endswith("/articles/1/diff?a=1&b=2")
+    assert entries[0].find("a:link[@rel='related']", ns).attrib["href"] == HOSTILE_URL
+
+
+def test_read_only(hostile_client: TestClient, archive: Archive) -> None:
+    for method in ("post", "put", "delete", "patch"):
+        assert getattr(hostile_client, method)("/").status_code == 405
+    viewer = Archive(archive.url, readonly=True)
+    create_app(viewer)
+    with pytest.raises(Exception, match="(?i)read.only|readonly|attempt to write"):
+        with viewer.transaction() as session:
+            session.execute(text("DELETE FROM version"))
+    viewer.close()
+
+
+def test_bad_input_is_a_clear_400_never_a_500(hostile_client: TestClient) -> None:
+    cases = {
+        "/?page=0": "page",
+        "/?page=abc": "page",
+        "/?since=2026-13-45": "since",
+        "/?source=-1": "source",
+        "/?language=%3Cscript%3E": "language",
+        "/?q=*": "nothing to search for",
+        "/search?q=%22": "nothing to search for",
+        "/articles/1/diff?a=x": "a:",
+        "/search?q=a&offset=-5": "offset",
+    }
+    for path, message in cases.items():
+        response = hostile_client.get(path)
+        assert response.status_code == 400, path
+        assert message in response.text, path
+    for path in ["/articles/999", "/articles/abc", "/articles/1/versions/9", "/articles/1/diff?a=1&b=9"]:
+        assert hostile_client.get(path).status_code == 404, path
+    for query in ['council"', "AND", "NEAR(", "'; DROP TABLE version; --", "*", "\x00", "(("]:
+        assert hostile_client.get("/search", params={"q": query}).status_code in (200, 400), query
+        assert hostile_client.get("/api/search", params={"q": query}).status_code in (200, 400), query
+        assert hostile_client.get("/", params={"q": query}).status_code in (200, 400), query
+
+
+def test_json_api_mirrors_the_pages(hostile_client: TestClient) -> None:
+    listing = hostile_client.get("/api/articles").json()
+    assert listing["total"] == 1 and listing["articles"][0]["url"] == HOSTILE_URL
+    article = hostile_client.get("/api/articles/1").json()
+    assert [v["seq"] for v in article["versions"]] == [1, 2]
+    assert article["versions"][1]["label"] == "substantive" and article["versions"][1]["notices"]
+    assert article["also_published_at"] == []
+    assert len(article["fetches"]) == 2 and article["fetches"][0]["outcome"] == "new-version"
+    diff = hostile_client.get("/api/articles/1/diff?a=1&b=2").json()
+    assert diff["summary"]["paragraphs_added"] == 1
+    assert diff["rows"][-1]["ops"][0]["text"].startswith("Correction: an earlier version <script>")
+    full = hostile_client.get("/articles/1/diff?a=1&b=2").text
+    changed = hostile_client.get("/articles/1/diff?a=1&b=2&changed=1").text
+    assert full.count('<tr class="row-') == len(PAYLOADS) + 1
+    assert changed.count('<tr class="row-') == 1 and '<tr class="row-added">' in changed
+    version = hostile_client.get("/api/articles/1/versions/1").json()
+    assert version["title"] == f"Title 0 {PAYLOADS[0]} {PAYLOADS[1]}"
+    hits = hostile_client.get("/api/search?q=Correction").json()
+    assert hits["total"] == 1
+    assert hostile_client.get("/api/articles/999").json() == {"error": "no article 999"}
+
+
+def test_list_filters_and_pagination(archive: Archive, corpus: Path, tmp_path: Path) -> None:
+    import_nyt(archive, corpus, tmp_path, ["mubarak-is-on", "activism-grows-as", "in-shift-china"])
+    with TestClient(create_app(Archive(archive.url, readonly=True))) as client:
+        everything = client.get("/api/articles").json()
+        assert everything["total"] == 3
+        edited = client.get("/api/articles?edited=1").json()
+        assert {a["url"].split("/")[-1][:8] for a in edited["articles"]} == {"mubarak-", "activism"}
+        assert client.get("/api/articles?q=Singapore").json()["total"] == 1
+        assert client.get("/api/articles?q=Singapore&edited=1").json()["total"] == 1
+        assert client.get("/api/articles?since=2012-06-18").json()["total"] == 1  # Mubarak: 20 June 2012
+        assert client.get("/api/articles?until=2012-06-17").json()["total"] == 2
+        assert client.get("/api/articles?page=2").json()["articles"] == []
+        page = client.get("/?edited=1").text
+        assert "2 articles" in page and "page 1 of 1" in page
+        mubarak_url = nyt_captures(corpus, "mubarak-is-on")[0].url
+        article_id = next(a["id"] for a in everything["articles"] if a["url"] == mubarak_url)
+        timeline = client.get(f"/api/articles/{article_id}").json()
+        assert timeline["fetch_total"] == len(nyt_captures(corpus, "mubarak-is-on"))
+        assert sum(f["outcome"] == "new-version" for f in timeline["fetches"]) == 4
+
+
+def test_also_published_at_reads_duplicate_links_when_present(archive: Archive) -> None:
+    """The dedup feature adds duplicate_link; until then the block is empty (and stays harmless)."""
+    from mediawatch.archive.web.views import also_published_at
+
+    hostile_archive(archive)
+    from datetime import UTC, datetime
+
+    from mediawatch.archive.extract import Extracted
+    from mediawatch.archive.store import Capture, record
+
+    record(
+        archive.sessions,
+        Capture(
+            url="https://copy.example/republished",
+            fetched_at=datetime(2026, 3, 2, tzinfo=UTC),
+            extracted=Extracted(
+                text="A republished copy of the article with enough words.", extractor="test"
+            ),
+        ),
+    )
+    with archive.reading() as session:
+        assert also_published_at(session, 1) == []
+    with archive.transaction() as session:
+        session.execute(
+            text(
+                "CREATE TABLE duplicate_link (id INTEGER PRIMARY KEY, version_id INTEGER, "
+                "other_version_id INTEGER, similarity FLOAT, kind VARCHAR(16))"
+            )
+        )
+        session.execute(text("INSERT INTO duplicate_link VALUES (1, 3, 1, 0.93, 'near')"))
+    with archive.reading() as session:
+        links = also_published_at(session, 1)
+    assert [(d.url, d.similarity, d.kind) for d in links] == [
+        ("https://copy.example/republished", 0.93, "near")
+    ]
+    with TestClient(create_app(Archive(archive.url, readonly=True))) as client:
+        page = client.get("/articles/1").text
+        assert "https://copy.example/republished" in page and "similarity 0.93" in page
+        assert json.loads(client.get("/api/articles/1").text)["also_published_at"][0]["kind"] == "near"
+
+
+def test_statement_time_limit(archive: Archive) -> None:
+    """Every viewer statement has a time limit (SQLite progress handler, PostgreSQL statement_timeout)."""
+    from sqlalchemy.exc import OperationalError
+
+    from mediawatch.archive.web.app import lock_down
+
+    viewer = Archive(archive.url, readonly=True)
+    lock_down(viewer, timeout_s=0.2)
+    slow = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) "
+        "SELECT count(*) FROM n"
+        if viewer.is_sqlite
+        else "SELECT pg_sleep(5)"
+    )
+    with pytest.raises(OperationalError):
+        with viewer.reading() as session:
+            session.execute(text(slow)).all()
+    with viewer.reading() as session:  # the next statement gets a fresh deadline
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
+    viewer.close()
+
+
+def test_serve_command_listens_on_loopback_by_default(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from views_site import free_port
+
+    db_url = f"sqlite:///{tmp_path / 'serve.db'}"
+    with Archive(db_url) as archive:
+        hostile_archive(archive)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mediawatch", "serve", "--port", str(port), "--db", db_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/articles/1", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "mediawatch serve did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200 and "&lt;script&gt;" in response.text
+        assert response.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "server" not in response.headers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    from click.testing import CliRunner
+
+    from mediawatch.cli import cli
+
+    assert "[default: 127.0.0.1]" in CliRunner().invoke(cli, ["serve", "--help"]).output
