@@ -13,6 +13,15 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Tables that live in the archive's database but are not mediawatch's to migrate: the
+# scheduler's APScheduler job store creates and owns its own table.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def _url() -> str:
     if "engine" not in config.attributes and os.environ.get("MEDIAWATCH_DATABASE_URL"):
         return os.environ["MEDIAWATCH_DATABASE_URL"]
@@ -25,6 +34,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -42,6 +52,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=True,
                 compare_type=True,
+                include_object=include_object,
             )
             with context.begin_transaction():
                 context.run_migrations()
