@@ -69,6 +69,7 @@ class JobConfig(BaseModel):
     cron: str | None = None  # five crontab fields, in UTC
     interval: timedelta | None = None
     deadline: timedelta | None = None  # default: 90% of the (shortest) gap between runs
+    run_at_start: bool = False  # also run as soon as the job is (re)declared, not only at its trigger
 
     @field_validator("interval", "deadline", mode="before")
     @classmethod
@@ -212,7 +213,13 @@ class Runner:
         elif self.stopping.is_set():
             logger.info("job %s: stopped with the scheduler (exit %d)", name, returncode)
         else:
-            raise JobFailed(f"job {name}: exit code {returncode} after {outcome.seconds:.1f} s")
+            ended = (
+                f"killed by {signal.Signals(-returncode).name}"
+                if returncode < 0
+                else f"exit code {returncode}"
+            )
+            deadline = " (its deadline)" if timed_out else ""
+            raise JobFailed(f"job {name}: {ended} after {outcome.seconds:.1f} s{deadline}")
         return outcome
 
     def _stop(self, child: subprocess.Popen[bytes]) -> int:
@@ -259,7 +266,9 @@ def run_job(name: str, args: list[str], deadline_s: float) -> JobOutcome:
 
 def _job_kwargs(job: JobConfig, config: ScheduleConfig) -> dict[str, Any]:
     assert job.deadline is not None
+    extra: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if job.run_at_start else {}
     return {
+        **extra,
         "func": "mediawatch.scheduler:run_job",
         "trigger": job.trigger(),
         "args": [job.name, list(job.args), job.deadline.total_seconds()],
@@ -307,7 +316,10 @@ def _listen(event: Any) -> None:
     elif event.code == EVENT_JOB_MAX_INSTANCES:
         logger.warning("job %s: skipped, the previous run is still going", event.job_id)
     elif event.code == EVENT_JOB_ERROR:
-        logger.error("%s", event.exception)
+        if isinstance(event.exception, JobFailed):
+            logger.error("%s", event.exception)
+        else:  # a bug in the job function itself
+            logger.error("job %s: %r\n%s", event.job_id, event.exception, event.traceback)
 
 
 def build_scheduler(db_url: str, config: ScheduleConfig) -> Any:
@@ -317,6 +329,8 @@ def build_scheduler(db_url: str, config: ScheduleConfig) -> Any:
 
     from mediawatch.archive.db import make_engine
 
+    # Our EVENT_JOB_ERROR listener reports failed runs; APScheduler would add a traceback each.
+    logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
     store = SQLAlchemyJobStore(engine=make_engine(db_url), tablename=JOB_TABLE)
     scheduler = BlockingScheduler(
         jobstores={"default": store},
