@@ -107,7 +107,7 @@ def test_scheduler_records_every_edit_once_survives_failures_and_stops_on_sigter
     config.write_text(
         f"misfire_grace_time: 1h\nstop_grace: 30s\n"
         f"jobs:\n  - name: import\n    args: [import, {json.dumps(str(captures))}]\n"
-        "    interval: 20s\n    run_at_start: true\n"
+        "    interval: 30s\n    deadline: 29s\n    run_at_start: true\n"
     )
     log = tmp_path / "scheduler.log"
     scheduler = start_scheduler(db_url, config, log)
@@ -126,6 +126,8 @@ def test_scheduler_records_every_edit_once_survives_failures_and_stops_on_sigter
         write_states(captures, corpus, 3)
         wait_for(lambda: version_count(db_url) == 3, timeout=300, what="a run after the failure")
         assert scheduler.poll() is None
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- scheduler log ---\n{log.read_text()[-4000:]}") from None
     finally:
         code = stop(scheduler)
     text = log.read_text()
@@ -158,6 +160,8 @@ def test_sigterm_stops_the_running_job_which_records_itself_interrupted(
     scheduler = start_scheduler(db_url, config, log)
     try:
         wait_for(lambda: any(r.status == "running" for r in runs(db_url)), timeout=300, what="a running job")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- scheduler log ---\n{log.read_text()[-4000:]}") from None
     finally:
         code = stop(scheduler)
     text = log.read_text()

@@ -28,7 +28,9 @@ def sqlite_archive(tmp_path: Path, corpus: Path) -> str:
     run_import(url, [path])
     with Archive(url) as archive:
         at = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-        for n, page in enumerate(p for p in eval_pages(corpus) if p.url)[:4]:  # raw pages: blobs
+        pages = [p for p in eval_pages(corpus) if p.url][:4]  # raw pages: blobs
+        for n, page in enumerate(pages):
+            assert page.url is not None
             record(
                 archive.sessions,
                 Capture(

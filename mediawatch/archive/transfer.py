@@ -92,8 +92,9 @@ def _reset_sequences(dst: Connection) -> None:
         sequence = dst.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
         if sequence is None:
             continue
+        quoted = dst.dialect.identifier_preparer.quote(table.name)  # "fetch" is a reserved word
         dst.execute(
-            text(f"SELECT setval(:s, COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table.name}"),
+            text(f"SELECT setval(:s, COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {quoted}"),
             {"s": sequence},
         )
 
