@@ -353,6 +353,9 @@ def build_scheduler(db_url: str, config: ScheduleConfig) -> Any:
 
     def _on_start(_event: Any) -> None:
         # Runs in start(), after the job store is open and before the first job is looked at.
+        if _runner is not None and _runner.stopping.is_set():  # SIGTERM arrived while starting
+            scheduler.shutdown(wait=False)
+            return
         for name, action in sorted(reconcile_jobs(scheduler, config).items()):
             logger.info("job %s: %s", name, action)
         for job in scheduler.get_jobs():
@@ -376,7 +379,6 @@ def serve(db_url: str | None, config_path: Path) -> ScheduleResult:
     config = load_config(config_path)
     url = database_url(db_url)
     with acquire_run_lock(url, SCHEDULER_LOCK):
-        Archive(url).close()  # migrate (and check) the archive before any job starts
         runner = Runner(url, config.stop_grace.total_seconds())
         _runner = runner
         scheduler = build_scheduler(url, config)
@@ -384,14 +386,23 @@ def serve(db_url: str | None, config_path: Path) -> ScheduleResult:
 
         def _stop(signum: int, _frame: Any) -> None:
             received.append(signal.Signals(signum).name)
+            if len(received) > 1:  # a second signal: stop the running jobs now
+                logger.warning("received %s again: killing running jobs", received[-1])
+                for child in runner.children():
+                    child.kill()
+                return
             logger.info("received %s: stopping the scheduler", received[-1])
             runner.stopping.set()
-            scheduler.shutdown(wait=False)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            # else: still starting; the start listener sees runner.stopping and shuts down
 
         previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            Archive(url).close()  # migrate (and check) the archive before any job starts
             logger.info("scheduler started with %d job(s) from %s", len(config.jobs), config_path)
-            scheduler.start()
+            if not runner.stopping.is_set():
+                scheduler.start()
             runner.stop_all()  # the children record their runs as interrupted
             _wait_for_job_threads(scheduler)
         finally:

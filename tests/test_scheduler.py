@@ -235,7 +235,7 @@ def test_restart_keeps_declared_jobs_only(db_url: str, tmp_path: Path) -> None:
     def run_with(body: str) -> set[str]:
         config = tmp_path / "schedule.yaml"
         config.write_text(body)
-        log = tmp_path / "scheduler.log"
+        log = tmp_path / f"scheduler-{len(body)}.log"
         proc = start_scheduler(db_url, config, log)
         wait_for(lambda: "next run at" in log.read_text(), timeout=300, what="the scheduler to start")
         assert stop(proc) == 0, log.read_text()
