@@ -83,10 +83,8 @@ def test_systemd_unit_runs_the_scheduler_and_outlasts_its_stop_grace() -> None:
     service = parser["Service"]
     argv = unit_exec_start()
     assert argv[1:] == ["schedule", "--config", UNIT_CONFIG]
-    ctx = cli.make_context("mediawatch", list(argv[1:]), resilient_parsing=False)
-    assert (
-        ctx.protected_args == ["schedule"] or ctx.invoked_subcommand == "schedule" or argv[1] in cli.commands
-    )
+    ctx = cli.commands["schedule"].make_context("schedule", list(argv[2:]), resilient_parsing=False)
+    assert ctx.params["config_path"] == Path(UNIT_CONFIG)
     assert service["KillSignal"] == "SIGTERM" and service["KillMode"] == "mixed"
     shipped = load_config(PROJECT / "config" / "schedule.yaml")
     assert int(service["TimeoutStopSec"]) > shipped.stop_grace.total_seconds()
