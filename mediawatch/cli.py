@@ -72,6 +72,17 @@ def archive_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def trigger_option(func: F) -> F:
+    """``--trigger``: who started a run, recorded on its crawl_run row (hidden; set by the scheduler)."""
+    return click.option(
+        "--trigger",
+        envvar="MEDIAWATCH_RUN_TRIGGER",
+        type=click.Choice(["manual", "cron", "schedule"]),
+        default="manual",
+        hidden=True,
+    )(func)
+
+
 def open_archive(db_url: str | None, *, readonly: bool = False) -> Any:
     from mediawatch.archive.db import Archive
 
@@ -162,24 +173,23 @@ def extract(files: tuple[Path, ...], url: str | None) -> None:
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@trigger_option
 @archive_options
-def import_(files: tuple[Path, ...], as_json: bool, db_url: str | None) -> None:
+def import_(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | None) -> None:
     """Import captures from JSON Lines files (url, fetched_at, html | title+text+authors).
 
     Records are applied in fetched_at order per article, so another tool's archive becomes a
-    version history.
+    version history. Runs under the archive's run lock (exit 75 if a crawl or import is
+    already running) and is recorded as a run (see `mediawatch runs`).
 
     Example: mediawatch import nyt-captures.jsonl
     """
-    from mediawatch.archive.importer import import_jsonl
+    from mediawatch.jobs import run_import
 
-    archive = open_archive(db_url)
-    for path in files:
-        with _progress(f"importing {path.name}") as advance:
-            summary = import_jsonl(archive, path, progress=advance)
+    def render(path: Path, summary: Any) -> None:
         if as_json:
             click.echo(json.dumps({"file": str(path), **summary.as_dict()}))
-            continue
+            return
         out = stdout()
         out.print(
             f"{terminal_safe(str(path))}: {summary.records} records, "
@@ -190,6 +200,9 @@ def import_(files: tuple[Path, ...], as_json: bool, db_url: str | None) -> None:
             stderr().print(f"  line {number} rejected: {terminal_safe(reason)}")
         if len(summary.rejected) > 20:
             stderr().print(f"  … and {len(summary.rejected) - 20} more rejected lines")
+
+    with _progress("importing") as advance:
+        run_import(db_url, files, trigger=trigger, progress=lambda _path: advance, on_file=render)
 
 
 class _progress:
@@ -462,6 +475,8 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Extraction processes [default: one per core].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when the run completes (for cron).")
+@trigger_option
 @archive_options
 def crawl(
     sources_path: Path | None,
@@ -473,21 +488,26 @@ def crawl(
     allow_private_networks: bool,
     workers: int | None,
     as_json: bool,
+    quiet: bool,
+    trigger: str,
     db_url: str | None,
 ) -> None:
     """Find new articles on the topic and re-check known ones for edits.
 
     Exit codes: 0 the run completed (some fetches may have failed), 2 bad configuration,
-    3 database unreachable, 5 every source failed, 6 the crawler stopped abnormally.
+    3 database unreachable, 5 every source failed, 6 the crawler stopped abnormally,
+    75 another crawl or import is running.
 
     Example: mediawatch crawl --revisit due
     """
     from mediawatch.crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
+    from mediawatch.runlock import acquire_run_lock
 
     topic_path: Path | str | None = None
     if topic is not None:
         topic_path = "none" if topic.lower() == "none" else Path(topic)
-    with _progress("crawling") as advance:
+    # Never two crawls (or a crawl and an import) at once: a second one exits 75 untouched.
+    with acquire_run_lock(db_url), _progress("crawling") as advance:
         report = run_crawl(
             CrawlOptions(
                 sources_path=sources_path,
@@ -500,8 +520,11 @@ def crawl(
                 db_url=db_url,
                 extract_workers=workers,
                 progress=advance,
+                trigger=trigger,
             )
         )
+    if quiet and report.status == "completed":
+        return
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
@@ -872,6 +895,165 @@ def serve_cmd(host: str, port: int, db_url: str | None) -> None:
 
     stderr().print(f"mediawatch viewer on http://{terminal_safe(host)}:{port}/ (Ctrl-C to stop)")
     serve(db_url, host=host, port=port)
+
+
+# ---- operations: scheduler, runs, due, report, db copy/backup ----
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default="config/schedule.yaml",
+    show_default=True,
+    envvar="MEDIAWATCH_SCHEDULE",
+    help="The jobs: name, mediawatch args, cron or interval, deadline [env: MEDIAWATCH_SCHEDULE].",
+)
+@archive_options
+def schedule(config_path: Path, db_url: str | None) -> None:
+    """Run the scheduler daemon: each job is a `mediawatch …` subprocess on a cron or interval trigger.
+
+    Stops cleanly on SIGTERM/SIGINT (running jobs get SIGTERM and are waited for); a second
+    scheduler on the same archive exits with code 75.
+
+    Example: mediawatch schedule --config config/schedule.yaml
+    """
+    from mediawatch.scheduler import serve
+
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        logging.getLogger("mediawatch").setLevel(logging.INFO)  # a daemon logs each run's outcome
+    serve(db_url, config_path)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
+@archive_options
+def runs(limit: int, as_json: bool, db_url: str | None) -> None:
+    """List recent crawl and import runs: when, how long, counters, status.
+
+    Example: mediawatch runs --limit 10
+    """
+    from mediawatch.archive.runs import recent_runs
+
+    archive = open_archive(db_url)
+    with archive.reading() as session:
+        rows = recent_runs(session, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
+        return
+    table = Table("id", "started (UTC)", "seconds", "trigger", "status", "counters")
+    for r in rows:
+        counters = ", ".join(f"{k}: {v}" for k, v in sorted(r.counters.items()))
+        status = r.status + (f"\n[dim]{terminal_safe(r.message)}[/dim]" if r.message else "")
+        table.add_row(
+            str(r.id),
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            "-" if r.seconds is None else f"{r.seconds:.1f}",
+            r.trigger,
+            status,
+            terminal_safe(counters),
+        )
+    stdout().print(table)
+
+
+@cli.command()
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--overdue", is_flag=True, help="Only articles whose check is already due.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: counts and articles.")
+@archive_options
+def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
+    """Show the revisit queue: which articles are due for a check, and when.
+
+    Example: mediawatch due --overdue
+    """
+    from mediawatch.archive.runs import due_queue, utcnow
+
+    archive = open_archive(db_url)
+    with archive.reading() as session:
+        queue = due_queue(session, now=utcnow(), limit=limit, overdue_only=overdue)
+    if as_json:
+        click.echo(json.dumps(queue.as_dict(), ensure_ascii=False))
+        return
+    stdout().print(f"{queue.overdue} due now, {queue.queued} queued for a revisit")
+    table = Table("id", "next check (UTC)", "versions", "title / url")
+    for r in queue.rows:
+        when = f"{r.next_check:%Y-%m-%d %H:%M}" + (" [bold]due[/bold]" if r.overdue else "")
+        table.add_row(
+            str(r.id),
+            when,
+            str(r.versions),
+            f"{terminal_safe(r.title or '')}\n[dim]{terminal_safe(r.url)}[/dim]",
+        )
+    stdout().print(table)
+
+
+@cli.command()
+@click.option("--since", default="24h", show_default=True, help="A duration (24h, 7d) or a date/time.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "html", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--base-url", default="", help="Prefix for diff links in html/markdown (the web viewer).")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 1000), help="Per section.")
+@archive_options
+def report(since: str, fmt: str, base_url: str, limit: int, db_url: str | None) -> None:
+    """A digest of new articles, edits (with links to their diffs) and runs, for a cron mail.
+
+    Example: mediawatch report --since 24h --format markdown --base-url https://archive.example.org
+    """
+    from mediawatch.archive.reports import digest, render
+    from mediawatch.archive.runs import utcnow
+    from mediawatch.scheduler import parse_duration
+
+    now = utcnow()
+    try:
+        start = now - parse_duration(since)
+    except ValueError:
+        start = parse_when(since)
+    archive = open_archive(db_url)
+    with archive.reading() as session:
+        result = digest(session, since=start, until=now, limit=limit)
+    click.echo(render(result, fmt, base_url=base_url, safe=terminal_safe), nl=False)
+
+
+@db.command("copy")
+@click.option("--to", "target", required=True, metavar="URL", help="The database to copy into.")
+@click.option("--from", "source", default=None, metavar="URL", help="The archive to copy (default: --db).")
+@click.option("--force", is_flag=True, help="Empty a non-empty target first.")
+@archive_options
+def db_copy(target: str, source: str | None, force: bool, db_url: str | None) -> None:
+    """Copy a whole archive to another database (e.g. SQLite to PostgreSQL) without loss.
+
+    Every table, id and blob byte is copied; PostgreSQL sequences are reset afterwards. Holds
+    the source's run lock so no crawl changes it meanwhile.
+
+    Example: mediawatch db copy --to postgresql+psycopg://localhost/mediawatch
+    """
+    from mediawatch.archive.transfer import copy_archive
+
+    result = copy_archive(source or db_url, target, force=force)
+    click.echo(", ".join(f"{table}: {n}" for table, n in result.rows.items()))
+    click.echo(f"copied to {result.target}")
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@archive_options
+def db_backup(path: Path, db_url: str | None) -> None:
+    """Write a consistent copy of a SQLite archive while crawls keep running (online backup).
+
+    Example: mediawatch db backup /var/backups/mediawatch-$(date +%F).db
+    """
+    from mediawatch.archive.transfer import backup_sqlite
+
+    result = backup_sqlite(db_url, path)
+    click.echo(f"{result.path}: {result.pages} pages, {result.bytes} bytes, integrity ok")
 
 
 def main() -> None:

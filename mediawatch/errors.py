@@ -35,3 +35,19 @@ class InputError(MediawatchError):
     """An input file or argument cannot be used."""
 
     exit_code = 2
+
+
+class AlreadyRunning(MediawatchError):
+    """Another run (or scheduler) holds the exclusive lock; nothing was done.
+
+    75 is EX_TEMPFAIL from sysexits.h: "try again later", which is exactly what cron and the
+    scheduler should do.
+    """
+
+    exit_code = 75
+
+
+class Interrupted(MediawatchError):
+    """The run was stopped by SIGTERM or SIGINT; what was committed stays, nothing is partial."""
+
+    exit_code = 143

@@ -22,7 +22,14 @@ SEARCH_INDEXES = {"ix_version_search_vector"}
 VIEW_INDEX_PREFIX = "ix_view_"
 
 
+# Tables that live in the archive's database but are not mediawatch's to migrate: the
+# scheduler's APScheduler job store creates and owns its own table.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    if type_ == "table" and name in FOREIGN_TABLES:
+        return False
     if type_ == "table" and name and name.startswith(SEARCH_TABLE_PREFIX):
         return False
     if type_ == "column" and (getattr(getattr(obj, "table", None), "name", None), name) in SEARCH_COLUMNS:

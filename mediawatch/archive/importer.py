@@ -13,7 +13,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -134,6 +134,7 @@ def import_jsonl(
     path: Path,
     *,
     progress: Callable[[int, int], None] | None = None,
+    crawl_run_id: int | None = None,
 ) -> ImportSummary:
     """Import one JSON Lines file; records are applied in fetched_at order per article."""
     summary = ImportSummary()
@@ -145,6 +146,8 @@ def import_jsonl(
     captures.sort(key=lambda item: (normalize_url(item[1].url), item[1].fetched_at, item[0]))
     total = len(captures)
     for done, (_number, capture) in enumerate(captures, start=1):
+        if crawl_run_id is not None:
+            capture = replace(capture, crawl_run_id=crawl_run_id)
         result = record(archive.sessions, capture)
         summary.records += 1
         summary.outcomes[result.outcome.value] += 1

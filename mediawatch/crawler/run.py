@@ -26,6 +26,7 @@ from mediawatch.archive.models import (
     Source,
     SourceKind,
 )
+from mediawatch.archive.runs import close_abandoned_runs
 from mediawatch.crawler.config import (
     DEFAULT_SOURCES,
     DEFAULT_TOPIC,
@@ -202,6 +203,8 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         revisits = plan_revisits(archive, options.revisit, started)
         known, skipped = _known_urls(archive)
         with archive.transaction() as session:
+            # The caller holds the run lock: rows left "running" by a killed crawl are closed.
+            close_abandoned_runs(session, started)
             run = CrawlRun(started_at=started, trigger=options.trigger, status="running", counters={})
             session.add(run)
             session.flush()
