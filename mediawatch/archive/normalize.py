@@ -152,3 +152,32 @@ def same_site(url_a: str, url_b: str) -> bool:
         return h[4:] if h.startswith("www.") else h
 
     return bool(host(url_a)) and host(url_a) == host(url_b)
+
+
+def url_variants(key: str) -> list[str]:
+    """Other spellings of a normalised URL that may name the same article when looked up.
+
+    http/https and with/without ``www.``: used only to *find* an existing article (a plain
+    http link to an https article), never to create one.
+    """
+    parts = urlsplit(key)
+    host = parts.netloc
+    hosts = [host, host[4:]] if host.startswith("www.") else [host, f"www.{host}"]
+    schemes = ["https", "http"] if parts.scheme == "http" else ["http", "https"]
+    variants = []
+    for scheme in schemes:
+        for netloc in hosts:
+            candidate = urlunsplit((scheme, netloc, parts.path, parts.query, ""))
+            if candidate != key:
+                variants.append(candidate)
+    return variants
+
+
+def is_home_page(url: str) -> bool:
+    """Whether a URL is a site's front page (a redirect there from an article is a soft 404)."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/").lower()
+    return (
+        path in ("", "index.html", "index.htm", "index.php", "home", "en", "de", "fr", "es")
+        and not parts.query
+    )
