@@ -93,8 +93,15 @@ def tokens(raw: bytes, anchor: Anchor, rng: random.Random) -> bytes:
     )
 
 
+_SCRIPT = re.compile(rb"(<script\b.*?</script\s*>|<style\b.*?</style\s*>|<pre\b.*?</pre\s*>)", re.I | re.S)
+
+
 def whitespace(raw: bytes, anchor: Anchor, rng: random.Random) -> bytes:
-    return raw.replace(b"</p>", b"</p>\n\n    ").replace(b". ", b".  \n ")
+    """Reflowed markup: new lines and indentation between and inside paragraphs (not in scripts)."""
+    parts = _SCRIPT.split(raw)
+    for index in range(0, len(parts), 2):
+        parts[index] = parts[index].replace(b"</p>", b"</p>\n\n    ").replace(b". ", b".  \n ")
+    return b"".join(parts)
 
 
 def promo(raw: bytes, anchor: Anchor, rng: random.Random) -> bytes:
@@ -112,7 +119,8 @@ def volatile_lines(raw: bytes, anchor: Anchor, rng: random.Random) -> bytes:
         f"<p>Also read: {rng.choice(HEADLINES)} ({rng.randrange(10**6)})</p>",
         f"<p>{rng.randrange(100, 9999)} people are reading this now</p>",
         # matches no pattern: only the confirming re-fetch masks it
-        f"<p>Today's pick from our editors, number {rng.randrange(10**6)}: {rng.choice(HEADLINES)}</p>",
+        f"<p>Today's pick from our editors, number {rng.randrange(10**6)}: {rng.choice(HEADLINES)} "
+        f"(ref {rng.getrandbits(64):x})</p>",
     ]
     return _inject(raw, anchor.insert_at, "".join(lines))
 

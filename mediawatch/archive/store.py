@@ -61,7 +61,7 @@ from mediawatch.archive.normalize import (
     url_variants,
 )
 from mediawatch.archive.schedule import next_check
-from mediawatch.archive.volatile import agreed_text, key_digest, key_text, lossy_matches
+from mediawatch.archive.volatile import confirmed_key_text, key_digest, key_text, lossy_matches
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ SHRINK_RATIO = 0.5
 SHRINK_MIN_PREVIOUS_CHARS = 400
 # Below this length a page carrying wall markers is a wall, not an article.
 WALL_MAX_CHARS = 2500
+# Flag of a version whose dates were guessed from its text (not part of its state).
+GUESSED_DATES = "dates-guessed"
 # A suspect state becomes a version once seen on this many consecutive checks.
 SUSPECT_CONFIRMATIONS = 2
 # A removal is recorded when a second check at least this long after the first confirms it.
@@ -282,17 +284,27 @@ State = tuple[str, str | None, str | None, str | None, str | None]
 
 
 def _state(extracted: Extracted, patterns: tuple[str, ...] = (), key: str | None = None) -> State:
+    # Dates guessed from the page's text (not declared in JSON-LD or meta tags) move with
+    # "page generated" stamps and sidebars; they are stored but never make a version.
+    declared = extracted.dates_declared
     return (
         key_digest(key if key is not None else key_text(extracted.text, patterns)),
         normalize_field(extracted.title),
         normalize_field(extracted.byline),
-        extracted.published,
-        extracted.modified,
+        extracted.published if declared else None,
+        extracted.modified if declared else None,
     )
 
 
 def _version_state(v: Version) -> State:
-    return (v.text_sha256, normalize_field(v.title), normalize_field(v.byline), v.published, v.modified)
+    declared = GUESSED_DATES not in v.flags
+    return (
+        v.text_sha256,
+        normalize_field(v.title),
+        normalize_field(v.byline),
+        v.published if declared else None,
+        v.modified if declared else None,
+    )
 
 
 def _canonical_for(capture: Capture, extracted: Extracted | None, fetched_key: str) -> str:
@@ -422,7 +434,7 @@ def record_fetch(
     if capture.confirm is not None:
         second = _confirming_extraction(capture, extracted, extractor, fetched_url)
         if second is not None:
-            agreed = agreed_text(key, key_text(second.text, patterns))
+            agreed = confirmed_key_text(extracted.text, second.text, patterns)
             if len(agreed) < len(key) * MIN_AGREEMENT:
                 return _fetch_only(
                     session, capture, article, FetchOutcome.SUSPECT, "the confirming re-fetch disagrees"
@@ -437,6 +449,22 @@ def record_fetch(
         _clear_pending(article)
         result = _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=current)
         return replace(result, extracted=did_extract)
+
+    if live and extracted.encoding and extracted.encoding.replace("-", "").lower() not in ("utf8", "ascii"):
+        assert current is not None
+        misdecoded = _misdecoded(extracted, current, patterns)
+        if misdecoded is not None:
+            if misdecoded:
+                current.last_seen = max(current.last_seen, at)
+                _clear_pending(article)
+                message = f"page mis-decoded as {extracted.encoding}; repaired, it is the archived text"
+                return _fetch_only(
+                    session, capture, article, FetchOutcome.UNCHANGED, message, version=current
+                )
+            message = (
+                f"mojibake: page mis-decoded as {extracted.encoding}; not comparable with the stored text"
+            )
+            return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, message)
 
     suspicion = classify(extracted, current)
     label: str | None = None
@@ -477,6 +505,8 @@ def record_fetch(
     else:
         kind = ChangeKind.METADATA
     flags = ["lossy-decoding"] if extracted.lossy_decoding else []
+    if not extracted.dates_declared and (extracted.published or extracted.modified):
+        flags.append(GUESSED_DATES)
     if label is not None:
         flags.append(label)
     if live and label is None:
@@ -505,6 +535,29 @@ def record_fetch(
         extracted=did_extract,
         flags=tuple(flags),
     )
+
+
+_MOJIBAKE = re.compile("Ã[\u0080-\u00bf]|â€|Â[\u00a0-\u00bf]")
+
+
+def _misdecoded(extracted: Extracted, current: Version, patterns: tuple[str, ...]) -> bool | None:
+    """UTF-8 bytes decoded with a legacy codec (one bad byte makes detection pick cp1252).
+
+    True: repaired, it says what the current version says; False: mojibake that is not
+    comparable (never an edit); None: no sign of mis-decoding.
+    """
+    assert extracted.encoding is not None
+    try:
+        repaired = extracted.text.encode(extracted.encoding).decode("utf-8", errors="replace")
+    except (UnicodeError, LookupError):
+        return None
+    if repaired == extracted.text:
+        return None
+    if lossy_matches(key_text(repaired, patterns), key_text(current.text, patterns)):
+        return True
+    if len(_MOJIBAKE.findall(extracted.text)) >= 2 and not _MOJIBAKE.search(current.text):
+        return False
+    return None
 
 
 def _confirming_extraction(

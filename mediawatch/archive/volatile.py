@@ -49,6 +49,8 @@ DEFAULT_INLINE_PATTERNS: tuple[str, ...] = (
     r"\b\d+\s*min(?:ute)?s? read\b",
 )
 MAX_PATTERNS = 200
+# Runs of agreeing words shorter than this between two disagreements are masked as well.
+MIN_AGREED_RUN = 3
 MAX_PATTERN_LENGTH = 500
 
 
@@ -86,8 +88,8 @@ def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
     return result
 
 
-def key_text(text: str | None, extra: Sequence[str] = ()) -> str:
-    """The text a version is compared by: normalised, furniture lines and fragments removed.
+def key_lines(text: str | None, extra: Sequence[str] = ()) -> list[str]:
+    """The paragraphs a version is compared by: normalised, furniture lines and fragments removed.
 
     ``extra`` are a source's own patterns; each is matched against a whole line (anchored at
     its start) and also removed where it occurs inside a line.
@@ -100,8 +102,15 @@ def key_text(text: str | None, extra: Sequence[str] = ()) -> str:
             continue
         if inline_re is not None:
             line = inline_re.sub(" ", line)
-        kept.append(line)
-    return comparable_text("\n".join(kept))
+        line = comparable_text(line)
+        if line:
+            kept.append(line)
+    return kept
+
+
+def key_text(text: str | None, extra: Sequence[str] = ()) -> str:
+    """The text a version is compared by (see :func:`key_lines`), as one line."""
+    return " ".join(key_lines(text, extra))
 
 
 def key_digest(text: str) -> str:
@@ -114,19 +123,50 @@ def version_key(text: str | None, extra: Sequence[str] = ()) -> str:
     return key_digest(key_text(text, extra))
 
 
-def agreed_text(first: str, second: str) -> str:
-    """The words two fetches of the same page agree on, in order (both already key texts).
+def confirmed_key_text(first: str | None, second: str | None, extra: Sequence[str] = ()) -> str:
+    """The key text two fetches of the same page agree on.
 
-    What differs between two requests made moments apart (a rotating headline, a token, a
-    per-request counter) is masked; a real edit is in both fetches and survives.
+    What differs between two requests made moments apart is masked: a short paragraph that is
+    not the same in both (a rotating "Today's pick", a per-request counter line) is dropped; in a
+    long paragraph only the words both agree on are kept (a token inside the text). A real
+    edit is in both fetches and survives.
     """
+    a, b = key_lines(first, extra), key_lines(second, extra)
+    if a == b:
+        return " ".join(a)
+    kept: list[str] = []
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        if tag == "equal":
+            kept.extend(a[a0:a1])
+            continue
+        others = b[b0:b1]
+        for line in a[a0:a1]:
+            if len(line) <= MAX_FURNITURE_LINE or not others:
+                continue
+            best = max(
+                others, key=lambda other: SequenceMatcher(None, line, other, autojunk=False).quick_ratio()
+            )
+            agreed = agreed_text(line, best)
+            if len(agreed) >= len(line) * 0.5:
+                kept.append(agreed)
+    return " ".join(kept)
+
+
+def agreed_text(first: str, second: str) -> str:
+    """The words two texts agree on, in order; short coincidental runs between differences are masked."""
     if first == second:
         return first
     a, b = first.split(), second.split()
     matcher = SequenceMatcher(None, a, b, autojunk=False)
     words: list[str] = []
     for block in matcher.get_matching_blocks():
-        words.extend(a[block.a : block.a + block.size])
+        at_edge = (block.a == 0 and block.b == 0) or (
+            block.a + block.size == len(a) and block.b + block.size == len(b)
+        )
+        # A word or two in common between two rotated snippets ("for", "the") is coincidence.
+        if block.size >= MIN_AGREED_RUN or at_edge:
+            words.extend(a[block.a : block.a + block.size])
     return " ".join(words)
 
 
