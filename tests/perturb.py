@@ -44,14 +44,25 @@ def find_anchor(raw: bytes, body_text: str) -> Anchor | None:
         snippet = match.group(0)[:80].rsplit(" ", 1)[0].encode()
         if len(snippet) < 40:
             continue
-        position = raw.rfind(snippet)
-        if position < 0:
-            continue
-        close = raw.find(b"</p>", position)
-        if close < 0 or close - position > 5000:
-            continue
-        return Anchor(snippet, close + len(b"</p>"))
+        position = raw.find(snippet)
+        while position >= 0:
+            close = _inside_paragraph(raw, position)
+            if close is not None:
+                return Anchor(snippet, close + len(b"</p>"))
+            position = raw.find(snippet, position + 1)
     return None
+
+
+def _inside_paragraph(raw: bytes, position: int) -> int | None:
+    """Where the <p> element holding ``position`` closes, if it is a plain paragraph."""
+    opening = max(raw.rfind(b"<p>", 0, position), raw.rfind(b"<p ", 0, position))
+    close = raw.find(b"</p>", position)
+    if opening < 0 or close < 0 or close - position > 5000 or raw.rfind(b"</p>", 0, position) > opening:
+        return None
+    inner = raw[opening:close].lower()
+    if any(tag in inner for tag in (b"<script", b"</div", b"<div", b"</li", b"</td", b"<!--")):
+        return None
+    return close
 
 
 def _inject(raw: bytes, at: int, html: str) -> bytes:

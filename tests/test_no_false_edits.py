@@ -57,7 +57,8 @@ def samples(corpus: Path) -> list[Sample]:
 
 
 def _everything(raw: bytes, anchor: Anchor, rng: random.Random) -> bytes:
-    return promo(whitespace(with_volatile(raw, anchor, rng), anchor, rng), anchor, rng)
+    # Insertions first (they use the anchor's offset), the reflow last.
+    return whitespace(with_volatile(promo(raw, anchor, rng), anchor, rng), anchor, rng)
 
 
 def _check(archive: Archive, sample: Sample, page: bytes, confirm: bytes, at: datetime):  # type: ignore[no-untyped-def]

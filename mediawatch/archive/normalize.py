@@ -76,6 +76,14 @@ TRACKING_PARAMETERS = frozenset(
         "ref_src",
         "ref_url",
         "cmpid",
+        "cmp",
+        "sr_share",
+        "spm",
+        "soc_src",
+        "soc_trk",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
         "ito",
         "ncid",
         "ocid",
@@ -101,6 +109,7 @@ TRACKING_PARAMETERS = frozenset(
 _TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "ga_")
 _AMP_PATH = re.compile(r"(?:/amp/?|\.amp(?=\.html?$)|/amp\.html?)$", re.IGNORECASE)
 _AMP_PREFIX = re.compile(r"^/amp(?=/)", re.IGNORECASE)
+_SLASHES = re.compile(r"/{2,}")
 _AMP_HOST = re.compile(r"^amp\.", re.IGNORECASE)
 
 
@@ -134,7 +143,7 @@ def normalize_url(url: str) -> str:
     netloc = host if port is None else f"{host}:{port}"
     if ":" in host and not host.startswith("["):
         netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
-    path = _AMP_PATH.sub("", _AMP_PREFIX.sub("", parts.path)) or "/"
+    path = _AMP_PATH.sub("", _AMP_PREFIX.sub("", _SLASHES.sub("/", parts.path))) or "/"
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     query = urlencode(
