@@ -59,6 +59,8 @@ def _inside_paragraph(raw: bytes, position: int) -> int | None:
     close = raw.find(b"</p>", position)
     if opening < 0 or close < 0 or close - position > 5000 or raw.rfind(b"</p>", 0, position) > opening:
         return None
+    if raw.rfind(b"<script", 0, position) > raw.rfind(b"</script", 0, position):
+        return None  # inside a script (a JSON copy of the body)
     inner = raw[opening:close].lower()
     if any(tag in inner for tag in (b"<script", b"</div", b"<div", b"</li", b"</td", b"<!--")):
         return None
@@ -147,18 +149,43 @@ FURNITURE = {
 }
 
 
+def _closes(raw: bytes, text: bytes) -> list[int]:
+    """Where every plain paragraph holding ``text`` closes (a page may carry the body twice)."""
+    closes, position = [], raw.find(text)
+    while position >= 0:
+        close = _inside_paragraph(raw, position)
+        if close is not None and close not in closes:
+            closes.append(close)
+        position = raw.find(text, position + 1)
+    return closes
+
+
+def _reanchor(raw: bytes, text: bytes) -> Anchor:
+    closes = _closes(raw, text)
+    assert closes, "the anchor paragraph disappeared"
+    return Anchor(text, closes[0] + len(b"</p>"))
+
+
+def _insert_everywhere(raw: bytes, text: bytes, addition: bytes, *, after: bool) -> bytes:
+    for close in sorted(_closes(raw, text), reverse=True):
+        at = close + len(b"</p>") if after else close
+        raw = raw[:at] + addition + raw[at:]
+    return raw
+
+
 def edit_word(raw: bytes, anchor: Anchor) -> tuple[bytes, Anchor]:
     words = anchor.text.split(b" ")
     index = max(range(len(words)), key=lambda i: len(words[i]))
     words[index] = b"Zanzibarian"
     new = b" ".join(words)
-    return raw.replace(anchor.text, new), Anchor(new, anchor.insert_at + (len(new) - len(anchor.text)))
+    edited = raw.replace(anchor.text, new)  # every copy: the body, a JSON-LD copy, a teaser
+    return edited, _reanchor(edited, new)
 
 
 def edit_sentence(raw: bytes, anchor: Anchor) -> tuple[bytes, Anchor]:
     sentence = b" A spokesperson later disputed this account in a written statement to reporters."
-    close = anchor.insert_at - len(b"</p>")
-    return raw[:close] + sentence + raw[close:], Anchor(anchor.text, anchor.insert_at + len(sentence))
+    edited = _insert_everywhere(raw, anchor.text, sentence, after=False)
+    return edited, _reanchor(edited, anchor.text)
 
 
 def edit_paragraph(raw: bytes, anchor: Anchor) -> tuple[bytes, Anchor]:
@@ -166,7 +193,8 @@ def edit_paragraph(raw: bytes, anchor: Anchor) -> tuple[bytes, Anchor]:
         b"<p>Correction: an earlier version of this article misstated the number of people affected "
         b"by the decision; officials now say it is considerably higher than first reported.</p>"
     )
-    return raw[: anchor.insert_at] + paragraph + raw[anchor.insert_at :], anchor
+    edited = _insert_everywhere(raw, anchor.text, paragraph, after=True)
+    return edited, _reanchor(edited, anchor.text)
 
 
 EDITS = {"one-word": edit_word, "one-sentence": edit_sentence, "one-paragraph": edit_paragraph}

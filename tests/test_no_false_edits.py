@@ -22,7 +22,7 @@ from mediawatch.archive.extract import ExtractionError, extract
 from mediawatch.archive.models import ChangeKind, FetchOutcome
 from mediawatch.archive.store import Capture, record
 
-SAMPLE = int(os.environ.get("MEDIAWATCH_PERTURB_PAGES", "100"))
+SAMPLE = int(os.environ.get("MEDIAWATCH_PERTURB_PAGES", "50"))
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
