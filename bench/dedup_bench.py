@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -155,7 +156,10 @@ def main() -> None:
     pg = os.environ.get("MEDIAWATCH_BENCH_PG_URL")
     if pg:
         backends["postgresql"] = pg  # each size is added on top of the previous one
-    run(backends, sizes)
+    try:
+        run(backends, sizes)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
