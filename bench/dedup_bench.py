@@ -49,6 +49,7 @@ def fill(archive: Archive, size: int, planted: list[np.ndarray], rng: np.random.
     with loader.begin() as conn:
         if not archive.is_sqlite:
             conn.execute(text("SET session_replication_role = replica"))
+            conn.execute(text("TRUNCATE lsh_bucket, text_signature"))
         conn.execute(
             insert(TextSignature),
             [
@@ -155,7 +156,7 @@ def main() -> None:
     backends: dict = {"sqlite": lambda: f"sqlite:///{workdir}/bench-{next(counter)}.db"}
     pg = os.environ.get("MEDIAWATCH_BENCH_PG_URL")
     if pg:
-        backends["postgresql"] = pg  # each size is added on top of the previous one
+        backends["postgresql"] = pg  # the bench tables are emptied before each size
     try:
         run(backends, sizes)
     finally:
