@@ -286,9 +286,7 @@ def test_unrelated_real_pages_are_not_near_duplicates(corpus: Path) -> None:
             same_site += signed[i][0] == signed[j][0]
             worst = max(worst, similarity)
             above += similarity >= 0.8
-    print(
-        f"\n[dedup] unrelated pairs={pairs} (same site: {same_site}) linked={above} max sim={worst:.2f}"
-    )
+    print(f"\n[dedup] unrelated pairs={pairs} (same site: {same_site}) linked={above} max sim={worst:.2f}")
     assert pairs >= 1000 and above == 0
 
 

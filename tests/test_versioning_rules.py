@@ -254,6 +254,13 @@ def test_default_patterns_and_confirmation_mask_volatile_text() -> None:
         "Intro paragraph of the story.\nPick of the day 1290: Court blocks merger\nClosing line of the story."
     )
     assert confirmed_key_text(first, second) == "Intro paragraph of the story. Closing line of the story."
+    related_a = (
+        "Intro paragraph.\nRelated\n- Markets rally\n- Storm warning\n- Court blocks merger\nLast paragraph."
+    )
+    related_b = (
+        "Intro paragraph.\nRelated\n- Inflation eases\n- Storm warning\n- Museum returns\nLast paragraph."
+    )
+    assert confirmed_key_text(related_a, related_b) == "Intro paragraph. Related Last paragraph."
     edited = first.replace("Closing", "Final")
     assert "Final line" in confirmed_key_text(edited, second.replace("Closing", "Final"))
 

@@ -49,6 +49,8 @@ DEFAULT_INLINE_PATTERNS: tuple[str, ...] = (
     r"\b\d+\s*min(?:ute)?s? read\b",
 )
 MAX_PATTERNS = 200
+# Consecutive list items ("- …", as trafilatura renders <li>) up to this long form a list.
+MAX_LIST_LINE = 120
 # Runs of agreeing words shorter than this between two disagreements are masked as well.
 MIN_AGREED_RUN = 3
 MAX_PATTERN_LENGTH = 500
@@ -136,9 +138,23 @@ def confirmed_key_text(first: str | None, second: str | None, extra: Sequence[st
         return " ".join(a)
     kept: list[str] = []
     matcher = SequenceMatcher(None, a, b, autojunk=False)
-    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+    opcodes = matcher.get_opcodes()
+    # A list of short items (related links, teasers) in which anything rotated is dropped as a
+    # whole: an item that happens to be served on both requests is still a rotating item.
+    unstable = {i for tag, a0, a1, _b0, _b1 in opcodes if tag != "equal" for i in range(a0, a1)}
+    unstable |= {i for tag, a0, a1, _b0, _b1 in opcodes if tag != "equal" and a0 == a1 for i in (a0 - 1, a0)}
+    short_run_dropped: set[int] = set()
+    start = 0
+    while start < len(a):
+        end = start
+        while end < len(a) and len(a[end]) <= MAX_LIST_LINE and a[end].startswith(("- ", "• ", "* ")):
+            end += 1
+        if end - start >= 2 and any(i in unstable for i in range(start, end)):
+            short_run_dropped.update(range(start, end))
+        start = max(end, start + 1)
+    for tag, a0, a1, b0, b1 in opcodes:
         if tag == "equal":
-            kept.extend(a[a0:a1])
+            kept.extend(line for i, line in enumerate(a[a0:a1], start=a0) if i not in short_run_dropped)
             continue
         others = b[b0:b1]
         for line in a[a0:a1]:
