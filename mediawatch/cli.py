@@ -1056,5 +1056,67 @@ def db_backup(path: Path, db_url: str | None) -> None:
     click.echo(f"{result.path}: {result.pages} pages, {result.bytes} bytes, integrity ok")
 
 
+# ---------------------------------------------------------------------------------------------
+# ---- dedup and versioning (issue 5) ----
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per linked copy.")
+@archive_options
+def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
+    """List other articles carrying the same story (republished, syndicated, near-identical).
+
+    Example: mediawatch duplicates https://www.dawn.com/news/1234567
+    """
+    from mediawatch.archive.dedup import duplicates_for_url
+
+    archive = open_archive(db_url)
+    with archive.reading() as session:
+        article, found = duplicates_for_url(session, url)
+    if as_json:
+        for duplicate in found:
+            click.echo(json.dumps(duplicate.as_dict(), ensure_ascii=False))
+        return
+    stdout().print(f"[bold]{terminal_safe(article.canonical_url)}[/bold]")
+    if not found:
+        click.echo("no republished copies linked")
+        return
+    table = Table("kind", "similarity", "first seen", "seen first", "url", "title")
+    for d in found:
+        table.add_row(
+            d.kind,
+            f"{d.similarity:.2f}",
+            f"{d.first_seen:%Y-%m-%d %H:%M}",
+            "yes" if d.seen_first else "",
+            terminal_safe(d.url),
+            terminal_safe(d.title or ""),
+        )
+    stdout().print(table)
+
+
+@cli.command()
+@click.option("--url", default=None, help="Only this article (else every article).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@archive_options
+def rederive(url: str | None, as_json: bool, db_url: str | None) -> None:
+    """Re-extract stored raw HTML with the current extractor; differences become re-derivations.
+
+    Example: mediawatch rederive --url https://www.dawn.com/news/1234567
+    """
+    from mediawatch.archive.rederive import rederive as run_rederive
+
+    archive = open_archive(db_url)
+    summary = run_rederive(archive.sessions, url=url)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+        return
+    click.echo(
+        f"{summary.articles} article(s), {summary.versions_checked} version(s) re-extracted, "
+        f"{summary.versions_differing} read differently, {summary.recorded} re-derivation(s) recorded, "
+        f"{summary.without_raw} without raw HTML, {summary.failed} failed"
+    )
+
+
 def main() -> None:
     cli(prog_name="mediawatch")

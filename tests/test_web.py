@@ -214,45 +214,37 @@ def test_list_filters_and_pagination(archive: Archive, corpus: Path, tmp_path: P
         assert sum(f["outcome"] == "new-version" for f in timeline["fetches"]) == 4
 
 
-def test_also_published_at_reads_duplicate_links_when_present(archive: Archive) -> None:
-    """The dedup feature adds duplicate_link; until then the block is empty (and stays harmless)."""
-    from mediawatch.archive.web.views import also_published_at
-
-    hostile_archive(archive)
+def test_also_published_at_shows_linked_republications(archive: Archive) -> None:
+    """A copy of an article's text on another outlet is linked and shown on both article pages."""
     from datetime import UTC, datetime
 
     from mediawatch.archive.extract import Extracted
     from mediawatch.archive.store import Capture, record
+    from mediawatch.archive.web.views import also_published_at
 
-    record(
-        archive.sessions,
-        Capture(
-            url="https://copy.example/republished",
-            fetched_at=datetime(2026, 3, 2, tzinfo=UTC),
-            extracted=Extracted(
-                text="A republished copy of the article with enough words.", extractor="test"
+    story = (
+        "Pakistani and Afghan officials met at the Torkham crossing on Tuesday to discuss the "
+        "reopening of the border after a week of clashes. Traders said hundreds of lorries were "
+        "stranded on both sides, and officials promised a joint commission to review security. "
+    ) * 4
+    for n, url in enumerate(("https://original.example/story", "https://copy.example/republished")):
+        record(
+            archive.sessions,
+            Capture(
+                url=url,
+                fetched_at=datetime(2026, 3, 1 + n, tzinfo=UTC),
+                extracted=Extracted(text=story, title="Torkham talks", extractor="test"),
             ),
-        ),
-    )
-    with archive.reading() as session:
-        assert also_published_at(session, 1) == []
-    with archive.transaction() as session:
-        session.execute(
-            text(
-                "CREATE TABLE duplicate_link (id INTEGER PRIMARY KEY, version_id INTEGER, "
-                "other_version_id INTEGER, similarity FLOAT, kind VARCHAR(16))"
-            )
         )
-        session.execute(text("INSERT INTO duplicate_link VALUES (1, 3, 1, 0.93, 'near')"))
     with archive.reading() as session:
         links = also_published_at(session, 1)
-    assert [(d.url, d.similarity, d.kind) for d in links] == [
-        ("https://copy.example/republished", 0.93, "near")
-    ]
+        back = also_published_at(session, 2)
+    assert [(d.url, d.kind) for d in links] == [("https://copy.example/republished", "exact")]
+    assert [d.url for d in back] == ["https://original.example/story"]
     with TestClient(create_app(Archive(archive.url, readonly=True))) as client:
         page = client.get("/articles/1").text
-        assert "https://copy.example/republished" in page and "similarity 0.93" in page
-        assert json.loads(client.get("/api/articles/1").text)["also_published_at"][0]["kind"] == "near"
+        assert "https://copy.example/republished" in page and "similarity 1.00" in page
+        assert json.loads(client.get("/api/articles/1").text)["also_published_at"][0]["kind"] == "exact"
 
 
 def test_statement_time_limit(archive: Archive) -> None:

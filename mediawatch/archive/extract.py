@@ -76,6 +76,7 @@ class Extracted:
     lossy_decoding: bool = False
     truncated: bool = False  # the parser dropped part of the tree
     paywalled: bool = False  # structured data says the content is not accessible for free
+    dates_declared: bool = True  # False: the dates were guessed from the page's text (htmldate)
     warnings: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
@@ -298,11 +299,10 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
     authors = _names(ld_node.get("author"))
     byline = normalize_field("; ".join(dict.fromkeys(authors))) if authors else None
     byline = byline or normalize_field(traf_author)
-    published = (
-        normalize_date(ld_node.get("datePublished"))
-        or normalize_date(_meta(tree, "article:published_time", "datePublished"))
-        or normalize_date(traf_date)
+    declared = normalize_date(ld_node.get("datePublished")) or normalize_date(
+        _meta(tree, "article:published_time", "datePublished")
     )
+    published = declared or normalize_date(traf_date)
     modified = normalize_date(ld_node.get("dateModified")) or normalize_date(
         _meta(tree, "article:modified_time", "dateModified", "og:updated_time")
     )
@@ -324,6 +324,7 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
         lossy_decoding=decoded.lossy,
         truncated=truncated,
         paywalled=paywalled,
+        dates_declared=bool(declared or modified),
         warnings=tuple(warnings),
     )
 

@@ -85,6 +85,7 @@ class ChangeKind(enum.StrEnum):
     METADATA = "metadata"
     REMOVED = "removed"
     RESTORED = "restored"
+    REDERIVED = "rederived"  # re-extracted from stored raw HTML by a newer extractor; not an edit
 
 
 class FetchOutcome(enum.StrEnum):
@@ -150,6 +151,14 @@ class Article(Base):
     last_modified: Mapped[str | None] = mapped_column(Text)
     last_raw_sha256: Mapped[str | None] = mapped_column(String(64))
     version_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Issue 5: which version the page currently shows (set while it flip-flops between
+    # versions already archived; None means the latest), and a state seen once that needs
+    # confirming on a later check before it is recorded (a removal, a wall, a collapse).
+    current_seq: Mapped[int | None] = mapped_column(Integer)
+    pending_key: Mapped[str | None] = mapped_column(String(64))
+    pending_label: Mapped[str | None] = mapped_column(String(32))
+    pending_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     versions: Mapped[list[Version]] = relationship(
         back_populates="article", lazy="raise", order_by="Version.seq"
@@ -267,3 +276,53 @@ class SkippedURL(Base):
     relevance: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[str | None] = mapped_column(Text)
     crawl_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_run.id", ondelete="SET NULL"))
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Republication links (issue 5): MinHash signatures, their LSH band buckets, and the links.
+
+
+class TextSignature(Base):
+    """The MinHash signature of one version's text (little-endian uint32 hash values)."""
+
+    __tablename__ = "text_signature"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("version.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), index=True)
+    num_perm: Mapped[int] = mapped_column(Integer)
+    hashvalues: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LshBucket(Base):
+    """One LSH band of a signature: ``key`` hashes the band number and its rows (signed 64-bit).
+
+    A near-duplicate lookup is one indexed ``key IN (…)`` query over the bands of the new text.
+    """
+
+    __tablename__ = "lsh_bucket"
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("text_signature.version_id", ondelete="CASCADE"), primary_key=True
+    )
+    article_id: Mapped[int] = mapped_column(Integer)
+
+
+class DuplicateLink(Base):
+    """Two articles carrying the same (exact) or nearly the same (near) text.
+
+    Stored once per pair with ``article_id < other_id``; ``first_article_id`` is the copy
+    seen first. Duplicates are linked, never dropped.
+    """
+
+    __tablename__ = "duplicate_link"
+    __table_args__ = (UniqueConstraint("article_id", "other_id", name="uq_duplicate_link_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"))
+    other_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "exact" | "near"
+    similarity: Mapped[float] = mapped_column(Float)
+    first_article_id: Mapped[int] = mapped_column(Integer)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)

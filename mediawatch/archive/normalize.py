@@ -76,6 +76,14 @@ TRACKING_PARAMETERS = frozenset(
         "ref_src",
         "ref_url",
         "cmpid",
+        "cmp",
+        "sr_share",
+        "spm",
+        "soc_src",
+        "soc_trk",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
         "ito",
         "ncid",
         "ocid",
@@ -101,6 +109,7 @@ TRACKING_PARAMETERS = frozenset(
 _TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "ga_")
 _AMP_PATH = re.compile(r"(?:/amp/?|\.amp(?=\.html?$)|/amp\.html?)$", re.IGNORECASE)
 _AMP_PREFIX = re.compile(r"^/amp(?=/)", re.IGNORECASE)
+_SLASHES = re.compile(r"/{2,}")
 _AMP_HOST = re.compile(r"^amp\.", re.IGNORECASE)
 
 
@@ -134,7 +143,7 @@ def normalize_url(url: str) -> str:
     netloc = host if port is None else f"{host}:{port}"
     if ":" in host and not host.startswith("["):
         netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
-    path = _AMP_PATH.sub("", _AMP_PREFIX.sub("", parts.path)) or "/"
+    path = _AMP_PATH.sub("", _AMP_PREFIX.sub("", _SLASHES.sub("/", parts.path))) or "/"
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     query = urlencode(
@@ -152,3 +161,32 @@ def same_site(url_a: str, url_b: str) -> bool:
         return h[4:] if h.startswith("www.") else h
 
     return bool(host(url_a)) and host(url_a) == host(url_b)
+
+
+def url_variants(key: str) -> list[str]:
+    """Other spellings of a normalised URL that may name the same article when looked up.
+
+    http/https and with/without ``www.``: used only to *find* an existing article (a plain
+    http link to an https article), never to create one.
+    """
+    parts = urlsplit(key)
+    host = parts.netloc
+    hosts = [host, host[4:]] if host.startswith("www.") else [host, f"www.{host}"]
+    schemes = ["https", "http"] if parts.scheme == "http" else ["http", "https"]
+    variants = []
+    for scheme in schemes:
+        for netloc in hosts:
+            candidate = urlunsplit((scheme, netloc, parts.path, parts.query, ""))
+            if candidate != key:
+                variants.append(candidate)
+    return variants
+
+
+def is_home_page(url: str) -> bool:
+    """Whether a URL is a site's front page (a redirect there from an article is a soft 404)."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/").lower()
+    return (
+        path in ("", "index.html", "index.htm", "index.php", "home", "en", "de", "fr", "es")
+        and not parts.query
+    )

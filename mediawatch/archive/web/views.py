@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, inspect, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mediawatch.archive.diff import ChangeLabel, Comparison, compare
@@ -512,61 +512,13 @@ def article_page(session: Session, article_id: int) -> ArticlePage:
 
 
 def also_published_at(session: Session, article_id: int) -> list[DuplicateEntry]:
-    """Other articles linked to this one as exact or near duplicates ("also published at").
+    """Other articles linked to this one as exact or near duplicates ("also published at")."""
+    from mediawatch.archive.dedup import duplicates_of
 
-    Reads the ``duplicate_link`` table when the archive has one (the dedup feature adds it);
-    returns [] otherwise. The table is reflected, so only its column names are assumed: two
-    columns referring to articles or versions (``*article_id`` / ``*version_id``), and optional
-    ``similarity`` and ``kind``.
-    """
-    bind = session.get_bind()
-    if not inspect(bind).has_table("duplicate_link"):
-        return []
-    from sqlalchemy import MetaData, or_
-
-    table = Table("duplicate_link", MetaData(), autoload_with=bind)
-    cols = table.c
-    article_cols = [c for c in cols if c.name.endswith("article_id")]
-    version_cols = [c for c in cols if c.name.endswith("version_id")]
-    extra = [c for c in (cols.get("similarity"), cols.get("kind")) if c is not None]
-    pairs: list[tuple[int, float | None, str | None]] = []
-    if len(article_cols) >= 2:
-        a, b = article_cols[:2]
-        for row in session.execute(
-            select(a, b, *extra).where(or_(a == article_id, b == article_id)).limit(MAX_DUPLICATES)
-        ):
-            other = row[1] if row[0] == article_id else row[0]
-            pairs.append((other, *_extras(row[2:], extra)))
-    elif len(version_cols) >= 2:
-        a, b = version_cols[:2]
-        va, vb = Version.__table__.alias("va"), Version.__table__.alias("vb")
-        for row in session.execute(
-            select(va.c.article_id, vb.c.article_id, *extra)
-            .join(va, va.c.id == a)
-            .join(vb, vb.c.id == b)
-            .where(or_(va.c.article_id == article_id, vb.c.article_id == article_id))
-            .limit(MAX_DUPLICATES)
-        ):
-            other = row[1] if row[0] == article_id else row[0]
-            pairs.append((other, *_extras(row[2:], extra)))
-    else:
-        logger.warning("duplicate_link has no recognisable article/version columns: %s", list(cols.keys()))
-        return []
-    seen: dict[int, tuple[float | None, str | None]] = {}
-    for other, similarity, kind in pairs:
-        if other != article_id and other not in seen:
-            seen[other] = (similarity, kind)
-    urls = dict(
-        session.execute(select(Article.id, Article.canonical_url).where(Article.id.in_(list(seen)))).all()
-    )
-    return [DuplicateEntry(i, urls[i], s, k) for i, (s, k) in seen.items() if i in urls]
-
-
-def _extras(values: Any, columns: list[Any]) -> tuple[float | None, str | None]:
-    named = {c.name: v for c, v in zip(columns, values, strict=False)}
-    similarity = named.get("similarity")
-    kind = named.get("kind")
-    return (float(similarity) if similarity is not None else None, str(kind) if kind is not None else None)
+    return [
+        DuplicateEntry(d.article_id, d.url, d.similarity, d.kind)
+        for d in duplicates_of(session, article_id, limit=MAX_DUPLICATES)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
