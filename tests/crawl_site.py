@@ -193,7 +193,8 @@ def sources_file(tmp: Path, body: str = "sources: []\n", window_days: int = 30) 
 
 def run_crawl_cli(db_url: str, *args: str, timeout: float = 300) -> tuple[int, dict[str, Any], str]:
     """Run ``mediawatch crawl --json`` in its own process (one reactor per process)."""
-    env = {**os.environ, "MEDIAWATCH_DATABASE_URL": db_url}
+    # A removal is confirmed by a second check; crawls in tests are seconds apart.
+    env = {**os.environ, "MEDIAWATCH_DATABASE_URL": db_url, "MEDIAWATCH_REMOVAL_CONFIRM_SECONDS": "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "mediawatch", "crawl", "--json", "--allow-private-networks", "--workers", "1"]
         + list(args),

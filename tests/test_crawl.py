@@ -156,8 +156,9 @@ def test_crawl_archives_relevant_pages_then_revisits(
     assert [x.change_kind for x in v] == [ChangeKind.FIRST, ChangeKind.TEXT]
     assert word + "ZZedited" in v[1].text and word + "ZZedited" not in v[0].text
     assert len(_versions(archive, site.url(relevant[1].path))) == 1  # boilerplate is not an edit
+    # One 404/410 is not yet a removal: a transient error must not end an article's history.
     for page in relevant[2:4]:
-        assert _article(archive, site.url(page.path)).status == ArticleStatus.REMOVED
+        assert _article(archive, site.url(page.path)).status == ArticleStatus.LIVE
     walled = _versions(archive, site.url(relevant[4].path))
     assert [x.change_kind for x in walled] == [ChangeKind.FIRST]
     with archive.reading() as session:
@@ -168,6 +169,18 @@ def test_crawl_archives_relevant_pages_then_revisits(
         ).all()
     assert outcomes == [FetchOutcome.SUSPECT]
     assert all(site.hits[p.path] == 1 for p in off_topic)
+
+    # 4. The next check confirms the removals; the wall is gone again (no version either way).
+    site.set(relevant[4].path, relevant[4].raw)
+    code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+    assert code == 0, err
+    for page in relevant[2:4]:
+        assert _article(archive, site.url(page.path)).status == ArticleStatus.REMOVED
+        assert [x.change_kind for x in _versions(archive, site.url(page.path))] == [
+            ChangeKind.FIRST,
+            ChangeKind.REMOVED,
+        ]
+    assert [x.change_kind for x in _versions(archive, site.url(relevant[4].path))] == [ChangeKind.FIRST]
 
 
 # ---------------------------------------------------------------------------------------------

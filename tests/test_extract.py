@@ -15,6 +15,8 @@ from mediawatch.archive.extract import decode_html, extract, normalize_date
 from mediawatch.archive.normalize import comparable_text
 
 # Measured on all 990 pages (see README "Extraction quality"); the gate sits a little below.
+# Every second page keeps the suite fast; bench/extract_gold.py measures all 990.
+GOLD_STRIDE = 2
 MIN_TITLE_ACCURACY = 0.62
 MIN_AUTHOR_ACCURACY = 0.58
 MIN_DATE_ACCURACY = 0.80
@@ -33,7 +35,9 @@ def _author_match(gold: str, found: str | None) -> bool:
 
 def metadata_accuracy(corpus: Path) -> dict[str, tuple[int, int]]:
     scores = {"title": [0, 0], "author": [0, 0], "date": [0, 0], "with": [0, 0], "without": [0, 0]}
-    for page in eval_pages(corpus):
+    for index, page in enumerate(eval_pages(corpus)):
+        if index % GOLD_STRIDE:
+            continue
         found = extract(page.raw(), url=page.url)
         gold = page.gold
         checks = (
@@ -60,7 +64,7 @@ def test_metadata_and_text_meet_the_gold_gate(corpus: Path) -> None:
     scores = metadata_accuracy(corpus)
     rate = {k: hit / total for k, (hit, total) in scores.items()}
     print("extraction accuracy:", {k: f"{hit}/{total} = {rate[k]:.3f}" for k, (hit, total) in scores.items()})
-    assert scores["title"][1] > 800 and scores["date"][1] > 700
+    assert scores["title"][1] > 800 // GOLD_STRIDE and scores["date"][1] > 700 // GOLD_STRIDE
     assert rate["title"] >= MIN_TITLE_ACCURACY
     assert rate["author"] >= MIN_AUTHOR_ACCURACY
     assert rate["date"] >= MIN_DATE_ACCURACY

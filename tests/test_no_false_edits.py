@@ -23,6 +23,7 @@ from mediawatch.archive.models import ChangeKind, FetchOutcome
 from mediawatch.archive.store import Capture, record
 
 SAMPLE = int(os.environ.get("MEDIAWATCH_PERTURB_PAGES", "50"))
+PG_SAMPLE = 15
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
@@ -70,7 +71,9 @@ def test_furniture_is_never_an_edit_and_real_edits_always_are(
 ) -> None:
     checks = false_versions = edits = detected = usable = 0
     misses: list[str] = []
-    for number, sample in enumerate(samples):
+    # The masking is backend-independent; PostgreSQL replays a subset to check the same writes.
+    used = samples if archive.is_sqlite else samples[:PG_SAMPLE]
+    for number, sample in enumerate(used):
         rng = random.Random(number)
         at = T0 + timedelta(days=number)
         first = _check(
@@ -118,7 +121,7 @@ def test_furniture_is_never_an_edit_and_real_edits_always_are(
     )
     for miss in misses[:20]:
         print("  ", miss)
-    assert usable >= min(len(samples), 50) * 0.9
+    assert usable >= min(len(used), 50) * 0.9
     # Goal 0. Measured: 2 of 400 on one page (slf.ch) whose extraction itself changes shape
     # when a related-links aside is added (trafilatura drops other paragraphs), see the report.
     assert rate <= 0.01, misses[:10]

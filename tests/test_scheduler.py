@@ -156,7 +156,7 @@ def test_scheduler_records_every_edit_once_survives_failures_and_stops_on_sigter
     config.write_text(
         f"misfire_grace_time: 1h\nstop_grace: 30s\n"
         f"jobs:\n  - name: import\n    args: [import, {json.dumps(str(captures))}]\n"
-        "    interval: 30s\n    deadline: 29s\n    run_at_start: true\n"
+        "    interval: 10s\n    deadline: 9s\n    run_at_start: true\n"
     )
     log = tmp_path / "scheduler.log"
     scheduler = start_scheduler(db_url, config, log)

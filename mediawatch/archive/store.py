@@ -28,6 +28,7 @@ Issue 5 (no false edits, RELIABILITY.md D1–D5) refines them:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -62,6 +63,7 @@ from mediawatch.archive.normalize import (
 )
 from mediawatch.archive.schedule import next_check
 from mediawatch.archive.volatile import confirmed_key_text, key_digest, key_text, lossy_matches
+from mediawatch.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,19 @@ GUESSED_DATES = "dates-guessed"
 SUSPECT_CONFIRMATIONS = 2
 # A removal is recorded when a second check at least this long after the first confirms it.
 REMOVAL_CONFIRM_AFTER = timedelta(minutes=30)
+# Overrides REMOVAL_CONFIRM_AFTER (in seconds); tests and the demo set it to 0.
+REMOVAL_CONFIRM_ENV = "MEDIAWATCH_REMOVAL_CONFIRM_SECONDS"
+
+
+def removal_confirm_after() -> timedelta:
+    """How far apart the two checks confirming a removal must be."""
+    value = os.environ.get(REMOVAL_CONFIRM_ENV)
+    if value is None or not value.strip():
+        return REMOVAL_CONFIRM_AFTER
+    try:
+        return timedelta(seconds=max(0.0, float(value)))
+    except ValueError:
+        raise ConfigError(f"{REMOVAL_CONFIRM_ENV} must be a number of seconds, not {value!r}") from None
 # An unconfirmed state is re-checked this soon.
 PENDING_RECHECK = timedelta(hours=1)
 # How many recent versions a returning state is looked up in (flip-flops, reverts).
@@ -759,7 +774,7 @@ def _record_removed(
     else:
         article.pending_count += 1
     since = article.pending_since or at
-    if article.pending_count < 2 or at - since < REMOVAL_CONFIRM_AFTER:
+    if article.pending_count < 2 or at - since < removal_confirm_after():
         # One check is not enough: a transient 404, a deploy, a CDN hiccup.
         result = _fetch_only(
             session, capture, article, FetchOutcome.REMOVED, f"{message} (unconfirmed; re-checking)"
