@@ -449,6 +449,10 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, db_url: str | None) -
               help="Allow fetching from loopback, private and link-local addresses (tests, demos).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Extraction processes [default: one per core].")
+@click.option("--warc", "warc_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also write what was fetched as WARC/1.1 files in this directory.")
+@click.option("--warc-max-size", default=None, metavar="SIZE",
+              help="Start a new WARC file at this size: bytes, or with K/M/G [default: 1G].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @archive_options
 def crawl(
@@ -460,6 +464,8 @@ def crawl(
     no_discovery: bool,
     allow_private_networks: bool,
     workers: int | None,
+    warc_dir: Path | None,
+    warc_max_size: str | None,
     as_json: bool,
     db_url: str | None,
 ) -> None:
@@ -468,9 +474,10 @@ def crawl(
     Exit codes: 0 the run completed (some fetches may have failed), 2 bad configuration,
     3 database unreachable, 5 every source failed, 6 the crawler stopped abnormally.
 
-    Example: mediawatch crawl --revisit due
+    Example: mediawatch crawl --revisit due --warc /srv/warc
     """
     from mediawatch.crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
+    from mediawatch.crawler.warccapture import parse_size
 
     topic_path: Path | str | None = None
     if topic is not None:
@@ -488,6 +495,8 @@ def crawl(
                 db_url=db_url,
                 extract_workers=workers,
                 progress=advance,
+                warc_dir=warc_dir,
+                warc_max_size=parse_size(warc_max_size) if warc_max_size else None,
             )
         )
     if as_json:
@@ -518,6 +527,12 @@ def _render_crawl(report: Any) -> None:
     ]
     for label, value in rows:
         out.print(f"  {label:<30} {value}")
+    warc = report.as_dict()["warc"]
+    if warc:
+        out.print(
+            f"  WARC: {warc.get('files', 0)} files, {warc.get('responses', 0)} responses, "
+            f"{warc.get('revisits', 0)} revisits, {warc.get('write_errors', 0)} write errors"
+        )
     for reason, count in sorted(report.failures.items(), key=lambda kv: -kv[1])[:10]:
         out.print(f"    {count:>5}  {terminal_safe(reason)}")
     table = Table("source", "docs ok", "failed", "new", "versions", "304/same", "off-topic", "suspect")
