@@ -25,7 +25,7 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from mediawatch.crawler.warccapture import Capture, WarcFiles
+from mediawatch.crawler.warccapture import Download, WarcFiles
 
 CORPUS = Path(os.environ.get("MEDIAWATCH_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 
@@ -42,8 +42,8 @@ def corpus_pages(n: int) -> list[bytes]:
     return out
 
 
-def capture(i: int, raw: bytes) -> Capture:
-    return Capture(
+def download(i: int, raw: bytes) -> Download:
+    return Download(
         url=f"https://news.example.org/article/{i}",
         at=datetime.now(UTC),
         method="GET",
@@ -86,7 +86,7 @@ def captured(pages: list[bytes], directory: Path, run_id: int) -> tuple[float, i
     files = WarcFiles(directory, run_id)
     start = time.perf_counter()
     for i, raw in enumerate(pages):
-        files.write(capture(i, raw))
+        files.write(download(i, raw))
     files.close()
     return time.perf_counter() - start, files.counts.responses, files.counts.revisits
 

@@ -333,3 +333,39 @@ def test_parse_size() -> None:
     for bad in ("", "x", "0", "-1", "1T"):
         with pytest.raises(ConfigError):
             parse_size(bad)
+
+
+def test_sources_file_turns_capture_on_and_a_bad_directory_is_a_config_error(
+    site: Site, pages: list[CorpusPage], tmp_path: Path, corpus: Path
+) -> None:
+    for page in pages[:3]:
+        site.set(page.path, page.raw)
+    feed = rewrite_feed(corpus, site, [p.path for p in pages[:3]])
+    site.set("/feed.xml", feed, content_type="application/rss+xml")
+    db_url = f"sqlite:///{tmp_path / 'config.db'}"
+
+    def sources(warc_dir: Path) -> Path:
+        path = tmp_path / "sources.yaml"
+        path.write_text(
+            "version: 1\n"
+            "defaults: {download_delay_seconds: 0, concurrent_per_domain: 8,"
+            " contact_url: 'https://example.org/mediawatch-tests',"
+            f" warc_dir: '{warc_dir}', warc_max_size: 1000}}\n"
+            "sources: []\n"
+        )
+        return path
+
+    warc_dir = tmp_path / "from-config"
+    args = ["--topic", "none", "--feed", site.url("/feed.xml")]
+    code, report, err = run_crawl_cli(db_url, "--sources", str(sources(warc_dir)), *args)
+    assert code == 0, err
+    files = warc_files(warc_dir, report["run_id"])
+    assert len(files) >= 4  # 1000 bytes: one capture per file (feed, robots.txt, three pages)
+    assert report["warc"]["files"] == len(files)
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, _, err = run_crawl_cli(db_url, "--sources", str(sources(blocker / "warc")), *args)
+    assert code == 2 and "cannot write WARC files here" in err, err
+    code, _, err = run_crawl_cli(db_url, "--sources", str(sources(warc_dir)), *args, "--warc-max-size", "1T")
+    assert code == 2 and "not a size" in err, err

@@ -198,6 +198,11 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     else:
         topic = load_topic(options.topic_path or DEFAULT_TOPIC)
     relevance = Relevance(topic) if topic is not None else None
+    warc_dir = options.warc_dir or sources.defaults.warc_dir
+    if warc_dir:
+        from mediawatch.crawler.warccapture import prepare_directory
+
+        prepare_directory(Path(warc_dir))
     archive = Archive(options.db_url)
     started = _now()
     try:

@@ -37,6 +37,7 @@ import logging
 import os
 import queue
 import sqlite3
+import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -79,6 +80,17 @@ def parse_size(text: str) -> int:
     return int(digits) * factor
 
 
+def prepare_directory(directory: Path) -> Path:
+    """Create the WARC directory if needed and check it is writable (ConfigError if not)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".mediawatch-write-test-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot write WARC files here: {exc.strerror or exc}") from None
+    return directory
+
+
 def payload_digest(payload: bytes) -> str:
     """The WARC payload digest warcio writes (SHA-1, base32)."""
     return "sha1:" + base64.b32encode(hashlib.sha1(payload).digest()).decode("ascii")  # noqa: S324
@@ -110,7 +122,7 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class Capture:
+class Download:
     """One download, copied off the reactor thread's objects."""
 
     url: str
@@ -315,7 +327,7 @@ class WarcFiles:
 
     # -- records
 
-    def write(self, capture: Capture) -> None:
+    def write(self, capture: Download) -> None:
         writer = self._open()
         date = warc_date(capture.at)
         uri = _target_uri(capture.url)
@@ -387,7 +399,7 @@ class WarcFiles:
         if self._handle.tell() >= self.max_size:
             self.finish()
 
-    def _response_headers(self, capture: Capture) -> StatusAndHeaders:
+    def _response_headers(self, capture: Download) -> StatusAndHeaders:
         headers = list(capture.response_headers)
         if any(name.lower() == "transfer-encoding" for name, _ in headers):
             # The bytes were de-chunked by the HTTP client: describe them as they are stored.
@@ -396,7 +408,7 @@ class WarcFiles:
         protocol = capture.protocol if capture.protocol.upper().startswith("HTTP/") else "HTTP/1.1"
         return StatusAndHeaders(_status_line(capture.status), headers, protocol=protocol)
 
-    def _request_headers(self, capture: Capture) -> StatusAndHeaders:
+    def _request_headers(self, capture: Download) -> StatusAndHeaders:
         parts = urlsplit(capture.url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         headers = list(capture.request_headers)
@@ -405,20 +417,20 @@ class WarcFiles:
         line = f"{capture.method} {_target_uri(path)} HTTP/1.1"
         return StatusAndHeaders(line, headers, is_http_request=True)
 
-    def _metadata(self, capture: Capture) -> bytes:
+    def _metadata(self, capture: Download) -> bytes:
         fields = {"mediawatch-crawl-run": str(self.run_id if self.run_id is not None else 0), **capture.meta}
         return "".join(f"{name}: {_clean(value)}\r\n" for name, value in fields.items() if value).encode()
 
 
-def capture_of(request: Request, response: Response, at: datetime) -> Capture:
-    """A `Capture` from a downloaded response and the request that fetched it."""
+def capture_of(request: Request, response: Response, at: datetime) -> Download:
+    """A `Download` from a downloaded response and the request that fetched it."""
     meta = request.meta
     redirects = meta.get("redirect_urls") or []
     kind = meta.get("mw_kind") or ("revisit" if meta.get("mw_revisit") is not None else "page")
     if meta.get(ROBOTS_FETCH_META):
         kind = "robots"
     ip = getattr(response, "ip_address", None)
-    return Capture(
+    return Download(
         url=request.url,
         at=at,
         method=request.method,
