@@ -474,6 +474,10 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
               help="Allow fetching from loopback, private and link-local addresses (tests, demos).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Extraction processes [default: one per core].")
+@click.option("--warc", "warc_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also write what was fetched as WARC/1.1 files in this directory.")
+@click.option("--warc-max-size", default=None, metavar="SIZE",
+              help="Start a new WARC file at this size: bytes, or with K/M/G [default: 1G].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the run completes (for cron).")
 @trigger_option
@@ -487,6 +491,8 @@ def crawl(
     no_discovery: bool,
     allow_private_networks: bool,
     workers: int | None,
+    warc_dir: Path | None,
+    warc_max_size: str | None,
     as_json: bool,
     quiet: bool,
     trigger: str,
@@ -498,10 +504,11 @@ def crawl(
     3 database unreachable, 5 every source failed, 6 the crawler stopped abnormally,
     75 another crawl or import is running.
 
-    Example: mediawatch crawl --revisit due
+    Example: mediawatch crawl --revisit due --warc /srv/warc
     """
     from mediawatch.crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
     from mediawatch.runlock import acquire_run_lock
+    from mediawatch.crawler.warccapture import parse_size
 
     topic_path: Path | str | None = None
     if topic is not None:
@@ -521,6 +528,8 @@ def crawl(
                 extract_workers=workers,
                 progress=advance,
                 trigger=trigger,
+                warc_dir=warc_dir,
+                warc_max_size=parse_size(warc_max_size) if warc_max_size else None,
             )
         )
     if quiet and report.status == "completed":
@@ -553,6 +562,12 @@ def _render_crawl(report: Any) -> None:
     ]
     for label, value in rows:
         out.print(f"  {label:<30} {value}")
+    warc = report.as_dict()["warc"]
+    if warc:
+        out.print(
+            f"  WARC: {warc.get('files', 0)} files, {warc.get('responses', 0)} responses, "
+            f"{warc.get('revisits', 0)} revisits, {warc.get('write_errors', 0)} write errors"
+        )
     for reason, count in sorted(report.failures.items(), key=lambda kv: -kv[1])[:10]:
         out.print(f"    {count:>5}  {terminal_safe(reason)}")
     table = Table("source", "docs ok", "failed", "new", "versions", "304/same", "off-topic", "suspect")

@@ -118,6 +118,10 @@ class Defaults(_Strict):
     download_delay_seconds: float = Field(default=1.0, ge=0)
     concurrent_per_domain: int = Field(default=2, ge=1, le=64)
     sitemap_window_days: int = Field(default=30, ge=1, le=36500)
+    # WARC capture (crawler/warccapture.py): a directory (relative to the working directory) turns
+    # it on for every crawl, as `mediawatch crawl --warc DIR` does; files rotate at this many bytes.
+    warc_dir: str | None = None
+    warc_max_size: int = Field(default=1_000_000_000, ge=1)
 
     _contact = field_validator("contact_url")(_check_http_url)
 

@@ -69,6 +69,8 @@ class CrawlOptions:
     db_url: str | None = None
     extract_workers: int | None = None
     trigger: str = "manual"
+    warc_dir: Path | None = None  # also write what was fetched as WARC files here
+    warc_max_size: int | None = None  # bytes per WARC file [default: the sources file's, 1 GB]
     progress: Callable[[int, int], None] | None = None
 
 
@@ -98,6 +100,7 @@ class CrawlReport:
             "sources_ok": self.sources_ok,
             "sources_failed": self.sources_failed,
             "finish_reason": self.finish_reason,
+            "warc": {k[16:]: v for k, v in self.stats.items() if k.startswith("mediawatch/warc/")},
             "elapsed_seconds": self.stats.get("elapsed_time_seconds"),
         }
 
@@ -196,6 +199,11 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     else:
         topic = load_topic(options.topic_path or DEFAULT_TOPIC)
     relevance = Relevance(topic) if topic is not None else None
+    warc_dir = options.warc_dir or sources.defaults.warc_dir
+    if warc_dir:
+        from mediawatch.crawler.warccapture import prepare_directory
+
+        prepare_directory(Path(warc_dir))
     archive = Archive(options.db_url)
     started = _now()
     try:
@@ -229,9 +237,14 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     overrides: dict[str, Any] = {"allow_private_networks": options.allow_private_networks}
     if options.extract_workers:
         overrides["extract_workers"] = options.extract_workers
+    if options.warc_dir is not None:
+        overrides["warc_dir"] = str(options.warc_dir)
+    if options.warc_max_size is not None:
+        overrides["warc_max_size"] = options.warc_max_size
     crawl_settings = CrawlSettings.from_defaults(sources.defaults, **overrides)
     settings = scrapy_settings(crawl_settings)
     settings["DOWNLOAD_SLOTS"] = _discovery_slots(sources)
+    settings["MEDIAWATCH_CRAWL_RUN_ID"] = run_id
     stats, finish_reason = _run_spider(settings, state)
 
     finished = _now()

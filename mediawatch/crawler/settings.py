@@ -38,6 +38,8 @@ class CrawlSettings:
     extract_workers: int = max(1, os.cpu_count() or 1)
     extract_timeout: float = 60.0
     log_level: str = "WARNING"
+    warc_dir: str | None = None  # None: no WARC capture
+    warc_max_size: int = 1_000_000_000  # bytes per WARC file
 
     @property
     def user_agent(self) -> str:
@@ -51,7 +53,7 @@ class CrawlSettings:
             download_delay=defaults.download_delay_seconds,
             concurrent_per_domain=defaults.concurrent_per_domain,
             respect_robots=defaults.respect_robots,
-            **overrides,
+            **{"warc_dir": defaults.warc_dir, "warc_max_size": defaults.warc_max_size, **overrides},
         )
 
 
@@ -93,6 +95,11 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         "MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": s.allow_private_networks,
         "MEDIAWATCH_EXTRACT_WORKERS": s.extract_workers,
         "MEDIAWATCH_EXTRACT_TIMEOUT": s.extract_timeout,
+        # WARC capture: NotConfigured unless enabled (crawler/warccapture.py)
+        "EXTENSIONS": {"mediawatch.crawler.warccapture.WarcCaptureExtension": 500},
+        "MEDIAWATCH_WARC_ENABLED": s.warc_dir is not None,
+        "MEDIAWATCH_WARC_DIR": s.warc_dir,
+        "MEDIAWATCH_WARC_MAX_SIZE": s.warc_max_size,
     }
     # safety: merged by mediawatch.crawler.safety — scheme allowlist, SSRF guard at intake and at
     # connect time, RFC 9309 robots.txt (replacing Scrapy's fail-open middleware) and limits.
