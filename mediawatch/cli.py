@@ -507,8 +507,8 @@ def crawl(
     Example: mediawatch crawl --revisit due --warc /srv/warc
     """
     from mediawatch.crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
-    from mediawatch.runlock import acquire_run_lock
     from mediawatch.crawler.warccapture import parse_size
+    from mediawatch.runlock import acquire_run_lock
 
     topic_path: Path | str | None = None
     if topic is not None:
