@@ -1,0 +1,180 @@
+"""Issue 5 in the crawler: the confirming re-fetch of possible edits, and per-source ``archive:`` policy.
+
+Real ``mediawatch crawl`` processes against the loopback site of tests/crawl_site.py, serving real
+trafilatura-evaldata pages. A page can be rendered per request (tests/perturb.py's per-request
+lines, including one that matches no furniture pattern), so every fetch of it, the confirming
+re-fetch included, carries different text.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crawl_site import CorpusPage, Page, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file
+from perturb import Anchor, edit_sentence, find_anchor, volatile_lines
+from sqlalchemy import select
+
+from mediawatch.archive.db import Archive
+from mediawatch.archive.models import Article, ChangeKind, Version
+from mediawatch.crawler.config import capture_options, load_sources
+from mediawatch.errors import ConfigError
+
+
+class RenderingSite(Site):
+    """The crawl site, with paths whose body is rendered afresh on every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renderers: dict[str, Callable[[int], bytes]] = {}
+
+    def _serve(self, handler: Any) -> None:
+        render = self.renderers.get(handler.path)
+        if render is not None:
+            with self.lock:
+                number = self.hits[handler.path] + 1
+            body = render(number)
+            with self.lock:
+                self.pages[handler.path] = Page(body)
+        super()._serve(handler)
+
+
+@pytest.fixture
+def site() -> Iterator[RenderingSite]:
+    s = RenderingSite().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def anchored(corpus: Path) -> list[tuple[CorpusPage, Anchor]]:
+    out = []
+    for page in healthy_pages(corpus, 8):
+        anchor = find_anchor(page.raw, page.text)
+        if anchor is not None:
+            out.append((page, anchor))
+        if len(out) == 2:
+            return out
+    raise AssertionError("no anchorable corpus pages")
+
+
+def _versions(archive: Archive, url: str) -> list[Version]:
+    with archive.reading() as session:
+        article = session.scalar(select(Article).where(Article.canonical_url == url))
+        assert article is not None, url
+        return list(
+            session.scalars(select(Version).where(Version.article_id == article.id).order_by(Version.seq))
+        )
+
+
+def test_per_request_text_is_confirmed_away_and_a_real_edit_survives(
+    db_url: str, site: RenderingSite, anchored: list[tuple[CorpusPage, Anchor]], tmp_path: Path, corpus: Path
+) -> None:
+    (rotating, anchor), (static, _) = anchored
+    served = {"raw": rotating.raw, "anchor": anchor}
+    # Every request (the confirming re-fetch too) gets its own "Updated N minutes ago",
+    # "Also read: …", reader count and a "Today's pick …" line that matches no pattern.
+    site.renderers[rotating.path] = lambda n: volatile_lines(served["raw"], served["anchor"], random.Random(n))
+    site.set(static.path, static.raw)
+    site.set("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    site.set("/feed.xml", rewrite_feed(corpus, site, [rotating.path, static.path]),
+             content_type="application/rss+xml")
+    common = ["--sources", str(sources_file(tmp_path)), "--topic", "none", "--feed", site.url("/feed.xml")]
+    archive = Archive(db_url)
+    url = site.url(rotating.path)
+
+    # New articles are recorded from one fetch: no confirmation.
+    code, report, err = run_crawl_cli(db_url, *common)
+    assert code == 0, err
+    assert report["counters"]["new_articles"] == 2
+    assert "confirm_requests" not in report["counters"]
+    assert site.hits[rotating.path] == 1 and site.hits[static.path] == 1
+
+    # Two more crawls: the rotating page's bytes differ each time, so it is fetched twice;
+    # the static page answers 304 and is never re-fetched. Still exactly one version.
+    for crawl in (2, 3):
+        code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+        assert code == 0, err
+        c = report["counters"]
+        assert c["confirm_requests"] == 1, c
+        assert c["confirm_differs"] == 1, c
+        assert c.get("new_versions_text", 0) == 0, c
+        assert c["unchanged"] == 1 and c["not_modified"] == 1, c
+        assert site.hits[rotating.path] == 1 + 2 * (crawl - 1)
+        assert site.hits[static.path] == crawl
+        assert len(_versions(archive, url)) == 1
+    assert len(_versions(archive, site.url(static.path))) == 1
+
+    # A real one-sentence edit, still with per-request lines: exactly one new TEXT version.
+    served["raw"], served["anchor"] = edit_sentence(rotating.raw, anchor)
+    code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+    assert code == 0, err
+    assert report["counters"]["confirm_requests"] == 1
+    assert report["counters"]["new_versions_text"] == 1
+    versions = _versions(archive, url)
+    assert [v.change_kind for v in versions] == [ChangeKind.FIRST, ChangeKind.TEXT]
+    assert "A spokesperson later disputed this account" in versions[1].text
+    assert "A spokesperson later disputed this account" not in versions[0].text
+
+
+def _with_line(raw: bytes, anchor: Anchor, line: str) -> bytes:
+    return raw[: anchor.insert_at] + f"<p>{line}</p>".encode() + raw[anchor.insert_at :]
+
+
+def test_source_ignore_lines_keep_a_changing_line_from_making_versions(
+    db_url: str, site: RenderingSite, anchored: list[tuple[CorpusPage, Anchor]], tmp_path: Path, corpus: Path
+) -> None:
+    (page, anchor), _ = anchored
+    # The same page under two sources; a line that changes between crawls but not between the
+    # two fetches of one crawl (so confirmation cannot mask it), and matches no default pattern.
+    for path in ("/a/story", "/b/story"):
+        site.set(path, _with_line(page.raw, anchor, "Karachi weather now 31 C, humid"))
+    site.set("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    for name in ("a", "b"):
+        site.set(f"/{name}/feed.xml", rewrite_feed(corpus, site, [f"/{name}/story"]),
+                 content_type="application/rss+xml")
+    body = (
+        "sources:\n"
+        f"- {{id: with_policy, name: With policy, country: PK, lang: en, feeds: [{{url: '{site.url('/a/feed.xml')}'}}],\n"
+        "   archive: {ignore_lines: ['Karachi weather now .*'], trust_cross_domain_canonical: false}}\n"
+        f"- {{id: without, name: Without policy, country: PK, lang: en, feeds: [{{url: '{site.url('/b/feed.xml')}'}}]}}\n"
+    )
+    sources = sources_file(tmp_path, body)
+    common = ["--sources", str(sources), "--topic", "none", "--no-discovery"]
+    archive = Archive(db_url)
+
+    code, report, err = run_crawl_cli(db_url, *common)
+    assert code == 0, err
+    assert report["counters"]["new_articles"] == 2
+
+    for path in ("/a/story", "/b/story"):
+        site.set(path, _with_line(page.raw, anchor, "Karachi weather now 24 C, light rain"))
+    code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+    assert code == 0, err
+    assert report["counters"]["confirm_requests"] == 2  # both changed bytes; both fetches agree
+    assert report["sources"]["(revisit)"]["new_versions_text"] == 1
+    assert len(_versions(archive, site.url("/a/story"))) == 1
+    changed = _versions(archive, site.url("/b/story"))
+    assert [v.change_kind for v in changed] == [ChangeKind.FIRST, ChangeKind.TEXT]
+    assert "light rain" in changed[1].text
+
+
+def test_archive_block_is_validated_and_becomes_capture_options(tmp_path: Path) -> None:
+    good = sources_file(
+        tmp_path,
+        "sources:\n- {id: x, name: X, country: PK, lang: en, trust_cross_domain_canonical: true,\n"
+        "   archive: {ignore_lines: ['Listen to this article']}}\n",
+    )
+    options = capture_options(load_sources(good).sources[0])
+    assert options == {"ignore_patterns": ("Listen to this article",), "trust_cross_domain_canonical": True}
+    bad = sources_file(
+        tmp_path, "sources:\n- {id: x, name: X, country: PK, lang: en,\n   archive: {ignore_lines: ['(']}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.archive\.ignore_lines"):
+        load_sources(bad)
+    bad.write_text(bad.read_text().replace("ignore_lines: ['(']", "ignore: []"))
+    with pytest.raises(ConfigError, match="archive"):
+        load_sources(bad)
