@@ -9,6 +9,7 @@ re-fetch included, carries different text.
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,13 @@ from crawl_site import CorpusPage, Page, Site, healthy_pages, rewrite_feed, run_
 from perturb import Anchor, edit_sentence, find_anchor, volatile_lines
 from sqlalchemy import select
 
+from mediawatch.archive.blobs import sha256_hex
 from mediawatch.archive.db import Archive
 from mediawatch.archive.models import Article, ChangeKind, Version
+from mediawatch.archive.volatile import only_rotated_since
 from mediawatch.crawler.config import capture_options, load_sources
+from mediawatch.crawler.confirm import confirmed, needs_confirmation, outcome_key
+from mediawatch.crawler.state import Revisit
 from mediawatch.errors import ConfigError
 
 
@@ -77,7 +82,9 @@ def test_per_request_text_is_confirmed_away_and_a_real_edit_survives(
     served = {"raw": rotating.raw, "anchor": anchor}
     # Every request (the confirming re-fetch too) gets its own "Updated N minutes ago",
     # "Also read: …", reader count and a "Today's pick …" line that matches no pattern.
-    site.renderers[rotating.path] = lambda n: volatile_lines(served["raw"], served["anchor"], random.Random(n))
+    site.renderers[rotating.path] = lambda n: volatile_lines(
+        served["raw"], served["anchor"], random.Random(n)
+    )
     site.set(static.path, static.raw)
     site.set("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     site.set("/feed.xml", rewrite_feed(corpus, site, [rotating.path, static.path]),
@@ -124,8 +131,20 @@ def _with_line(raw: bytes, anchor: Anchor, line: str) -> bytes:
     return raw[: anchor.insert_at] + f"<p>{line}</p>".encode() + raw[anchor.insert_at :]
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """SQLite only: the confirmation test above already covers both backends end to end."""
+    path = tmp_path / "policy.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 def test_source_ignore_lines_keep_a_changing_line_from_making_versions(
-    db_url: str, site: RenderingSite, anchored: list[tuple[CorpusPage, Anchor]], tmp_path: Path, corpus: Path
+    sqlite_url: str,
+    site: RenderingSite,
+    anchored: list[tuple[CorpusPage, Anchor]],
+    tmp_path: Path,
+    corpus: Path,
 ) -> None:
     (page, anchor), _ = anchored
     # The same page under two sources; a line that changes between crawls but not between the
@@ -136,23 +155,24 @@ def test_source_ignore_lines_keep_a_changing_line_from_making_versions(
     for name in ("a", "b"):
         site.set(f"/{name}/feed.xml", rewrite_feed(corpus, site, [f"/{name}/story"]),
                  content_type="application/rss+xml")
+    feed_a, feed_b = site.url("/a/feed.xml"), site.url("/b/feed.xml")
     body = (
         "sources:\n"
-        f"- {{id: with_policy, name: With policy, country: PK, lang: en, feeds: [{{url: '{site.url('/a/feed.xml')}'}}],\n"
+        f"- {{id: with_policy, name: With policy, country: PK, lang: en, feeds: [{{url: '{feed_a}'}}],\n"
         "   archive: {ignore_lines: ['Karachi weather now .*'], trust_cross_domain_canonical: false}}\n"
-        f"- {{id: without, name: Without policy, country: PK, lang: en, feeds: [{{url: '{site.url('/b/feed.xml')}'}}]}}\n"
+        f"- {{id: without, name: Without policy, country: PK, lang: en, feeds: [{{url: '{feed_b}'}}]}}\n"
     )
     sources = sources_file(tmp_path, body)
     common = ["--sources", str(sources), "--topic", "none", "--no-discovery"]
-    archive = Archive(db_url)
+    archive = Archive(sqlite_url)
 
-    code, report, err = run_crawl_cli(db_url, *common)
+    code, report, err = run_crawl_cli(sqlite_url, *common)
     assert code == 0, err
     assert report["counters"]["new_articles"] == 2
 
     for path in ("/a/story", "/b/story"):
         site.set(path, _with_line(page.raw, anchor, "Karachi weather now 24 C, light rain"))
-    code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+    code, report, err = run_crawl_cli(sqlite_url, *common, "--revisit", "all")
     assert code == 0, err
     assert report["counters"]["confirm_requests"] == 2  # both changed bytes; both fetches agree
     assert report["sources"]["(revisit)"]["new_versions_text"] == 1
@@ -178,3 +198,51 @@ def test_archive_block_is_validated_and_becomes_capture_options(tmp_path: Path) 
     bad.write_text(bad.read_text().replace("ignore_lines: ['(']", "ignore: []"))
     with pytest.raises(ConfigError, match="archive"):
         load_sources(bad)
+
+
+def _item(body: bytes | None, raw_sha256: str | None, status: int = 200, **extra: Any) -> dict[str, Any]:
+    revisit = Revisit(1, "http://127.0.0.1/x", None, None, None, raw_sha256)
+    return {"mw": "page", "url": "http://127.0.0.1/x", "final_url": None, "status": status, "body": body,
+            "source": "(revisit)", "revisit": revisit, **extra}
+
+
+def test_only_changed_bytes_of_known_articles_are_confirmed() -> None:
+    body = b"<html>page</html>"
+    assert needs_confirmation(_item(body, "0" * 64))
+    assert needs_confirmation(_item(body, None))  # imported text, no raw digest yet
+    assert not needs_confirmation(_item(body, sha256_hex(body)))  # byte-identical
+    assert not needs_confirmation({**_item(body, "0" * 64), "revisit": None})  # a new article
+    assert not needs_confirmation(_item(None, "0" * 64, status=304))
+    assert not needs_confirmation(_item(None, "0" * 64, status=404))
+    assert not needs_confirmation(_item(body, "0" * 64, confirm=b"second"))  # never twice
+
+    first = _item(body, "0" * 64)
+    assert confirmed(first, 200, b"second", "http://127.0.0.1/x")["confirm"] == b"second"
+    assert outcome_key(confirmed(first, 200, b"second", None)) == "differs"
+    assert outcome_key(confirmed(first, 200, body, None)) == "identical"
+    for status, second, final in ((500, b"x", None), (None, None, None), (200, b"x", "http://127.0.0.1/y")):
+        item = confirmed(first, status, second, final)
+        assert item["confirm"] is None and outcome_key(item) == "unusable"
+        assert item["body"] == body
+
+
+def test_a_stored_per_request_line_is_furniture_but_a_deletion_is_an_edit(
+    anchored: list[tuple[CorpusPage, Anchor]],
+) -> None:
+    (page, _), _ = anchored
+    paragraphs = [p for p in page.text.split("\n") if len(p) > 80][:4]
+    assert len(paragraphs) == 4
+    body = "\n".join(paragraphs)
+
+    def with_pick(n: int) -> str:
+        return body.replace(paragraphs[1], f"{paragraphs[1]}\nToday's pick number {n}: the river story", 1)
+
+    assert only_rotated_since(with_pick(1), with_pick(2), with_pick(3))
+    # The pick line gone from both later fetches, or a body paragraph deleted: an edit.
+    assert not only_rotated_since(with_pick(1), body, body)
+    shorter = with_pick(2).replace(paragraphs[2] + "\n", "")
+    assert not only_rotated_since(with_pick(1), shorter, shorter.replace("number 2", "number 3"))
+    # A real sentence added to a paragraph in both fetches: an edit.
+    added = paragraphs[0] + " A spokesperson disputed it."
+    edited = [with_pick(n).replace(paragraphs[0], added) for n in (2, 3)]
+    assert not only_rotated_since(with_pick(1), *edited)
