@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from sqlalchemy import select
 
 from mediawatch.archive.blobs import sha256_hex
 from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Article, ChangeKind, Version
+from mediawatch.archive.models import Article, ChangeKind, FetchOutcome, Version
+from mediawatch.archive.store import Capture, record
 from mediawatch.archive.volatile import only_rotated_since
 from mediawatch.crawler.config import capture_options, load_sources
 from mediawatch.crawler.confirm import confirmed, needs_confirmation, outcome_key
@@ -66,6 +68,14 @@ def anchored(corpus: Path) -> list[tuple[CorpusPage, Anchor]]:
     raise AssertionError("no anchorable corpus pages")
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """SQLite for the crawl processes (the file stays fast); the store path runs on both backends below."""
+    path = tmp_path / "policy.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 def _versions(archive: Archive, url: str) -> list[Version]:
     with archive.reading() as session:
         article = session.scalar(select(Article).where(Article.canonical_url == url))
@@ -76,7 +86,11 @@ def _versions(archive: Archive, url: str) -> list[Version]:
 
 
 def test_per_request_text_is_confirmed_away_and_a_real_edit_survives(
-    db_url: str, site: RenderingSite, anchored: list[tuple[CorpusPage, Anchor]], tmp_path: Path, corpus: Path
+    sqlite_url: str,
+    site: RenderingSite,
+    anchored: list[tuple[CorpusPage, Anchor]],
+    tmp_path: Path,
+    corpus: Path,
 ) -> None:
     (rotating, anchor), (static, _) = anchored
     served = {"raw": rotating.raw, "anchor": anchor}
@@ -90,11 +104,11 @@ def test_per_request_text_is_confirmed_away_and_a_real_edit_survives(
     site.set("/feed.xml", rewrite_feed(corpus, site, [rotating.path, static.path]),
              content_type="application/rss+xml")
     common = ["--sources", str(sources_file(tmp_path)), "--topic", "none", "--feed", site.url("/feed.xml")]
-    archive = Archive(db_url)
+    archive = Archive(sqlite_url)
     url = site.url(rotating.path)
 
     # New articles are recorded from one fetch: no confirmation.
-    code, report, err = run_crawl_cli(db_url, *common)
+    code, report, err = run_crawl_cli(sqlite_url, *common)
     assert code == 0, err
     assert report["counters"]["new_articles"] == 2
     assert "confirm_requests" not in report["counters"]
@@ -103,7 +117,7 @@ def test_per_request_text_is_confirmed_away_and_a_real_edit_survives(
     # Two more crawls: the rotating page's bytes differ each time, so it is fetched twice;
     # the static page answers 304 and is never re-fetched. Still exactly one version.
     for crawl in (2, 3):
-        code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+        code, report, err = run_crawl_cli(sqlite_url, *common, "--revisit", "all")
         assert code == 0, err
         c = report["counters"]
         assert c["confirm_requests"] == 1, c
@@ -117,7 +131,7 @@ def test_per_request_text_is_confirmed_away_and_a_real_edit_survives(
 
     # A real one-sentence edit, still with per-request lines: exactly one new TEXT version.
     served["raw"], served["anchor"] = edit_sentence(rotating.raw, anchor)
-    code, report, err = run_crawl_cli(db_url, *common, "--revisit", "all")
+    code, report, err = run_crawl_cli(sqlite_url, *common, "--revisit", "all")
     assert code == 0, err
     assert report["counters"]["confirm_requests"] == 1
     assert report["counters"]["new_versions_text"] == 1
@@ -129,14 +143,6 @@ def test_per_request_text_is_confirmed_away_and_a_real_edit_survives(
 
 def _with_line(raw: bytes, anchor: Anchor, line: str) -> bytes:
     return raw[: anchor.insert_at] + f"<p>{line}</p>".encode() + raw[anchor.insert_at :]
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only: the confirmation test above already covers both backends end to end."""
-    path = tmp_path / "policy.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
 
 
 def test_source_ignore_lines_keep_a_changing_line_from_making_versions(
@@ -246,3 +252,35 @@ def test_a_stored_per_request_line_is_furniture_but_a_deletion_is_an_edit(
     added = paragraphs[0] + " A spokesperson disputed it."
     edited = [with_pick(n).replace(paragraphs[0], added) for n in (2, 3)]
     assert not only_rotated_since(with_pick(1), *edited)
+
+
+def test_store_masks_the_stored_per_request_line_on_the_first_confirmed_check(
+    db_url: str, anchored: list[tuple[CorpusPage, Anchor]]
+) -> None:
+    """What the crawler records, on each backend: a new article from one fetch, then confirmed checks."""
+    (page, anchor), _ = anchored
+    archive = Archive(db_url)
+    url, t0 = "http://127.0.0.1/news/story", datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+    def fetch(n: int, raw: bytes = page.raw, at: Anchor = anchor) -> bytes:
+        return volatile_lines(raw, at, random.Random(n))
+
+    first = record(archive.sessions, Capture(url, t0, raw=fetch(1)))
+    assert first.outcome == FetchOutcome.NEW_VERSION
+    for check in (1, 2):
+        at = t0 + timedelta(hours=check)
+        capture = Capture(url, at, raw=fetch(2 * check), confirm=fetch(2 * check + 1))
+        result = record(archive.sessions, capture)
+        assert result.outcome == FetchOutcome.UNCHANGED, result.message
+    edited, edited_anchor = edit_sentence(page.raw, anchor)
+    at = t0 + timedelta(hours=3)
+    capture = Capture(url, at, raw=fetch(8, edited, edited_anchor), confirm=fetch(9, edited, edited_anchor))
+    result = record(archive.sessions, capture)
+    assert result.outcome == FetchOutcome.NEW_VERSION and result.change_kind == ChangeKind.TEXT
+    # Without a confirming fetch the stored per-request line would have made a false version.
+    other = "http://127.0.0.1/news/other"
+    record(archive.sessions, Capture(other, t0, raw=fetch(11)))
+    assert record(archive.sessions, Capture(other, t0 + timedelta(hours=1), raw=fetch(12))).outcome == (
+        FetchOutcome.NEW_VERSION
+    )
+    archive.close()
