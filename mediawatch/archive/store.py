@@ -62,7 +62,13 @@ from mediawatch.archive.normalize import (
     url_variants,
 )
 from mediawatch.archive.schedule import next_check
-from mediawatch.archive.volatile import confirmed_key_text, key_digest, key_text, lossy_matches
+from mediawatch.archive.volatile import (
+    confirmed_key_text,
+    key_digest,
+    key_text,
+    lossy_matches,
+    only_rotated_since,
+)
 from mediawatch.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -451,6 +457,7 @@ def record_fetch(
 
     patterns = capture.ignore_patterns
     key = key_text(extracted.text, patterns)
+    second: Extracted | None = None
     if capture.confirm is not None:
         second = _confirming_extraction(capture, extracted, extractor, fetched_url)
         if second is not None:
@@ -462,6 +469,15 @@ def record_fetch(
             key = agreed
     state = _state(extracted, key=key)
     live = current is not None and current.change_kind != ChangeKind.REMOVED
+    if (
+        live
+        and second is not None
+        and _version_state(current)[1:] == state[1:]  # type: ignore[arg-type]
+        and only_rotated_since(current.text, extracted.text, second.text, patterns)  # type: ignore[union-attr]
+    ):
+        # The current version was recorded from one fetch (a new article): its per-request
+        # furniture is in its key, and the confirmed pair shows that slot rotates.
+        state = _version_state(current)  # type: ignore[arg-type]
     if live and _version_state(current) == state:  # type: ignore[arg-type]
         assert current is not None
         current.last_seen = max(current.last_seen, at)

@@ -169,6 +169,25 @@ def confirmed_key_text(first: str | None, second: str | None, extra: Sequence[st
     return " ".join(kept)
 
 
+def only_rotated_since(
+    stored: str | None, first: str | None, second: str | None, extra: Sequence[str] = ()
+) -> bool:
+    """Whether ``stored`` (a version recorded from ONE fetch) differs from a confirmed pair of
+    fetches only where the two fetches disagree with each other.
+
+    A version recorded without confirmation (a new article) keeps its per-request furniture in
+    its key; the first confirmed check masks that slot. The slot is furniture when the stored
+    line was *replaced* by a line the confirming fetch does not repeat: masking the stored text
+    against the first fetch gives the same key as the pair agrees on. A stored line with no
+    counterpart in the new fetch (a deleted paragraph) is never masked, so a deletion stays an edit.
+    """
+    a, f = key_lines(stored, extra), key_lines(first, extra)
+    for tag, a0, a1, f0, f1 in SequenceMatcher(None, a, f, autojunk=False).get_opcodes():
+        if tag == "delete" or (tag == "replace" and a1 - a0 > f1 - f0):
+            return False
+    return confirmed_key_text(stored, first, extra) == confirmed_key_text(first, second, extra)
+
+
 def agreed_text(first: str, second: str) -> str:
     """The words two texts agree on, in order; short coincidental runs between differences are masked."""
     if first == second:

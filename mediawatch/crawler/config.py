@@ -15,6 +15,7 @@ from urllib.parse import quote_plus, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mediawatch.archive.policy import SourcePolicy
 from mediawatch.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
@@ -59,6 +60,8 @@ class SourceConfig(_Strict):
     robots_sitemaps: bool = False
     enabled: bool = True
     trust_cross_domain_canonical: bool = False
+    # Per-source archive policy (ignore_lines, trust_cross_domain_canonical): archive/policy.py.
+    archive: SourcePolicy | None = None
     notes: str | None = None
     terms: str | None = None
     fallback_discovery: str | None = None
@@ -306,3 +309,12 @@ def discovery_feed_urls(sources: SourcesFile, topic: TopicFile | None) -> list[t
         for query in topic.gdelt_queries:
             out.append(("GDELT DOC", gd.template.format(q=quote_plus(query), span=gd.timespan)))
     return out
+
+
+def capture_options(source: SourceConfig) -> dict[str, Any]:
+    """``Capture(...)`` keyword arguments for pages of ``source`` (its ``archive:`` policy)."""
+    options = (source.archive or SourcePolicy()).capture_options()
+    options["trust_cross_domain_canonical"] = bool(
+        options["trust_cross_domain_canonical"] or source.trust_cross_domain_canonical
+    )
+    return options

@@ -109,6 +109,9 @@ class ArchivePipeline:
         source_id = source.source_id if source else (revisit.source_id if revisit else None)
         status = item.get("status")
         raw: bytes | None = item.get("body")
+        policy = dict(state.plan.policies.get(source_id, {})) if source_id is not None else {}
+        if source is not None and source.trust_cross_domain_canonical:
+            policy["trust_cross_domain_canonical"] = True
         capture = Capture(
             url=item["url"],
             final_url=item.get("final_url"),
@@ -121,7 +124,7 @@ class ArchivePipeline:
             error=item.get("error"),
             crawl_run_id=state.plan.run_id,
             source_id=source_id,
-            trust_cross_domain_canonical=bool(source and source.trust_cross_domain_canonical),
+            **policy,
         )
         state.page_done()
         extractor: Any = _not_on_this_thread
@@ -141,6 +144,8 @@ class ArchivePipeline:
                     self._inc(state, source_name, "extraction_failed")
                     extracted = None
                     extractor = _ErrorExtractor(str(exc))  # the store records it as suspect
+                if extracted is not None and item.get("confirm") is not None:
+                    capture = _replace(capture, confirm=await self._confirmation(state, item, extracted))
                 if extracted is not None:
                     if state.relevance is not None:
                         score = state.relevance.score(
@@ -155,6 +160,21 @@ class ArchivePipeline:
                         capture = _replace(capture, extracted=extracted)
         result = await self._record(capture, extractor)
         self._count_result(state, source_name, result, item)
+
+    async def _confirmation(
+        self, state: CrawlState, item: dict[str, Any], first: Extracted
+    ) -> Extracted | None:
+        """The confirming fetch, extracted in the pool (the store must not extract on its thread)."""
+        second: bytes = item["confirm"]
+        if second == item["body"]:
+            return first
+        try:
+            return await self.pool.extract(
+                second, url=item.get("final_url") or item["url"], content_type=item.get("content_type")
+            )
+        except ExtractionError:
+            self._inc(state, item.get("source"), "confirm_unextractable")
+            return None
 
     def _remember_skipped(
         self, state: CrawlState, capture: Capture, score: float, source_id: int | None

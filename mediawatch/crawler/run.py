@@ -31,6 +31,7 @@ from mediawatch.crawler.config import (
     DEFAULT_SOURCES,
     DEFAULT_TOPIC,
     SourcesFile,
+    capture_options,
     discovery_feed_urls,
     load_sources,
     load_topic,
@@ -183,6 +184,24 @@ def plan_revisits(archive: Archive, mode: RevisitMode, now: datetime) -> list[Re
         return [Revisit(*row) for row in session.execute(stmt.order_by(Article.next_check))]
 
 
+def plan_policies(archive: Archive, sources: SourcesFile) -> dict[int, dict[str, Any]]:
+    """Capture options of every configured source with a policy, by Source id.
+
+    Keyed by the archive's Source rows (matched by name), so revisits of a source's articles
+    get its policy even when this run crawls other feeds (``--feed``) or the source is disabled.
+    """
+    wanted = {
+        s.name: capture_options(s)
+        for s in sources.sources
+        if s.archive is not None or s.trust_cross_domain_canonical
+    }
+    if not wanted:
+        return {}
+    with archive.reading() as session:
+        rows = session.execute(select(Source.id, Source.name).where(Source.name.in_(list(wanted))))
+        return {int(sid): wanted[name] for sid, name in rows}
+
+
 def _known_urls(archive: Archive) -> tuple[set[str], set[str]]:
     with archive.reading() as session:
         known = set(session.scalars(select(Article.canonical_url)))
@@ -225,6 +244,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         sources=planned,
         revisits=revisits,
         sitemap_since=started - timedelta(days=sources.defaults.sitemap_window_days),
+        policies=plan_policies(archive, sources),
     )
     state = CrawlState(
         plan=plan,

@@ -19,6 +19,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from mediawatch.crawler.confirm import STAT_PREFIX, confirmed, needs_confirmation, outcome_key
 from mediawatch.crawler.discovery import Link, parse_feed, parse_sitemap, robots_sitemaps
 from mediawatch.crawler.state import REVISIT_SOURCE, CrawlState, PlannedSource, Revisit
 
@@ -182,22 +183,39 @@ class ArchiveSpider(scrapy.Spider):
             return
         yield _doc_failure(request.url, source, status, reason)
 
-    def on_article(self, response: Response) -> Iterator[dict[str, Any]]:
-        redirects = response.meta.get("redirect_urls") or []
-        original = redirects[0] if redirects else response.request.url
-        headers = response.headers
-        yield {
-            "mw": "page",
-            "url": original,
-            "final_url": response.url if response.url != original else None,
-            "status": response.status,
-            "body": response.body if 200 <= response.status < 300 else None,
-            "content_type": _header(headers, b"Content-Type"),
-            "etag": _header(headers, b"ETag"),
-            "last_modified": _header(headers, b"Last-Modified"),
-            "source": response.meta.get("mw_source"),
-            "revisit": response.meta.get("mw_revisit"),
-        }
+    def on_article(self, response: Response) -> Iterator[Any]:
+        item = _page_item(response)
+        if needs_confirmation(item):
+            # A possible edit of a known article: fetch it once more before recording.
+            self._stat("requests")
+            yield scrapy.Request(
+                item["url"],
+                callback=self.on_confirm,
+                errback=self.on_confirm_error,
+                dont_filter=True,
+                priority=60,
+                meta={"mw_source": item["source"], "mw_first": item},
+            )
+            return
+        yield item
+
+    def on_confirm(self, response: Response) -> Iterator[dict[str, Any]]:
+        item = confirmed(response.meta["mw_first"], response.status, response.body, response.url)
+        self._stat(outcome_key(item))
+        yield item
+
+    def on_confirm_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
+        request = failure.request  # type: ignore[attr-defined]
+        status, _reason = failure_reason(failure)
+        item = confirmed(request.meta["mw_first"], status, None, None)
+        self._stat(outcome_key(item))
+        yield item
+
+    def _stat(self, key: str) -> None:
+        self.state.count(None, f"confirm_{key}")
+        crawler = getattr(self, "crawler", None)
+        if crawler is not None and crawler.stats is not None:
+            crawler.stats.inc_value(STAT_PREFIX + key)
 
     def on_article_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
         request = failure.request  # type: ignore[attr-defined]
@@ -216,6 +234,24 @@ class ArchiveSpider(scrapy.Spider):
             "source": request.meta.get("mw_source"),
             "revisit": request.meta.get("mw_revisit"),
         }
+
+
+def _page_item(response: Response) -> dict[str, Any]:
+    redirects = response.meta.get("redirect_urls") or []
+    original = redirects[0] if redirects else response.request.url
+    headers = response.headers
+    return {
+        "mw": "page",
+        "url": original,
+        "final_url": response.url if response.url != original else None,
+        "status": response.status,
+        "body": response.body if 200 <= response.status < 300 else None,
+        "content_type": _header(headers, b"Content-Type"),
+        "etag": _header(headers, b"ETag"),
+        "last_modified": _header(headers, b"Last-Modified"),
+        "source": response.meta.get("mw_source"),
+        "revisit": response.meta.get("mw_revisit"),
+    }
 
 
 def _doc_failure(url: str, source: PlannedSource, status: int | None, reason: str) -> dict[str, Any]:

@@ -48,6 +48,8 @@ class CrawlPlan:
     max_sitemaps: int = 500
     max_urls_per_sitemap: int = 50_000
     max_new_pages: int = 100_000
+    # Capture options (``SourcePolicy.capture_options()``) by Source id, for new pages and revisits.
+    policies: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
