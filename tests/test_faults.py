@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import PostgresCluster
 from crawl_site import CorpusPage, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file
 from sqlalchemy import select
 
@@ -165,3 +166,47 @@ def test_two_crawls_started_at_once_one_runs_the_other_exits_75(
     assert counts == {site.url(p.path): 1 for p in pages}
     with Archive(db_url).reading() as session:
         assert list(session.scalars(select(CrawlRun.status))) == ["completed"]
+
+
+def _pg_ctl_start(cluster: PostgresCluster) -> None:
+    options = f"-c listen_addresses='' -c unix_socket_directories={cluster.socketdir} -c fsync=off"
+    cluster._run(
+        "pg_ctl", "-D", str(cluster.datadir), "-o", options, "-w", "-t", "60",
+        "-l", str(cluster.root / "log"), "start",
+    )
+
+
+def test_postgresql_stopped_mid_run_fails_clearly_and_the_next_crawl_catches_up(
+    site: Site, pages: list[CorpusPage], tmp_path: Path, corpus: Path
+) -> None:
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        db_url = cluster.url()
+        archive = Archive(db_url)
+        # Slow pages: the crawl is still fetching when the server goes away.
+        _serve(site, corpus, pages, 0, {page.path: 1.5 + i for i, page in enumerate(pages)})
+        cmd = _crawl_cmd(sources_file(tmp_path), site.url("/feed.xml"))
+        env = {**os.environ, "MEDIAWATCH_DATABASE_URL": db_url}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        _wait_for_running_row(archive, proc)  # type: ignore[arg-type]
+        archive.engine.dispose()
+        cluster._run("pg_ctl", "-D", str(cluster.datadir), "-m", "immediate", "-w", "stop")
+        out, err = proc.communicate(timeout=120)  # never hangs
+        assert proc.returncode == 3, (out, err)
+        assert "database" in err and "completed" not in out + err, err
+
+        _pg_ctl_start(cluster)
+        archive = Archive(db_url)
+        assert_archive_whole(archive)  # nothing partial from the interrupted run
+        _serve(site, corpus, pages, 0)
+        code, report, err = run_crawl_cli(db_url, *cmd[8:])
+        assert code == 0, err
+        counts = assert_archive_whole(archive)
+        assert counts == {site.url(p.path): 1 for p in pages}
+        with archive.reading() as session:
+            statuses = [s for s in session.scalars(select(CrawlRun.status).order_by(CrawlRun.id))]
+        assert statuses[0] in ("failed", "abandoned") and statuses[-1] == "completed", statuses
+        archive.engine.dispose()
+    finally:
+        cluster.stop()
