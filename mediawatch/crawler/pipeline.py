@@ -14,6 +14,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from mediawatch.archive.blobs import sha256_hex
 from mediawatch.archive.db import insert_ignore
 from mediawatch.archive.extract import Extracted, ExtractionError
@@ -80,6 +82,11 @@ class ArchivePipeline:
                 await self._source_failure(state, item)
             else:
                 await self._page(state, item)
+        except OperationalError as exc:  # the database is gone: every further page would fail too
+            if state.database_error is None:
+                state.database_error = str(exc).splitlines()[0][:300]
+                logger.error("the archive database is unavailable; stopping the crawl: %s", exc)
+                asyncio.ensure_future(self.crawler.engine.close_spider_async(reason="database-unavailable"))
         except Exception:  # the per-article boundary: one bad page never ends the run
             logger.exception("could not archive %s", item.get("url"))
             state.fail(item.get("source"), "internal error")

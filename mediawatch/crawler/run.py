@@ -277,13 +277,25 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     else:
         status = "completed"
     summary["finish_reason"] = finish_reason
-    with archive.transaction() as session:
-        row = session.get(CrawlRun, run_id)
-        assert row is not None
-        row.finished_at = finished
-        row.status = status
-        row.counters = summary
-        row.message = None if status == "completed" else status
+    if state.database_error is not None:
+        status = "failed"
+    try:
+        with archive.transaction() as session:
+            row = session.get(CrawlRun, run_id)
+            assert row is not None
+            row.finished_at = finished
+            row.status = status
+            row.counters = summary
+            row.message = None if status == "completed" else (state.database_error or status)[:500]
+    except SQLAlchemyError as exc:
+        # The row stays "running"; the next run (under the run lock) closes it as abandoned.
+        raise DatabaseError(
+            f"crawl run {run_id} stopped: the archive database is unavailable ({state.database_error or exc})"
+        ) from None
+    if state.database_error is not None:
+        raise DatabaseError(
+            f"crawl run {run_id} stopped: the archive database is unavailable ({state.database_error})"
+        )
     return CrawlReport(
         run_id=run_id,
         status=status,

@@ -69,6 +69,7 @@ class CrawlState:
     source_failed: set[str] = field(default_factory=set)
     planned_pages: int = 0
     done_pages: int = 0
+    database_error: str | None = None  # set when a write failed because the database is unavailable
 
     def source(self, name: str) -> PlannedSource | None:
         for s in self.plan.sources:
