@@ -103,14 +103,15 @@ class PostgresCluster:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
-    def start(self) -> None:
+    def start(self, *, durable: bool = False) -> None:
+        """Start the cluster; ``durable`` keeps fsync and synchronous commit (crash tests)."""
         self._run(
             "initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"
         )
-        options = (
-            f"-c listen_addresses='' -c unix_socket_directories={self.socketdir} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-c listen_addresses='' -c unix_socket_directories={self.socketdir} -c max_connections=200"
+        if not durable:
+            # Fast and throwaway: a crash of this server may lose recent commits.
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             "pg_ctl",
             "-D",

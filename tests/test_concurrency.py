@@ -65,7 +65,7 @@ def check_no_partial_versions(archive: Archive) -> int:
 
 def test_sigkill_at_random_points_leaves_no_partial_version(db_url: str, corpus: Path) -> None:
     rng = random.Random(42)
-    kills = int(os.environ.get("MEDIAWATCH_CRASH_KILLS", "12"))
+    kills = int(os.environ.get("MEDIAWATCH_CRASH_KILLS", "8"))
     next_n = 0
     with Archive(db_url) as archive:
         for _ in range(kills):

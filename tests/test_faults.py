@@ -169,7 +169,7 @@ def test_two_crawls_started_at_once_one_runs_the_other_exits_75(
 
 
 def _pg_ctl_start(cluster: PostgresCluster) -> None:
-    options = f"-c listen_addresses='' -c unix_socket_directories={cluster.socketdir} -c fsync=off"
+    options = f"-c listen_addresses='' -c unix_socket_directories={cluster.socketdir}"
     cluster._run(
         "pg_ctl", "-D", str(cluster.datadir), "-o", options, "-w", "-t", "60",
         "-l", str(cluster.root / "log"), "start",
@@ -181,7 +181,8 @@ def test_postgresql_stopped_mid_run_fails_clearly_and_the_next_crawl_catches_up(
 ) -> None:
     cluster = PostgresCluster()
     try:
-        cluster.start()
+        # Durable: an immediate stop must not lose the interrupted run's committed row.
+        cluster.start(durable=True)
         db_url = cluster.url()
         archive = Archive(db_url)
         # Slow pages: the crawl is still fetching when the server goes away.
