@@ -18,11 +18,15 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from mediawatch.archive.db import Archive, make_engine, upgrade
+
+if TYPE_CHECKING:
+    from crawl_site import Site
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PROJECT = Path(__file__).resolve().parent.parent
@@ -229,3 +233,13 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def archive(db_url: str) -> Iterator[Archive]:
     with Archive(db_url) as opened:
         yield opened
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A loopback (127.0.0.1, port 0) site of corpus pages that a test can change between crawls."""
+    from crawl_site import Site
+
+    running = Site().start()
+    yield running
+    running.stop()

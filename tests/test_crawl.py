@@ -8,7 +8,6 @@ feed (links rewritten). Assertions are on database rows and the crawl's own coun
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,13 +28,6 @@ from mediawatch.archive.models import (
 
 RELEVANT = 6
 OFF_TOPIC = 3
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    s = Site().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

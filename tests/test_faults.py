@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,13 +28,6 @@ from mediawatch.archive.models import Article, Blob, CrawlRun, Fetch, Version
 
 PAGES = 4
 KILLS = 20
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    s = Site().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

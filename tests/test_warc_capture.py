@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,13 +42,6 @@ PAGES = 5
 NAME = re.compile(r"^mediawatch-(\d+)-(\d{17})-(\d{5})\.warc\.gz$")
 NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 IDENTICAL = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    s = Site().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
