@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from crawl_site import Site, healthy_pages, rewrite_feed, sources_file  # noqa: E402
+from crawl_site import Site, healthy_pages, rewrite_feed, sources_file, with_edit  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from mediawatch.archive.db import Archive  # noqa: E402
@@ -53,8 +53,20 @@ def main() -> None:
     feed = rewrite_feed(corpus, site, [p.path for p in pages])
     site.set("/feed.xml", feed, content_type="application/rss+xml")
     sources = sources_file(tmp)
-    crawl = ["crawl", "--quiet", "--allow-private-networks", "--workers", "1", "--sources", str(sources),
-             "--topic", "none", "--feed", site.url("/feed.xml"), "--no-discovery"]
+    crawl = [
+        "crawl",
+        "--quiet",
+        "--allow-private-networks",
+        "--workers",
+        "1",
+        "--sources",
+        str(sources),
+        "--topic",
+        "none",
+        "--feed",
+        site.url("/feed.xml"),
+        "--no-discovery",
+    ]
     config = tmp / "schedule.yaml"
     config.write_text(
         "misfire_grace_time: 1h\nstop_grace: 30s\njobs:\n"
@@ -62,10 +74,13 @@ def main() -> None:
         f"interval: {args.interval}s, deadline: {args.interval - 1}s}}\n"
     )
     env = {**os.environ, "MEDIAWATCH_DATABASE_URL": db_url}
-    daemon = subprocess.Popen([sys.executable, "-m", "mediawatch", "schedule", "--config", str(config)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "scheduler.log", "w"))
-    edited = pages[0]
-    html = edited.raw.decode("utf-8", "replace")
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "mediawatch", "schedule", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "scheduler.log", "w"),
+    )
+    edited_page = pages[0]
     end = time.monotonic() + args.minutes * 60
     edits = 0
     try:
@@ -74,16 +89,17 @@ def main() -> None:
             time.sleep(1)
             if time.monotonic() >= next_edit and end - time.monotonic() > quiet_tail:
                 edits += 1
-                marker = f" Update {edits}: the editors revised this article once more."
-                idx = html.find("</p>")
-                site.set(edited.path, (html[:idx] + marker + html[idx:]).encode("utf-8"))
+                marker = f" (Update {edits}: the editors revised this article once more.)"
+                site.set(edited_page.path, with_edit(edited_page, marker))
                 next_edit += edit_every
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=120)
         site.stop()
     with archive.reading() as session:
-        article_id = session.scalar(select(Article.id).where(Article.canonical_url == site.url(edited.path)))
+        article_id = session.scalar(
+            select(Article.id).where(Article.canonical_url == site.url(edited_page.path))
+        )
         count = select(func.count()).select_from(Version).where(Version.article_id == article_id)
         versions = session.scalar(count)
         statuses = collections.Counter(session.scalars(select(CrawlRun.status)))

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from mediawatch.errors import InputError, MediawatchError
+from mediawatch.errors import InputError, Interrupted, MediawatchError
 
 F = TypeVar("F", bound=Callable[..., Any])
 # C0/C1 control characters (ESC, BEL, …) except newline and tab, and bidi overrides:
@@ -49,7 +49,7 @@ class MediawatchGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except MediawatchError as exc:
+        except (MediawatchError, Interrupted) as exc:
             click.echo(f"Error: {terminal_safe(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
 
@@ -349,21 +349,9 @@ def show(url: str, seq: int | None, at: str | None, as_json: bool, db_url: str |
 
 
 def version_dict(url: str, v: Any) -> dict[str, Any]:
-    return {
-        "url": url,
-        "seq": v.seq,
-        "change_kind": v.change_kind.value,
-        "first_seen": v.first_seen.isoformat(),
-        "last_seen": v.last_seen.isoformat(),
-        "title": v.title,
-        "byline": v.byline,
-        "published": v.published,
-        "modified": v.modified,
-        "language": v.language,
-        "text": v.text,
-        "extractor": v.extractor,
-        "flags": v.flags,
-    }
+    from mediawatch.archive.export import version_record
+
+    return {"url": url, **version_record(v)}
 
 
 @cli.command()
@@ -458,26 +446,62 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
 
 
 @cli.command()
-@click.option("--sources", "sources_path", type=click.Path(path_type=Path), default=None,
-              help="Sources file [default: config/sources.yaml].")
-@click.option("--topic", "topic", default=None, metavar="FILE|none",
-              help="Topic file [default: config/topic.yaml]; 'none' archives every page found.")
+@click.option(
+    "--sources",
+    "sources_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sources file [default: config/sources.yaml].",
+)
+@click.option(
+    "--topic",
+    "topic",
+    default=None,
+    metavar="FILE|none",
+    help="Topic file [default: config/topic.yaml]; 'none' archives every page found.",
+)
 @click.option(
     "--feed", "feeds", multiple=True, metavar="URL", help="Crawl this feed instead of the sources file."
 )
-@click.option("--sitemap", "sitemaps", multiple=True, metavar="URL",
-              help="Crawl this sitemap instead of the sources file.")
-@click.option("--revisit", type=click.Choice(["due", "all", "none"]), default="due", show_default=True,
-              help="Re-check known articles: those due, all of them now, or none.")
+@click.option(
+    "--sitemap",
+    "sitemaps",
+    multiple=True,
+    metavar="URL",
+    help="Crawl this sitemap instead of the sources file.",
+)
+@click.option(
+    "--revisit",
+    type=click.Choice(["due", "all", "none"]),
+    default="due",
+    show_default=True,
+    help="Re-check known articles: those due, all of them now, or none.",
+)
 @click.option("--no-discovery", is_flag=True, help="Skip the Google News and GDELT search feeds.")
-@click.option("--allow-private-networks", is_flag=True,
-              help="Allow fetching from loopback, private and link-local addresses (tests, demos).")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Extraction processes [default: one per core].")
-@click.option("--warc", "warc_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Also write what was fetched as WARC/1.1 files in this directory.")
-@click.option("--warc-max-size", default=None, metavar="SIZE",
-              help="Start a new WARC file at this size: bytes, or with K/M/G [default: 1G].")
+@click.option(
+    "--allow-private-networks",
+    is_flag=True,
+    help="Allow fetching from loopback, private and link-local addresses (tests, demos).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Extraction processes [default: one per core].",
+)
+@click.option(
+    "--warc",
+    "warc_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also write what was fetched as WARC/1.1 files in this directory.",
+)
+@click.option(
+    "--warc-max-size",
+    default=None,
+    metavar="SIZE",
+    help="Start a new WARC file at this size: bytes, or with K/M/G [default: 1G].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the run completes (for cron).")
 @trigger_option
@@ -506,15 +530,17 @@ def crawl(
 
     Example: mediawatch crawl --revisit due --warc /srv/warc
     """
-    from mediawatch.crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
-    from mediawatch.crawler.warccapture import parse_size
     from mediawatch.runlock import acquire_run_lock
 
     topic_path: Path | str | None = None
     if topic is not None:
         topic_path = "none" if topic.lower() == "none" else Path(topic)
-    # Never two crawls (or a crawl and an import) at once: a second one exits 75 untouched.
+    # Never two crawls (or a crawl and an import) at once: a second one exits 75 untouched, and
+    # quickly: Scrapy and the extractor are imported only once the lock is held.
     with acquire_run_lock(db_url), _progress("crawling") as advance:
+        from mediawatch.crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
+        from mediawatch.crawler.warccapture import parse_size
+
         report = run_crawl(
             CrawlOptions(
                 sources_path=sources_path,
@@ -532,6 +558,8 @@ def crawl(
                 warc_max_size=parse_size(warc_max_size) if warc_max_size else None,
             )
         )
+    for line in report.notifications.failed:  # printed even with --quiet: cron mails it
+        click.echo(f"Warning: notification failed: {terminal_safe(line)}", err=True)
     if quiet and report.status == "completed":
         return
     if as_json:
@@ -570,6 +598,9 @@ def _render_crawl(report: Any) -> None:
         )
     for reason, count in sorted(report.failures.items(), key=lambda kv: -kv[1])[:10]:
         out.print(f"    {count:>5}  {terminal_safe(reason)}")
+    sent, failed = report.notifications.sent, len(report.notifications.failed)
+    if sent or failed:
+        out.print(f"  notifications: {sent} sent, {failed} targets failed")
     table = Table("source", "docs ok", "failed", "new", "versions", "304/same", "off-topic", "suspect")
     for name, sc in sorted(report.sources.items()):
         table.add_row(
@@ -638,6 +669,7 @@ def demo(db_file: Path) -> None:
         f"            mediawatch diff {result.edited_url} --db {result.db_url}",
         markup=False,
     )
+
 
 # ---- web archives (WARC import/export, Wayback backfill) ----
 
@@ -772,6 +804,7 @@ def backfill_command(
         stderr().print(f"Error: {terminal_safe(url)}: {terminal_safe(error)}")
     if summary.errors:
         sys.exit(1)
+
 
 # ---- archivist views: diff rendering, search, export, web viewer ----
 
@@ -1016,9 +1049,31 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
 )
 @click.option("--base-url", default="", help="Prefix for diff links in html/markdown (the web viewer).")
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 1000), help="Per section.")
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Post to the sources file's notify targets instead of printing (each its own format).",
+)
+@click.option(
+    "--sources",
+    "sources_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sources file with the notify targets [default: config/sources.yaml].",
+)
 @archive_options
-def report(since: str, fmt: str, base_url: str, limit: int, db_url: str | None) -> None:
+def report(
+    since: str,
+    fmt: str,
+    base_url: str,
+    limit: int,
+    notify: bool,
+    sources_path: Path | None,
+    db_url: str | None,
+) -> None:
     """A digest of new articles, edits (with links to their diffs) and runs, for a cron mail.
+
+    Exit code 7 when --notify could not deliver to every target.
 
     Example: mediawatch report --since 24h --format markdown --base-url https://archive.example.org
     """
@@ -1031,10 +1086,27 @@ def report(since: str, fmt: str, base_url: str, limit: int, db_url: str | None) 
         start = now - parse_duration(since)
     except ValueError:
         start = parse_when(since)
+    if notify:
+        _notify_report(sources_path, db_url, start, now)
+        return
     archive = open_archive(db_url)
     with archive.reading() as session:
         result = digest(session, since=start, until=now, limit=limit)
     click.echo(render(result, fmt, base_url=base_url, safe=terminal_safe), nl=False)
+
+
+def _notify_report(sources_path: Path | None, db_url: str | None, since: Any, until: Any) -> None:
+    from mediawatch.crawler.config import DEFAULT_SOURCES, load_sources
+    from mediawatch.errors import ConfigError, NotificationFailed
+    from mediawatch.notify import notify_window
+
+    targets = load_sources(sources_path or DEFAULT_SOURCES).notify
+    if not targets:
+        raise ConfigError(f"{sources_path or DEFAULT_SOURCES}: no notify targets are configured")
+    result = notify_window(open_archive(db_url), targets, since=since, until=until)
+    click.echo(f"{result.sent} message(s) sent to {len(targets)} target(s)")
+    if result.failed:
+        raise NotificationFailed("; ".join(result.failed))
 
 
 @db.command("copy")

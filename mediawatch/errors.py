@@ -37,6 +37,12 @@ class InputError(MediawatchError):
     exit_code = 2
 
 
+class NotificationFailed(MediawatchError):
+    """``report --notify`` could not deliver to every target (the others were still posted)."""
+
+    exit_code = 7
+
+
 class AlreadyRunning(MediawatchError):
     """Another run (or scheduler) holds the exclusive lock; nothing was done.
 
@@ -47,7 +53,12 @@ class AlreadyRunning(MediawatchError):
     exit_code = 75
 
 
-class Interrupted(MediawatchError):
-    """The run was stopped by SIGTERM or SIGINT; what was committed stays, nothing is partial."""
+class Interrupted(BaseException):
+    """The run was stopped by SIGTERM or SIGINT; what was committed stays, nothing is partial.
+
+    A BaseException, like KeyboardInterrupt: raised from a signal handler it can surface inside
+    any library code, and an ``except Exception`` there (a fallback import, a parser's retry) must
+    not swallow the stop and let the run carry on.
+    """
 
     exit_code = 143

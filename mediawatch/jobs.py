@@ -6,15 +6,19 @@ scheduler and a person at a terminal can never run two at once against one archi
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediawatch.archive.db import Archive
-from mediawatch.archive.importer import ImportSummary, import_jsonl
 from mediawatch.archive.runs import OpenRun, recorded_run
 from mediawatch.runlock import acquire_run_lock, stop_on_signals
+
+if TYPE_CHECKING:
+    from mediawatch.archive.importer import ImportSummary
 
 logger = logging.getLogger(__name__)
 
@@ -23,15 +27,21 @@ TRIGGER_ENV = "MEDIAWATCH_RUN_TRIGGER"  # set by the scheduler ("schedule") or a
 
 @contextmanager
 def locked_run(
-    db_url: str | None, *, command: str, trigger: str = "manual"
+    db_url: str | None, *, command: str, trigger: str = "manual", preload: Sequence[str] = ()
 ) -> Iterator[tuple[Archive, OpenRun]]:
     """Take the run lock, open the archive and record a run; SIGTERM ends it as interrupted.
 
-    The lock comes first: a second run exits with AlreadyRunning before touching the database.
+    The lock comes first: a second run exits with AlreadyRunning before touching the database,
+    and before importing the ``preload`` modules the run needs (a refused start stays quick).
+    They are imported before SIGTERM is turned into an exception: raised while a C extension
+    initialises (lxml's does), that exception is swallowed and the run would carry on.
     """
-    with acquire_run_lock(db_url), stop_on_signals(), Archive(db_url) as archive:
-        with recorded_run(archive, command=command, trigger=trigger) as run:
-            yield archive, run
+    with acquire_run_lock(db_url):
+        for module in preload:
+            importlib.import_module(module)
+        with stop_on_signals(), Archive(db_url) as archive:
+            with recorded_run(archive, command=command, trigger=trigger) as run:
+                yield archive, run
 
 
 def run_import(
@@ -44,7 +54,10 @@ def run_import(
 ) -> list[tuple[Path, ImportSummary]]:
     """Import JSON Lines files as one recorded run under the run lock."""
     results: list[tuple[Path, ImportSummary]] = []
-    with locked_run(db_url, command="import", trigger=trigger) as (archive, run):
+    preload = ("mediawatch.archive.importer",)
+    with locked_run(db_url, command="import", trigger=trigger, preload=preload) as (archive, run):
+        from mediawatch.archive.importer import import_jsonl  # preloaded under the lock
+
         for path in paths:
             summary = import_jsonl(
                 archive, path, progress=progress(path) if progress else None, crawl_run_id=run.id

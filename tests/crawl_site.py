@@ -157,6 +157,16 @@ def healthy_pages(corpus: Path, count: int, *, skip: int = 0) -> list[CorpusPage
     return out
 
 
+def with_edit(page: CorpusPage, addition: str) -> bytes:
+    """The page with ``addition`` inserted into its article text (after a word that occurs once in
+    both the HTML and the extracted text, so the edit lands in the article, never in navigation)."""
+    html = page.raw.decode("utf-8", "replace")
+    for word in re.findall(r"\b[a-z]{7,}\b", page.text[200:]):
+        if html.count(word) == 1 and page.text.count(word) == 1:
+            return html.replace(word, word + addition, 1).encode("utf-8")
+    raise AssertionError(f"no editable word in {page.path}")
+
+
 def topic_for(relevant: list[CorpusPage], off_topic: list[CorpusPage]) -> str:
     """A topic file whose Tier A terms match each relevant page and none of the off-topic ones."""
     banned = {w.lower() for p in off_topic for w in _WORD.findall(p.text)}

@@ -345,3 +345,37 @@ def test_demo_shows_versions_and_a_word_diff(tmp_path: Path) -> None:
         kinds = [v.change_kind for v in session.scalars(select(Version).order_by(Version.id))]
         assert session.scalar(select(func.count()).select_from(SkippedURL)) == 1
     assert kinds.count(ChangeKind.TEXT) == 1 and kinds.count(ChangeKind.REMOVED) == 1
+
+
+def test_quiet_crawl_prints_nothing_on_success(site: Site, corpus: Path, tmp_path: Path) -> None:
+    """`crawl --quiet` from cron: a completed run writes nothing at all, so cron mails nothing."""
+    import os
+    import subprocess
+    import sys
+
+    [page] = healthy_pages(corpus, 1)
+    site.set(page.path, page.raw)
+    site.set("/feed.xml", rewrite_feed(corpus, site, [page.path]), content_type="application/rss+xml")
+    sources = sources_file(tmp_path)
+    env = {**os.environ, "MEDIAWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
+    command = [
+        sys.executable,
+        "-m",
+        "mediawatch",
+        "crawl",
+        "--quiet",
+        "--allow-private-networks",
+        "--workers",
+        "1",
+        "--sources",
+        str(sources),
+        "--topic",
+        "none",
+        "--feed",
+        site.url("/feed.xml"),
+    ]
+    for _ in range(2):  # the first run archives the page, the second revisits it
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    with Archive(env["MEDIAWATCH_DATABASE_URL"]) as archive, archive.reading() as session:
+        assert [r.status for r in session.scalars(select(CrawlRun))] == ["completed", "completed"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import fresh_postgres_url
-from crawl_site import CorpusPage, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file
+from crawl_site import CorpusPage, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file, with_edit
 from scrapy import signals
 from scrapy.http import Request, Response
 from scrapy.utils.test import get_crawler
@@ -95,15 +95,6 @@ def warc_files(directory: Path, run_id: int) -> list[Path]:
     return found
 
 
-def edit_one_word(page: CorpusPage) -> bytes:
-    """The page with one word of its article text changed in the raw HTML."""
-    html = page.raw.decode("utf-8", "replace")
-    for word in re.findall(r"\b[a-z]{7,}\b", page.text[200:]):
-        if html.count(word) == 1 and page.text.count(word) == 1:
-            return html.replace(word, word + "ZZedited", 1).encode("utf-8")
-    raise AssertionError("no editable word")
-
-
 def version_digests(archive: Archive) -> dict[str, list[str]]:
     with archive.reading() as session:
         rows = session.execute(
@@ -156,7 +147,7 @@ def test_crawl_with_warc_twice_then_import_reproduces_versions(
     # 2. One edit, one unchanged page served with a new ETag (a 200 with identical bytes), one new
     #    page; the others answer 304. Small files: the capture rotates.
     edited, forced, new_etag = articles[0], articles[1], '"same-bytes-new-etag"'
-    edited_raw = edit_one_word(edited)
+    edited_raw = with_edit(edited, "ZZedited")
     site.set(edited.path, edited_raw)
     site.set(forced.path, forced.raw, headers={"ETag": new_etag})
     site.set(late.path, late.raw)

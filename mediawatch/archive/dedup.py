@@ -23,15 +23,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasketch import MinHash
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mediawatch.archive.db import insert_ignore
 from mediawatch.archive.models import Article, DuplicateLink, LshBucket, TextSignature, Version
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,10 @@ def shingles(text: str) -> set[bytes]:
 
 @lru_cache(maxsize=1)
 def _template() -> MinHash:
+    # Imported here: the datasketch package pulls in SciPy (over a second), which every command
+    # (and a second crawl refused by the run lock) would otherwise pay before doing anything.
+    from datasketch import MinHash
+
     return MinHash(num_perm=NUM_PERM, seed=SEED)
 
 

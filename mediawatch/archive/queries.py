@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -111,17 +112,21 @@ def versions_of(session: Session, article_id: int) -> list[Version]:
     )
 
 
+def with_previous_text(versions: list[Version]) -> Iterator[tuple[Version | None, Version]]:
+    """Each version with the last earlier one that has text: a removal (empty text) is compared
+    with what was removed, and a restoration with what was there before the removal."""
+    previous: Version | None = None
+    for v in versions:
+        yield previous, v
+        if v.text:
+            previous = v
+
+
 def version_rows(session: Session, article_id: int) -> list[VersionRow]:
     rows: list[VersionRow] = []
-    previous: Version | None = None
-    for v in versions_of(session, article_id):
+    for previous, v in with_previous_text(versions_of(session, article_id)):
         added, removed = (
-            word_counts(previous.text, v.text)
-            if previous is not None
-            else (
-                len(v.text.split()),
-                0,
-            )
+            word_counts(previous.text, v.text) if previous is not None else (len(v.text.split()), 0)
         )
         rows.append(
             VersionRow(
@@ -137,7 +142,6 @@ def version_rows(session: Session, article_id: int) -> list[VersionRow]:
                 flags=list(v.flags or []),
             )
         )
-        previous = v
     return rows
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mediawatch.archive.policy import SourcePolicy
 from mediawatch.errors import ConfigError
+from mediawatch.notify import NotifyTarget
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
 DEFAULT_SOURCES = CONFIG_DIR / "sources.yaml"
@@ -79,6 +80,16 @@ class GoogleNews(_Strict):
     template: str = "https://news.google.com/rss/search?q={q}&hl={hl}&gl={gl}&ceid={gl}:{lang}"
     editions: list[Edition] = Field(default_factory=list)
     window: str = Field(default="2d", pattern=r"^\d+[hd]$")
+    # Item links are opaque news.google.com URLs: recover each publisher URL (crawler/gnews.py), two
+    # requests to Google per new link, at most this many links per run (the rest wait for the next).
+    decode_links: bool = True
+    max_decodes_per_run: int = Field(default=200, ge=0, le=10_000)
+    # Requests to Google News go one at a time, this far apart (bursts meet 429s and CAPTCHAs).
+    min_interval_seconds: float = Field(default=5.0, ge=0)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.template).netloc
 
     @field_validator("template")
     @classmethod
@@ -152,6 +163,8 @@ class SourcesFile(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     sources: list[SourceConfig]
     discovery: Discovery = Field(default_factory=Discovery)
+    # Where to post after each crawl (mediawatch/notify.py; README "Notifications").
+    notify: list[NotifyTarget] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SourcesFile:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,6 +41,7 @@ from mediawatch.crawler.relevance import Relevance
 from mediawatch.crawler.settings import CrawlSettings, scrapy_settings
 from mediawatch.crawler.state import CrawlPlan, CrawlState, PlannedSource, Revisit
 from mediawatch.errors import DatabaseError, MediawatchError
+from mediawatch.notify import NotifyResult, notify_window
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class CrawlReport:
     sources_failed: list[str]
     finish_reason: str | None
     stats: dict[str, Any]
+    notifications: NotifyResult = field(default_factory=NotifyResult)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +106,7 @@ class CrawlReport:
             "finish_reason": self.finish_reason,
             "warc": {k[16:]: v for k, v in self.stats.items() if k.startswith("mediawatch/warc/")},
             "elapsed_seconds": self.stats.get("elapsed_time_seconds"),
+            "notifications": self.notifications.as_dict(),
         }
 
 
@@ -245,6 +249,11 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         revisits=revisits,
         sitemap_since=started - timedelta(days=sources.defaults.sitemap_window_days),
         policies=plan_policies(archive, sources),
+        google_news_host=_google_news_host(sources),
+        # decode_links: false leaves every Google News link undecoded (skipped, never fetched).
+        max_google_decodes=(
+            gn.max_decodes_per_run if (gn := sources.discovery.google_news).decode_links else 0
+        ),
     )
     state = CrawlState(
         plan=plan,
@@ -296,6 +305,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         raise DatabaseError(
             f"crawl run {run_id} stopped: the archive database is unavailable ({state.database_error})"
         )
+    notifications = _notify(archive, sources, run_id, started, finished)
     return CrawlReport(
         run_id=run_id,
         status=status,
@@ -308,13 +318,41 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         sources_failed=summary["sources_failed"],
         finish_reason=finish_reason,
         stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
+        notifications=notifications,
     )
+
+
+def _notify(
+    archive: Archive, sources: SourcesFile, run_id: int, started: datetime, finished: datetime
+) -> NotifyResult:
+    """Post this run's digest or edits to the sources file's targets; a failure is only counted."""
+    if not sources.notify:
+        return NotifyResult()
+    try:
+        result = notify_window(archive, sources.notify, since=started, until=finished)
+    except SQLAlchemyError as exc:
+        return NotifyResult(failed=[f"cannot read the run's digest: {exc}"])
+    try:
+        with archive.transaction() as session:
+            row = session.get(CrawlRun, run_id)
+            if row is not None:
+                row.counters = {**(row.counters or {}), "notifications": result.as_dict()}
+    except SQLAlchemyError:
+        pass  # the run itself is recorded; the count of messages is a nicety
+    return result
+
+
+def _google_news_host(sources: SourcesFile) -> str | None:
+    gn = sources.discovery.google_news
+    return gn.host if gn.enabled else None
 
 
 def _discovery_slots(sources: SourcesFile) -> dict[str, dict[str, Any]]:
     # The web-wide search services ask for low rates (SOURCES.md §2): one request at a time, spaced.
+    gn = sources.discovery.google_news
+    google_host = urlsplit(gn.template).hostname or "news.google.com"
     return {
-        "news.google.com": {"concurrency": 1, "delay": 5.0},
+        google_host: {"concurrency": 1, "delay": gn.min_interval_seconds},
         "api.gdeltproject.org": {"concurrency": 1, "delay": sources.discovery.gdelt_doc.min_interval_seconds},
     }
 

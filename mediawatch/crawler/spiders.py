@@ -19,6 +19,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from mediawatch.crawler import gnews
 from mediawatch.crawler.confirm import STAT_PREFIX, confirmed, needs_confirmation, outcome_key
 from mediawatch.crawler.discovery import Link, parse_feed, parse_sitemap, robots_sitemaps
 from mediawatch.crawler.state import REVISIT_SOURCE, CrawlState, PlannedSource, Revisit
@@ -83,12 +84,21 @@ class ArchiveSpider(scrapy.Spider):
             meta={"mw_source": source.name, "mw_kind": kind, **meta},
         )
 
-    def _article(self, link: Link, source: PlannedSource) -> scrapy.Request:
+    def _article(self, link: Link, source: PlannedSource, via: str | None = None) -> scrapy.Request:
+        meta: dict[str, Any] = {"mw_source": source.name, "handle_httpstatus_list": ARTICLE_STATUSES}
+        if via is not None:
+            meta["mw_via"] = via  # recorded as the article's alias, as a redirect's start would be
+        return scrapy.Request(link.url, callback=self.on_article, errback=self.on_article_error, meta=meta)
+
+    def _google_request(self, url: str, meta: dict[str, Any], **kwargs: Any) -> scrapy.Request:
         return scrapy.Request(
-            link.url,
-            callback=self.on_article,
-            errback=self.on_article_error,
-            meta={"mw_source": source.name, "handle_httpstatus_list": ARTICLE_STATUSES},
+            url,
+            callback=kwargs.pop("callback"),
+            errback=self.on_google_error,
+            dont_filter=True,
+            priority=90,
+            meta=meta,
+            **kwargs,
         )
 
     def _revisit_request(self, revisit: Revisit) -> scrapy.Request:
@@ -121,9 +131,21 @@ class ArchiveSpider(scrapy.Spider):
 
     def _articles(self, links: list[Link], source: PlannedSource) -> Iterator[scrapy.Request]:
         self.state.count(source.name, "links_found", len(links))
+        host = self.state.plan.google_news_host
         for link in links:
-            if self.state.claim(link.url):
-                yield self._article(link, source)
+            google_id = gnews.article_id(link.url, host) if host else None
+            if google_id is None:
+                if self.state.claim(link.url):
+                    yield self._article(link, source)
+            elif self.state.claim(link.url, page=False):  # a known link was decoded before: skipped
+                if self.state.counters["google_decodes"] >= self.state.plan.max_google_decodes:
+                    self.state.count(source.name, "google_links_deferred")
+                    continue
+                self.state.count(source.name, "google_decodes")
+                meta = {"mw_source": source.name, "mw_google": (link, google_id)}
+                yield self._google_request(
+                    gnews.params_url(link.url, google_id), meta, callback=self.on_google_page
+                )
 
     # -- callbacks --------------------------------------------------------------------------
 
@@ -168,6 +190,44 @@ class ArchiveSpider(scrapy.Spider):
             if self._claim_sitemap(child):
                 yield self._doc(child, source, "sitemap", self.on_sitemap, depth_sitemap=depth + 1)
         yield from self._articles(result.links, source)
+
+    def on_google_page(self, response: Response) -> Iterator[Any]:
+        link, google_id = response.meta["mw_google"]
+        try:
+            sig, ts = gnews.signature(response.body)
+        except gnews.UndecodedLink as exc:
+            self._undecoded(response.meta, str(exc))
+            return
+        yield self._google_request(
+            gnews.batchexecute_url(link.url),
+            response.meta,
+            callback=self.on_google_answer,
+            method="POST",
+            body=gnews.batchexecute_body(google_id, sig, ts),
+            headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
+        )
+
+    def on_google_answer(self, response: Response) -> Iterator[Any]:
+        link, _google_id = response.meta["mw_google"]
+        source = self._source_of(response)
+        try:
+            url = gnews.decoded_url(response.body, urlsplit(link.url).netloc)
+        except gnews.UndecodedLink as exc:
+            self._undecoded(response.meta, str(exc))
+            return
+        self.state.count(source.name, "google_decoded")
+        if self.state.claim(url):
+            yield self._article(Link(url, link.title, link.published), source, via=link.url)
+
+    def on_google_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        _status, reason = failure_reason(failure)
+        self._undecoded(request.meta, reason)
+
+    def _undecoded(self, meta: dict[str, Any], reason: str) -> None:
+        # Nothing is fetched for the link: Google's interstitial page is not the article.
+        self.state.fail(meta.get("mw_source"), f"Google News link not decoded: {reason}")
+        self.state.count(meta.get("mw_source"), "google_undecoded")
 
     def _doc_ok(self, source: PlannedSource, kind: str) -> None:
         self.state.source_ok.add(source.name)
@@ -238,7 +298,7 @@ class ArchiveSpider(scrapy.Spider):
 
 def _page_item(response: Response) -> dict[str, Any]:
     redirects = response.meta.get("redirect_urls") or []
-    original = redirects[0] if redirects else response.request.url
+    original = response.meta.get("mw_via") or (redirects[0] if redirects else response.request.url)
     headers = response.headers
     return {
         "mw": "page",

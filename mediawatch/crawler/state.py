@@ -50,6 +50,9 @@ class CrawlPlan:
     max_new_pages: int = 100_000
     # Capture options (``SourcePolicy.capture_options()``) by Source id, for new pages and revisits.
     policies: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Google News links on this host are decoded to the publisher's URL (crawler/gnews.py).
+    google_news_host: str | None = None
+    max_google_decodes: int = 200
 
 
 @dataclass
@@ -77,8 +80,12 @@ class CrawlState:
                 return s
         return None
 
-    def claim(self, url: str) -> bool:
-        """Whether a discovered URL should be fetched now (new, not off-topic, not queued)."""
+    def claim(self, url: str, *, page: bool = True) -> bool:
+        """Whether a discovered URL should be fetched now (new, not off-topic, not queued).
+
+        ``page=False`` for a link that only leads to a page (a Google News link): it is not a page
+        of the progress count itself.
+        """
         key = normalize_url_or_none(url)
         if key is None:
             self.count(None, "dropped_url")
@@ -92,7 +99,7 @@ class CrawlState:
         if key in self.queued or len(self.queued) >= self.plan.max_new_pages:
             return False
         self.queued.add(key)
-        self.planned_pages += 1
+        self.planned_pages += 1 if page else 0
         return True
 
     def count(self, source: str | None, key: str, n: int = 1) -> None:

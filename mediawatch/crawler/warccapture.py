@@ -470,7 +470,8 @@ class WarcCaptureExtension:
     def from_crawler(cls, crawler: Crawler) -> WarcCaptureExtension:
         settings = crawler.settings
         if not settings.getbool("MEDIAWATCH_WARC_ENABLED"):
-            raise NotConfigured("WARC capture is off (MEDIAWATCH_WARC_ENABLED)")
+            # No message: with one, Scrapy logs a WARNING on every crawl, which cron would mail.
+            raise NotConfigured
         directory = settings.get("MEDIAWATCH_WARC_DIR")
         if not directory:
             raise NotConfigured("MEDIAWATCH_WARC_DIR is not set")

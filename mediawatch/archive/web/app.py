@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mediawatch.archive.blobs import get_blob
 from mediawatch.archive.db import Archive
+from mediawatch.archive.export import version_record
 from mediawatch.archive.search import SearchError, search
 from mediawatch.archive.web import views
 from mediawatch.archive.web.render import STATIC, render
@@ -195,7 +196,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     @app.get("/api/articles/{article_id}/versions/{seq}")
     def api_version(article_id: str, seq: str) -> Response:
         aid, url, v = version_of(article_id, seq)
-        return JSONResponse({"article_id": aid, "url": url, **views.version_dict(v)})
+        return JSONResponse({"article_id": aid, "url": url, **version_record(v)})
 
     @app.get("/articles/{article_id}/versions/{seq}/raw")
     def raw(article_id: str, seq: str) -> Response:

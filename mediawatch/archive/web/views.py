@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mediawatch.archive.diff import ChangeLabel, Comparison, compare
+from mediawatch.archive.export import version_record
 from mediawatch.archive.models import Article, ArticleURL, Fetch, FetchOutcome, Source, Version
+from mediawatch.archive.queries import with_previous_text
 from mediawatch.archive.search import matching_version_ids, parse_query
 from mediawatch.errors import InputError, NotFoundError
 
@@ -379,30 +381,11 @@ class ArticlePage:
             "source": self.source,
             "aliases": self.aliases,
             "versions": [v.as_dict() for v in self.versions],
-            "current": version_dict(self.current) if self.current is not None else None,
+            "current": version_record(self.current) if self.current is not None else None,
             "fetches": [f.as_dict() for f in self.fetches],
             "fetch_total": self.fetch_total,
             "also_published_at": [d.as_dict() for d in self.duplicates],
         }
-
-
-def version_dict(v: Version) -> dict[str, Any]:
-    return {
-        "seq": v.seq,
-        "change_kind": v.change_kind.value,
-        "first_seen": _iso(v.first_seen),
-        "last_seen": _iso(v.last_seen),
-        "title": v.title,
-        "byline": v.byline,
-        "published": v.published,
-        "modified": v.modified,
-        "language": v.language,
-        "sitename": v.sitename,
-        "extractor": v.extractor,
-        "text_sha256": v.text_sha256,
-        "flags": list(v.flags or []),
-        "text": v.text,
-    }
 
 
 def get_article(session: Session, article_id: int) -> Article:
@@ -424,9 +407,8 @@ def article_page(session: Session, article_id: int) -> ArticlePage:
     article = get_article(session, article_id)
     versions = _versions(session, article_id)
     entries: list[VersionEntry] = []
-    previous: Version | None = None
     labels: dict[int, str | None] = {}
-    for index, v in enumerate(versions):
+    for index, (previous, v) in enumerate(with_previous_text(versions)):
         label = None
         added = len(v.text.split()) if previous is None else 0
         removed = 0
@@ -455,8 +437,6 @@ def article_page(session: Session, article_id: int) -> ArticlePage:
                 has_raw=v.blob_sha256 is not None,
             )
         )
-        if v.text:
-            previous = v
     seq_by_id = {v.id: v.seq for v in versions}
     fetch_total = session.execute(
         select(func.count()).select_from(Fetch).where(Fetch.article_id == article_id)
