@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mediawatch.archive.schedule import parse_duration
 from mediawatch.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -41,22 +41,6 @@ DEFAULT_CONFIG = Path("config/schedule.yaml")
 JOB_TABLE = "apscheduler_jobs"
 STOP_GRACE_S = 60.0  # how long a child may take to finish after SIGTERM before SIGKILL
 EXIT_ALREADY_RUNNING = 75
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` -> timedelta."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    else:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d)")
-    if seconds <= 0:
-        raise ValueError(f"a duration must be positive: {value!r}")
-    return timedelta(seconds=seconds)
 
 
 class JobConfig(BaseModel):

@@ -191,12 +191,16 @@ def rewrite_feed(corpus: Path, site: Site, paths: list[str]) -> bytes:
     return (head + "".join(kept) + tail).encode("utf-8")
 
 
-def sources_file(tmp: Path, body: str = "sources: []\n", window_days: int = 30) -> Path:
+def sources_file(tmp: Path, body: str = "sources: []\n", window_days: int = 30, defaults: str = "") -> Path:
+    """A sources file for loopback crawls; ``defaults`` adds entries to its ``defaults:`` mapping."""
     path = tmp / "sources.yaml"
     path.write_text(
         "version: 1\n"
         "defaults: {download_delay_seconds: 0, concurrent_per_domain: 8,"
-        f" sitemap_window_days: {window_days}, contact_url: 'https://example.org/mediawatch-tests'}}\n" + body
+        f" sitemap_window_days: {window_days}, contact_url: 'https://example.org/mediawatch-tests'"
+        + (f", {defaults}" if defaults else "")
+        + "}\n"
+        + body
     )
     return path
 

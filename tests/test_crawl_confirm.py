@@ -101,8 +101,11 @@ def test_per_request_text_is_confirmed_away_and_a_real_edit_survives(
     )
     site.set(static.path, static.raw)
     site.set("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
-    site.set("/feed.xml", rewrite_feed(corpus, site, [rotating.path, static.path]),
-             content_type="application/rss+xml")
+    site.set(
+        "/feed.xml",
+        rewrite_feed(corpus, site, [rotating.path, static.path]),
+        content_type="application/rss+xml",
+    )
     common = ["--sources", str(sources_file(tmp_path)), "--topic", "none", "--feed", site.url("/feed.xml")]
     archive = Archive(sqlite_url)
     url = site.url(rotating.path)
@@ -159,22 +162,32 @@ def test_source_ignore_lines_keep_a_changing_line_from_making_versions(
         site.set(path, _with_line(page.raw, anchor, "Karachi weather now 31 C, humid"))
     site.set("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     for name in ("a", "b"):
-        site.set(f"/{name}/feed.xml", rewrite_feed(corpus, site, [f"/{name}/story"]),
-                 content_type="application/rss+xml")
+        site.set(
+            f"/{name}/feed.xml",
+            rewrite_feed(corpus, site, [f"/{name}/story"]),
+            content_type="application/rss+xml",
+        )
     feed_a, feed_b = site.url("/a/feed.xml"), site.url("/b/feed.xml")
     body = (
         "sources:\n"
         f"- {{id: with_policy, name: With policy, country: PK, lang: en, feeds: [{{url: '{feed_a}'}}],\n"
-        "   archive: {ignore_lines: ['Karachi weather now .*'], trust_cross_domain_canonical: false}}\n"
+        "   archive: {ignore_lines: ['Karachi weather now .*'], trust_cross_domain_canonical: false,\n"
+        "             revisit: [{until: 30d, every: 10m}]}}\n"
         f"- {{id: without, name: Without policy, country: PK, lang: en, feeds: [{{url: '{feed_b}'}}]}}\n"
     )
-    sources = sources_file(tmp_path, body)
+    # Every source's articles are revisited every 2 h, except the one with its own ladder.
+    sources = sources_file(tmp_path, body, defaults="revisit: [{until: 30d, every: 2h}]")
     common = ["--sources", str(sources), "--topic", "none", "--no-discovery"]
     archive = Archive(sqlite_url)
 
     code, report, err = run_crawl_cli(sqlite_url, *common)
     assert code == 0, err
     assert report["counters"]["new_articles"] == 2
+    for path, every in (("/a/story", timedelta(minutes=10)), ("/b/story", timedelta(hours=2))):
+        with archive.reading() as session:
+            article = session.scalar(select(Article).where(Article.canonical_url == site.url(path)))
+        assert article is not None and article.next_check is not None and article.last_checked is not None
+        assert article.next_check - article.last_checked == every
 
     for path in ("/a/story", "/b/story"):
         site.set(path, _with_line(page.raw, anchor, "Karachi weather now 24 C, light rain"))
@@ -195,7 +208,26 @@ def test_archive_block_is_validated_and_becomes_capture_options(tmp_path: Path) 
         "   archive: {ignore_lines: ['Listen to this article']}}\n",
     )
     options = capture_options(load_sources(good).sources[0])
-    assert options == {"ignore_patterns": ("Listen to this article",), "trust_cross_domain_canonical": True}
+    assert options == {
+        "ignore_patterns": ("Listen to this article",),
+        "trust_cross_domain_canonical": True,
+        "revisit_ladder": None,
+    }
+    for ladder, message in [
+        ("[{until: 2d, every: 1h}, {until: 1d, every: 1h}]", "`until` ages must increase"),
+        ("[{until: 1h, every: 2h}]", "longer than the rung"),
+        ("[{until: soon, every: 1h}]", "not a duration"),
+        ("[]", "1 to 20 rungs"),
+    ]:
+        bad_ladder = sources_file(
+            tmp_path,
+            f"sources:\n- {{id: x, name: X, country: PK, lang: en,\n   archive: {{revisit: {ladder}}}}}\n",
+        )
+        with pytest.raises(ConfigError, match=message):
+            load_sources(bad_ladder)
+        bad_default = sources_file(tmp_path, "sources: []\n", defaults=f"revisit: {ladder}")
+        with pytest.raises(ConfigError, match=r"defaults\.revisit"):
+            load_sources(bad_default)
     bad = sources_file(
         tmp_path, "sources:\n- {id: x, name: X, country: PK, lang: en,\n   archive: {ignore_lines: ['(']}}\n"
     )
@@ -208,8 +240,16 @@ def test_archive_block_is_validated_and_becomes_capture_options(tmp_path: Path) 
 
 def _item(body: bytes | None, raw_sha256: str | None, status: int = 200, **extra: Any) -> dict[str, Any]:
     revisit = Revisit(1, "http://127.0.0.1/x", None, None, None, raw_sha256)
-    return {"mw": "page", "url": "http://127.0.0.1/x", "final_url": None, "status": status, "body": body,
-            "source": "(revisit)", "revisit": revisit, **extra}
+    return {
+        "mw": "page",
+        "url": "http://127.0.0.1/x",
+        "final_url": None,
+        "status": status,
+        "body": body,
+        "source": "(revisit)",
+        "revisit": revisit,
+        **extra,
+    }
 
 
 def test_only_changed_bytes_of_known_articles_are_confirmed() -> None:

@@ -9,15 +9,39 @@ A source entry in ``config/sources.yaml`` may carry an ``archive:`` mapping vali
       archive:
         ignore_lines: ["Updated \\\\d+ hours? ago", "Listen to this article"]
         trust_cross_domain_canonical: false
+        revisit: [{until: 2d, every: 30m}, {until: 30d, every: 1d}]
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mediawatch.archive.schedule import Rung, check_ladder, parse_duration
 from mediawatch.archive.volatile import PatternError, check_patterns
+
+
+class RevisitRung(BaseModel):
+    """While an article (or its last change) is younger than ``until``, check it ``every`` so often."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    until: timedelta
+    every: timedelta
+
+    @field_validator("until", "every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+
+def revisit_ladder(rungs: tuple[RevisitRung, ...] | None) -> tuple[Rung, ...] | None:
+    """The configured rungs as the ladder ``archive.schedule.next_check`` climbs (None: the default)."""
+    if rungs is None:
+        return None
+    return check_ladder([Rung(r.until, r.every) for r in rungs])
 
 
 class SourcePolicy(BaseModel):
@@ -33,6 +57,18 @@ class SourcePolicy(BaseModel):
         description="Follow rel=canonical/og:url to another domain (e.g. a syndication partner "
         "that points at the original). Off by default so a hostile page cannot hijack an article.",
     )
+    revisit: tuple[RevisitRung, ...] | None = Field(
+        default=None,
+        description="The revisit ladder for this source's articles (default: the sources file's "
+        "`defaults.revisit`, else hourly for a day, 6-hourly to day 3, daily to day 14, weekly to "
+        "day 60, monthly to a year).",
+    )
+
+    @field_validator("revisit")
+    @classmethod
+    def _valid_ladder(cls, value: tuple[RevisitRung, ...] | None) -> tuple[RevisitRung, ...] | None:
+        revisit_ladder(value)
+        return value
 
     @field_validator("ignore_lines")
     @classmethod
@@ -47,4 +83,5 @@ class SourcePolicy(BaseModel):
         return {
             "ignore_patterns": self.ignore_lines,
             "trust_cross_domain_canonical": self.trust_cross_domain_canonical,
+            "revisit_ladder": revisit_ladder(self.revisit),
         }

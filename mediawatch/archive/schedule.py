@@ -6,9 +6,30 @@ after the last rung the article is no longer revisited.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+MAX_RUNGS = 20
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` -> timedelta."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    elif isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    else:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d)")
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive: {value!r}")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -24,6 +45,20 @@ DEFAULT_LADDER: tuple[Rung, ...] = (
     Rung(timedelta(days=60), timedelta(days=7)),
     Rung(timedelta(days=365), timedelta(days=30)),
 )
+
+
+def check_ladder(ladder: Sequence[Rung]) -> tuple[Rung, ...]:
+    """A ladder as configured: 1 to 20 rungs, ages strictly increasing, each interval within its age."""
+    rungs = tuple(ladder)
+    if not 1 <= len(rungs) <= MAX_RUNGS:
+        raise ValueError(f"a revisit ladder has 1 to {MAX_RUNGS} rungs")
+    for earlier, later in zip(rungs, rungs[1:], strict=False):
+        if later.until_age <= earlier.until_age:
+            raise ValueError("the rungs' `until` ages must increase")
+    for rung in rungs:
+        if rung.interval > rung.until_age:
+            raise ValueError(f"checking every {rung.interval} is longer than the rung's {rung.until_age}")
+    return rungs
 
 
 def next_check(

@@ -61,7 +61,7 @@ from mediawatch.archive.normalize import (
     same_site,
     url_variants,
 )
-from mediawatch.archive.schedule import next_check
+from mediawatch.archive.schedule import DEFAULT_LADDER, Rung, next_check
 from mediawatch.archive.volatile import (
     confirmed_key_text,
     key_digest,
@@ -99,6 +99,8 @@ def removal_confirm_after() -> timedelta:
         return timedelta(seconds=max(0.0, float(value)))
     except ValueError:
         raise ConfigError(f"{REMOVAL_CONFIRM_ENV} must be a number of seconds, not {value!r}") from None
+
+
 # An unconfirmed state is re-checked this soon.
 PENDING_RECHECK = timedelta(hours=1)
 # How many recent versions a returning state is looked up in (flip-flops, reverts).
@@ -153,6 +155,8 @@ class Capture:
     confirm: bytes | Extracted | None = None
     # The source's extra furniture patterns (``SourcePolicy.ignore_lines``).
     ignore_patterns: tuple[str, ...] = ()
+    # The source's revisit ladder (``SourcePolicy.revisit``); None: the default ladder.
+    revisit_ladder: tuple[Rung, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -823,7 +827,10 @@ def _fetch_only(
         article.last_checked = max(article.last_checked, at) if article.last_checked else at
         if capture.origin == FetchOrigin.CRAWL:
             article.next_check = next_check(
-                first_seen=article.first_seen, last_changed=article.last_changed, checked_at=at
+                first_seen=article.first_seen,
+                last_changed=article.last_changed,
+                checked_at=at,
+                ladder=capture.revisit_ladder or DEFAULT_LADDER,
             )
     fetch = Fetch(
         article_id=article.id if article is not None else None,

@@ -15,7 +15,7 @@ from urllib.parse import quote_plus, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mediawatch.archive.policy import SourcePolicy
+from mediawatch.archive.policy import RevisitRung, SourcePolicy, revisit_ladder
 from mediawatch.errors import ConfigError
 from mediawatch.notify import NotifyTarget
 
@@ -136,6 +136,15 @@ class Defaults(_Strict):
     # it on for every crawl, as `mediawatch crawl --warc DIR` does; files rotate at this many bytes.
     warc_dir: str | None = None
     warc_max_size: int = Field(default=1_000_000_000, ge=1)
+    # The revisit ladder of every source without its own (``archive: {revisit: …}``), e.g.
+    # [{until: 1d, every: 30m}, {until: 30d, every: 1d}]; None: archive/schedule.py DEFAULT_LADDER.
+    revisit: tuple[RevisitRung, ...] | None = None
+
+    @field_validator("revisit")
+    @classmethod
+    def _valid_ladder(cls, value: tuple[RevisitRung, ...] | None) -> tuple[RevisitRung, ...] | None:
+        revisit_ladder(value)
+        return value
 
     _contact = field_validator("contact_url")(_check_http_url)
 

@@ -119,6 +119,8 @@ class ArchivePipeline:
         policy = dict(state.plan.policies.get(source_id, {})) if source_id is not None else {}
         if source is not None and source.trust_cross_domain_canonical:
             policy["trust_cross_domain_canonical"] = True
+        if policy.get("revisit_ladder") is None and state.plan.default_ladder is not None:
+            policy["revisit_ladder"] = state.plan.default_ladder
         capture = Capture(
             url=item["url"],
             final_url=item.get("final_url"),

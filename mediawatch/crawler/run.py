@@ -27,6 +27,7 @@ from mediawatch.archive.models import (
     Source,
     SourceKind,
 )
+from mediawatch.archive.policy import revisit_ladder
 from mediawatch.archive.runs import close_abandoned_runs
 from mediawatch.crawler.config import (
     DEFAULT_SOURCES,
@@ -249,6 +250,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         revisits=revisits,
         sitemap_since=started - timedelta(days=sources.defaults.sitemap_window_days),
         policies=plan_policies(archive, sources),
+        default_ladder=revisit_ladder(sources.defaults.revisit),
         google_news_host=_google_news_host(sources),
         # decode_links: false leaves every Google News link undecoded (skipped, never fetched).
         max_google_decodes=(

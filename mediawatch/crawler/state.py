@@ -53,6 +53,8 @@ class CrawlPlan:
     # Google News links on this host are decoded to the publisher's URL (crawler/gnews.py).
     google_news_host: str | None = None
     max_google_decodes: int = 200
+    # The sources file's default revisit ladder (for sources without their own); None: the built-in.
+    default_ladder: tuple[Any, ...] | None = None
 
 
 @dataclass
