@@ -159,13 +159,24 @@ def test_crawl_decodes_google_news_links_to_publisher_urls(
     decode_calls = google.hits["batchexecute"]
     assert decode_calls == 2
 
-    # The next run: the decoded links are known, so Google is asked only about the blocked one.
+    # The next run: the decoded links are known, so Google is asked only about the blocked one and
+    # a new link, which leads to an article already archived: that link becomes its alias.
     google.blocked.clear()
+    ids.append("CBMiAnotherLinkSameStoryAAA")
+    google.targets[ids[3]] = site.url(pages[0].path)
+    feed = rewrite_feed(corpus, google, [f"/rss/articles/{i}" for i in ids])  # type: ignore[arg-type]
+    google.feed = feed.replace(b"</link>", b"?oc=5</link>")
     code, report, stderr = run_crawl_cli(db, *args)
     assert code == 0, stderr
-    assert google.hits["batchexecute"] == decode_calls + 1
-    assert report["counters"]["already_known"] == 2
+    assert google.hits["batchexecute"] == decode_calls + 2
+    assert report["counters"]["already_known"] == 3  # two Google links, then the new link's target
     assert report["counters"]["new_articles"] == 1
+    assert report["counters"]["link_aliases"] == 1
+    with Archive(db) as archive, archive.reading() as session:
+        row = session.execute(
+            select(ArticleURL.article_id).where(ArticleURL.url.contains("CBMiAnotherLinkSameStory"))
+        ).one()
+        assert row.article_id == by_url[site.url(pages[0].path)]
 
 
 def test_decoder_functions_read_google_answers_and_refuse_bad_ones() -> None:

@@ -249,6 +249,20 @@ def _get_or_create_article(
     return _lock_article(session, existing), created
 
 
+def add_link_alias(session: Session, url: str, target: str, at: datetime) -> bool:
+    """Record ``url`` (e.g. a Google News link) as an alias of the article ``target`` leads to.
+
+    Returns whether there was such an article. A link found to lead to an archived article is
+    then known, and not resolved again.
+    """
+    article = find_article(session, target)
+    if article is None:
+        return False
+    if normalize_url_or_none(url) not in (None, article.canonical_url):
+        _add_alias(session, article.id, url, "alias", at)
+    return True
+
+
 def _add_alias(session: Session, article_id: int, url: str, kind: str, at: datetime) -> None:
     try:
         key = normalize_url(url)

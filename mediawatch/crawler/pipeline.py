@@ -20,7 +20,7 @@ from mediawatch.archive.blobs import sha256_hex
 from mediawatch.archive.db import insert_ignore
 from mediawatch.archive.extract import Extracted, ExtractionError
 from mediawatch.archive.models import FetchOutcome, SkippedURL
-from mediawatch.archive.store import Capture, RecordResult, assess, normalize_url_or_none
+from mediawatch.archive.store import Capture, RecordResult, add_link_alias, assess, normalize_url_or_none
 from mediawatch.crawler.extraction import ExtractionPool
 from mediawatch.crawler.state import CrawlState
 from mediawatch.crawler.writer import BatchWriter
@@ -80,6 +80,8 @@ class ArchivePipeline:
         try:
             if item.get("mw") == "source-failure":
                 await self._source_failure(state, item)
+            elif item.get("mw") == "link-alias":
+                await self._in_db(self._link_alias, state, item)
             else:
                 await self._page(state, item)
         except OperationalError as exc:  # the database is gone: every further page would fail too
@@ -184,6 +186,25 @@ class ArchivePipeline:
         except ExtractionError:
             self._inc(state, item.get("source"), "confirm_unextractable")
             return None
+
+    def _link_alias(self, state: CrawlState, item: dict[str, Any]) -> None:
+        """A link (a Google News one) resolved to an archived or off-topic URL: remember it."""
+        at = _now()
+        key = normalize_url_or_none(item["url"])
+        if key is None:
+            return
+        with state.sessions.begin() as session:
+            if add_link_alias(session, item["url"], item["target"], at):
+                state.count(item.get("source"), "link_aliases")
+            elif normalize_url_or_none(item["target"]) in state.skipped:
+                session.execute(
+                    insert_ignore(session, SkippedURL).values(
+                        url=key, first_seen=at, reason="off-topic", crawl_run_id=state.plan.run_id
+                    )
+                )
+                state.skipped.add(key)
+                state.count(item.get("source"), "link_aliases_offtopic")
+            # else: fetched in this run under another link; the next run knows it
 
     def _remember_skipped(
         self, state: CrawlState, capture: Capture, score: float, source_id: int | None

@@ -218,6 +218,8 @@ class ArchiveSpider(scrapy.Spider):
         self.state.count(source.name, "google_decoded")
         if self.state.claim(url):
             yield self._article(Link(url, link.title, link.published), source, via=link.url)
+        else:  # already archived (or off-topic): remember the link, so it is not decoded again
+            yield {"mw": "link-alias", "url": link.url, "target": url, "source": source.name}
 
     def on_google_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
