@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import inspect, text
 
 from mediawatch.archive.db import (
+    SCHEMA_HEAD,
     Archive,
     alembic_config,
     current_revision,
@@ -25,6 +26,12 @@ from mediawatch.cli import cli
 from mediawatch.errors import SchemaTooNewError
 
 TABLES = {"source", "article", "article_url", "version", "fetch", "blob", "crawl_run"}
+
+
+def test_schema_head_constant_is_the_newest_migration() -> None:
+    """A new migration must also move SCHEMA_HEAD (archive/db.py), or databases at the old head
+    would be taken for current and never migrated."""
+    assert head_revision() == SCHEMA_HEAD
 
 
 def test_upgrade_from_empty_creates_every_table(empty_db_url: str) -> None:
