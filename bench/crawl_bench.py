@@ -97,7 +97,8 @@ class FetchOnly(scrapy.Spider):
     def parse(self, response):
         return None
 from mediawatch.crawler.settings import CrawlSettings, scrapy_settings
-settings = scrapy_settings(CrawlSettings(download_delay=0, concurrent_per_domain=16))
+crawl = CrawlSettings(download_delay=0, concurrent_per_domain=16, allow_private_networks=True)
+settings = scrapy_settings(crawl)
 settings.pop("ITEM_PIPELINES")
 settings["ROBOTSTXT_OBEY"] = False
 p = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": False})
@@ -105,17 +106,19 @@ c = p.create_crawler(FetchOnly)
 p.crawl(c)
 p.start()
 stats = c.stats.get_stats()
-print(json.dumps({"elapsed": stats["elapsed_time_seconds"], "n": stats["response_received_count"]}))
+print(json.dumps({"elapsed": stats["elapsed_time_seconds"], "n": stats.get("response_received_count", 0)}))
 """
 
 
 def fetch_only(urls: list[str], tmp: Path) -> float:
     path = tmp / "urls.json"
     path.write_text(json.dumps(urls))
-    proc = subprocess.run(
-        [sys.executable, "-c", FETCH_ONLY, str(path)], capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run([sys.executable, "-c", FETCH_ONLY, str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"the fetch-only baseline failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result["n"] < len(urls):  # (robots.txt may add one)
+        raise SystemExit(f"the fetch-only baseline fetched {result['n']} of {len(urls)} pages")
     return result["n"] / result["elapsed"]
 
 
