@@ -10,7 +10,6 @@ import functools
 import gzip
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable
 from datetime import UTC
@@ -23,16 +22,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from mediawatch.archive.textsafe import control_safe as terminal_safe
 from mediawatch.errors import InputError, Interrupted, MediawatchError
 
 F = TypeVar("F", bound=Callable[..., Any])
-# C0/C1 control characters (ESC, BEL, …) except newline and tab, and bidi overrides:
-# archived text must not drive the terminal (RELIABILITY.md H7).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def terminal_safe(text: str | None) -> str:
-    return _CONTROL.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text or "")
 
 
 def stdout() -> Console:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mediawatch.archive.db import Archive
 from mediawatch.archive.models import ChangeKind
 from mediawatch.archive.reports import Digest, Edit, digest, render
+from mediawatch.archive.textsafe import control_safe
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +109,17 @@ def messages_for(result: Digest, target: NotifyTarget) -> list[Message]:
         short = replace(
             result, edits=result.edits[:DIGEST_ITEMS], new_articles=result.new_articles[:DIGEST_ITEMS]
         )
-        return [Message(title, render(short, target.format, base_url=base_url), target.format)]
+        body = render(short, target.format, base_url=base_url, safe=control_safe)
+        return [Message(title, body, target.format)]
     edits = [e for e in result.edits if substantive(e, target)]
     out = []
     for edit in edits[: target.max_messages]:
         single = replace(
             result, edits=[edit], edits_total=1, new_articles=[], new_articles_total=0, failed_runs=[]
         )
-        title = f"mediawatch: edited: {_one_line(edit.title)}"[:MAX_TITLE]
-        out.append(Message(title, render(single, target.format, base_url=base_url), target.format))
+        title = f"mediawatch: edited: {_one_line(control_safe(edit.title))}"[:MAX_TITLE]
+        body = render(single, target.format, base_url=base_url, safe=control_safe)
+        out.append(Message(title, body, target.format))
     if len(edits) > target.max_messages:
         more = len(edits) - target.max_messages
         out.append(Message("mediawatch: more edits", f"… and {more} more edits in this run.", "text"))

@@ -183,6 +183,11 @@ def test_edit_messages_skip_trivial_and_escape_crawled_titles() -> None:
     assert "&lt;img" in body
     with_metadata = messages_for(_digest(edits), target.model_copy(update={"include_metadata": True}))
     assert len(with_metadata) == 3
+    # Plain text (mail): control characters in a crawled title cannot drive the reader's terminal.
+    text_target = target.model_copy(update={"format": "text"})
+    [message] = messages_for(_digest([_edit(title="Breaking\x1b[2J\u202e news", words_added=9)]), text_target)
+    assert "\x1b" not in message.title + message.body and "\u202e" not in message.title + message.body
+    assert "\\u001b[2J" in message.body
     capped = messages_for(
         _digest([_edit(article_id=i, words_added=9) for i in range(30)]),
         target.model_copy(update={"max_messages": 5}),

@@ -21,6 +21,7 @@ from mediawatch.archive.diff import word_counts
 from mediawatch.archive.models import Article, ChangeKind, CrawlRun, Version
 
 FORMATS = ("text", "markdown", "html", "json")
+
 MAX_TITLE = 200
 OK_STATUSES = ("completed", "running")  # any other run status is trouble worth a line
 
