@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from crawl_site import Site, healthy_pages, rewrite_feed, sources_file, with_edit  # noqa: E402
+from crawl_site import Site, healthy_pages, quiet_crawl_args, rewrite_feed, sources_file, with_edit  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from mediawatch.archive.db import Archive  # noqa: E402
@@ -53,20 +53,7 @@ def main() -> None:
     feed = rewrite_feed(corpus, site, [p.path for p in pages])
     site.set("/feed.xml", feed, content_type="application/rss+xml")
     sources = sources_file(tmp)
-    crawl = [
-        "crawl",
-        "--quiet",
-        "--allow-private-networks",
-        "--workers",
-        "1",
-        "--sources",
-        str(sources),
-        "--topic",
-        "none",
-        "--feed",
-        site.url("/feed.xml"),
-        "--no-discovery",
-    ]
+    crawl = [*quiet_crawl_args(sources, site.url("/feed.xml")), "--no-discovery"]
     config = tmp / "schedule.yaml"
     config.write_text(
         "misfire_grace_time: 1h\nstop_grace: 30s\njobs:\n"

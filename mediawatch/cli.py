@@ -519,7 +519,7 @@ def crawl(
 
     Exit codes: 0 the run completed (some fetches may have failed), 2 bad configuration,
     3 database unreachable, 5 every source failed, 6 the crawler stopped abnormally,
-    75 another crawl or import is running.
+    75 another crawl or import is running, 143 stopped by SIGTERM/SIGINT (recorded as interrupted).
 
     Example: mediawatch crawl --revisit due --warc /srv/warc
     """
@@ -559,6 +559,8 @@ def crawl(
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
         _render_crawl(report)
+    if report.status == "interrupted":
+        raise Interrupted(f"crawl run {report.run_id} stopped by SIGTERM/SIGINT; what it fetched is recorded")
     if report.status == "all-sources-failed":
         raise AllSourcesFailed(f"every source failed (crawl run {report.run_id}); see the reasons above")
     if report.status != "completed":

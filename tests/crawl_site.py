@@ -205,6 +205,12 @@ def sources_file(tmp: Path, body: str = "sources: []\n", window_days: int = 30, 
     return path
 
 
+def quiet_crawl_args(sources: Path, feed_url: str) -> list[str]:
+    """``mediawatch crawl --quiet`` arguments for one feed of the loopback site, as cron runs it."""
+    base = ["crawl", "--quiet", "--allow-private-networks", "--workers", "1", "--sources", str(sources)]
+    return [*base, "--topic", "none", "--feed", feed_url]
+
+
 def run_crawl_cli(db_url: str, *args: str, timeout: float = 300) -> tuple[int, dict[str, Any], str]:
     """Run ``mediawatch crawl --json`` in its own process (one reactor per process)."""
     # A removal is confirmed by a second check; crawls in tests are seconds apart.

@@ -11,7 +11,16 @@ import re
 from pathlib import Path
 
 import pytest
-from crawl_site import CorpusPage, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file, topic_for
+from crawl_site import (
+    CorpusPage,
+    Site,
+    healthy_pages,
+    quiet_crawl_args,
+    rewrite_feed,
+    run_crawl_cli,
+    sources_file,
+    topic_for,
+)
 from sqlalchemy import func, select
 
 from mediawatch.archive.db import Archive
@@ -358,24 +367,50 @@ def test_quiet_crawl_prints_nothing_on_success(site: Site, corpus: Path, tmp_pat
     site.set("/feed.xml", rewrite_feed(corpus, site, [page.path]), content_type="application/rss+xml")
     sources = sources_file(tmp_path)
     env = {**os.environ, "MEDIAWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
-    command = [
-        sys.executable,
-        "-m",
-        "mediawatch",
-        "crawl",
-        "--quiet",
-        "--allow-private-networks",
-        "--workers",
-        "1",
-        "--sources",
-        str(sources),
-        "--topic",
-        "none",
-        "--feed",
-        site.url("/feed.xml"),
-    ]
+    command = [sys.executable, "-m", "mediawatch", *quiet_crawl_args(sources, site.url("/feed.xml"))]
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     with Archive(env["MEDIAWATCH_DATABASE_URL"]) as archive, archive.reading() as session:
         assert [r.status for r in session.scalars(select(CrawlRun))] == ["completed"]
         assert session.scalar(select(func.count()).select_from(Article)) == 1
+
+
+def test_sigterm_ends_a_crawl_as_interrupted_with_exit_143(site: Site, corpus: Path, tmp_path: Path) -> None:
+    """A deadline's SIGTERM (cron's `timeout`, the scheduler, systemctl stop) is an interruption,
+    not "every source failed" or "the crawler stopped abnormally": exit 143, run `interrupted`."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pages = healthy_pages(corpus, 2)
+    site.set(pages[0].path, pages[0].raw)
+    site.set(pages[1].path, pages[1].raw, delay=5)  # still downloading when SIGTERM comes
+    site.set(
+        "/feed.xml", rewrite_feed(corpus, site, [p.path for p in pages]), content_type="application/rss+xml"
+    )
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    env = {**os.environ, "MEDIAWATCH_DATABASE_URL": db}
+    command = [
+        sys.executable,
+        "-m",
+        "mediawatch",
+        *quiet_crawl_args(sources_file(tmp_path), site.url("/feed.xml")),
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while site.hits[pages[1].path] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert site.hits[pages[1].path] == 1, "the crawl never reached the slow page"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("Error: crawl run 1 stopped by SIGTERM/SIGINT")
+    assert "crawl run 1: interrupted" in out  # even with --quiet: cron mails the interruption
+    with Archive(db) as archive, archive.reading() as session:
+        [run] = session.scalars(select(CrawlRun)).all()
+        assert run.status == "interrupted" and run.finished_at is not None
+        # Scrapy lets the requests in flight finish; what was fetched is archived whole.
+        archived = session.scalar(select(func.count()).select_from(Article))
+        assert archived == run.counters["counters"].get("new_articles", 0)

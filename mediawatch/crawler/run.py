@@ -281,7 +281,9 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     finished = _now()
     summary = state.as_dict()
     tried_sources = [s.name for s in planned]
-    if tried_sources and not state.source_ok:
+    if finish_reason == "shutdown":  # Scrapy's name for SIGTERM/SIGINT (a deadline, systemctl stop)
+        status = "interrupted"
+    elif tried_sources and not state.source_ok:
         status = "all-sources-failed"
     elif finish_reason not in (None, "finished"):
         status = f"stopped: {finish_reason}"[:24]
