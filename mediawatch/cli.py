@@ -65,6 +65,16 @@ def archive_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# ``--sources FILE``: the sources file (feeds, policies, notify targets) for crawl and report.
+sources_option = click.option(
+    "--sources",
+    "sources_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sources file [default: config/sources.yaml].",
+)
+
+
 def trigger_option(func: F) -> F:
     """``--trigger``: who started a run, recorded on its crawl_run row (hidden; set by the scheduler)."""
     return click.option(
@@ -439,13 +449,7 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
 
 
 @cli.command()
-@click.option(
-    "--sources",
-    "sources_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Sources file [default: config/sources.yaml].",
-)
+@sources_option
 @click.option(
     "--topic",
     "topic",
@@ -1049,13 +1053,7 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
     is_flag=True,
     help="Post to the sources file's notify targets instead of printing (each its own format).",
 )
-@click.option(
-    "--sources",
-    "sources_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Sources file with the notify targets [default: config/sources.yaml].",
-)
+@sources_option
 @archive_options
 def report(
     since: str,

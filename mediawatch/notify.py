@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mediawatch.archive.db import Archive
 from mediawatch.archive.models import ChangeKind
-from mediawatch.archive.reports import Digest, Edit, digest, render
+from mediawatch.archive.reports import Digest, Edit, digest, one_line, render
 from mediawatch.archive.textsafe import control_safe
 
 logger = logging.getLogger(__name__)
@@ -92,11 +92,6 @@ def substantive(edit: Edit, target: NotifyTarget) -> bool:
     return False  # re-derivations are the extractor's changes, not the publisher's
 
 
-def _one_line(value: str | None, limit: int = 120) -> str:
-    value = " ".join((value or "").split()) or "(untitled)"
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
 def messages_for(result: Digest, target: NotifyTarget) -> list[Message]:
     """The messages one target gets for a digest (none when there is nothing to say)."""
     base_url = target.viewer_url or ""
@@ -117,7 +112,7 @@ def messages_for(result: Digest, target: NotifyTarget) -> list[Message]:
         single = replace(
             result, edits=[edit], edits_total=1, new_articles=[], new_articles_total=0, failed_runs=[]
         )
-        title = f"mediawatch: edited: {_one_line(control_safe(edit.title))}"[:MAX_TITLE]
+        title = f"mediawatch: edited: {one_line(control_safe(edit.title), 120)}"[:MAX_TITLE]
         body = render(single, target.format, base_url=base_url, safe=control_safe)
         out.append(Message(title, body, target.format))
     if len(edits) > target.max_messages:

@@ -7,7 +7,12 @@ feed (links rewritten). Assertions are on database rows and the crawl's own coun
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -358,10 +363,6 @@ def test_demo_shows_versions_and_a_word_diff(tmp_path: Path) -> None:
 
 def test_quiet_crawl_prints_nothing_on_success(site: Site, corpus: Path, tmp_path: Path) -> None:
     """`crawl --quiet` from cron: a completed run writes nothing at all, so cron mails nothing."""
-    import os
-    import subprocess
-    import sys
-
     [page] = healthy_pages(corpus, 1)
     site.set(page.path, page.raw)
     site.set("/feed.xml", rewrite_feed(corpus, site, [page.path]), content_type="application/rss+xml")
@@ -378,12 +379,6 @@ def test_quiet_crawl_prints_nothing_on_success(site: Site, corpus: Path, tmp_pat
 def test_sigterm_ends_a_crawl_as_interrupted_with_exit_143(site: Site, corpus: Path, tmp_path: Path) -> None:
     """A deadline's SIGTERM (cron's `timeout`, the scheduler, systemctl stop) is an interruption,
     not "every source failed" or "the crawler stopped abnormally": exit 143, run `interrupted`."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     pages = healthy_pages(corpus, 2)
     site.set(pages[0].path, pages[0].raw)
     site.set(pages[1].path, pages[1].raw, delay=5)  # still downloading when SIGTERM comes

@@ -6,16 +6,23 @@ again), and never archives Google's interstitial page."""
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from crawl_site import Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file, topic_for
+from crawl_site import (
+    QuietHandler,
+    Site,
+    healthy_pages,
+    rewrite_feed,
+    run_crawl_cli,
+    serve_loopback,
+    sources_file,
+    stop_loopback,
+    topic_for,
+)
 from sqlalchemy import select
 
 from mediawatch.archive.db import Archive
@@ -40,26 +47,16 @@ class GoogleNewsStandIn:
         self.hits: Counter[str] = Counter()
         google = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 path = urlsplit(self.path).path
                 google.hits[path.rsplit("/", 1)[0]] += 1
                 if path == "/rss/search":
-                    self._send(200, google.feed, "application/rss+xml")
+                    self.reply(200, google.feed, "application/rss+xml")
                 elif path.startswith("/rss/articles/"):
                     art_id = path.rsplit("/", 1)[1]
                     if art_id in google.blocked:
-                        self._send(
+                        self.reply(
                             200,
                             b"<html><body><form action='/sorry'>unusual traffic</form></body></html>",
                             "text/html",
@@ -70,9 +67,9 @@ class GoogleNewsStandIn:
                         f"data-n-a-id='{art_id}' data-n-a-sg='{SIGNATURE}' data-n-a-ts='{TIMESTAMP}'>"
                         "</div></c-wiz><script>window.location = 'elsewhere';</script></body></html>"
                     )
-                    self._send(200, page.encode(), "text/html; charset=utf-8")
+                    self.reply(200, page.encode(), "text/html; charset=utf-8")
                 else:
-                    self._send(404, b"not found", "text/plain")
+                    self.reply(404, b"not found", "text/plain")
 
             def do_POST(self) -> None:  # noqa: N802
                 google.hits["batchexecute"] += 1
@@ -82,15 +79,14 @@ class GoogleNewsStandIn:
                 inner = json.loads(inner_json)
                 ok = rpc == "Fbv4je" and inner[0] == "garturlreq" and inner[3:] == [int(TIMESTAMP), SIGNATURE]
                 if not ok or inner[2] not in google.targets:
-                    self._send(400, b')]}\'\n\n[["er",null,null,null,null,400]]', "application/json")
+                    self.reply(400, b')]}\'\n\n[["er",null,null,null,null,400]]', "application/json")
                     return
                 payload = json.dumps(["garturlres", google.targets[inner[2]], 1])
                 rows = [["wrb.fr", "Fbv4je", payload, None, None, None, "generic"], ["di", 31]]
                 text = json.dumps(rows)
-                self._send(200, f")]}}'\n\n{len(text)}\n{text}\n".encode(), "application/json; charset=utf-8")
+                self.reply(200, f")]}}'\n\n{len(text)}\n{text}\n".encode(), "application/json; charset=utf-8")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_loopback(Handler)
 
     @property
     def base(self) -> str:
@@ -104,8 +100,7 @@ class GoogleNewsStandIn:
 def google() -> Iterator[GoogleNewsStandIn]:
     stand_in = GoogleNewsStandIn()
     yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
+    stop_loopback(stand_in.server)
 
 
 def test_crawl_decodes_google_news_links_to_publisher_urls(

@@ -8,15 +8,23 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from crawl_site import Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file, with_edit
+from crawl_site import (
+    QuietHandler,
+    Site,
+    healthy_pages,
+    rewrite_feed,
+    run_crawl_cli,
+    serve_loopback,
+    sources_file,
+    stop_loopback,
+    with_edit,
+)
 
 from mediawatch.archive.reports import Digest, Edit
 from mediawatch.crawler.config import load_sources
@@ -31,19 +39,13 @@ class Webhook:
         self.posts: list[dict[str, Any]] = []
         hook = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 hook.posts.append({"path": self.path, **json.loads(body)})
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.reply(200)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_loopback(Handler)
 
     def url(self, path: str) -> str:
         return f"json://127.0.0.1:{self.server.server_address[1]}{path}"
@@ -56,8 +58,7 @@ class Webhook:
 def webhook() -> Iterator[Webhook]:
     hook = Webhook()
     yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
+    stop_loopback(hook.server)
 
 
 def closed_port() -> int:

@@ -15,9 +15,9 @@ A source entry in ``config/sources.yaml`` may carry an ``archive:`` mapping vali
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from mediawatch.archive.schedule import Rung, check_ladder, parse_duration
 from mediawatch.archive.volatile import PatternError, check_patterns
@@ -44,6 +44,15 @@ def revisit_ladder(rungs: tuple[RevisitRung, ...] | None) -> tuple[Rung, ...] | 
     return check_ladder([Rung(r.until, r.every) for r in rungs])
 
 
+def _checked(rungs: tuple[RevisitRung, ...]) -> tuple[RevisitRung, ...]:
+    revisit_ladder(rungs)
+    return rungs
+
+
+# A configured revisit ladder (``archive.revisit`` of a source, ``defaults.revisit``), validated.
+RevisitLadder = Annotated[tuple[RevisitRung, ...], AfterValidator(_checked)]
+
+
 class SourcePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,18 +66,12 @@ class SourcePolicy(BaseModel):
         description="Follow rel=canonical/og:url to another domain (e.g. a syndication partner "
         "that points at the original). Off by default so a hostile page cannot hijack an article.",
     )
-    revisit: tuple[RevisitRung, ...] | None = Field(
+    revisit: RevisitLadder | None = Field(
         default=None,
         description="The revisit ladder for this source's articles (default: the sources file's "
         "`defaults.revisit`, else hourly for a day, 6-hourly to day 3, daily to day 14, weekly to "
         "day 60, monthly to a year).",
     )
-
-    @field_validator("revisit")
-    @classmethod
-    def _valid_ladder(cls, value: tuple[RevisitRung, ...] | None) -> tuple[RevisitRung, ...] | None:
-        revisit_ladder(value)
-        return value
 
     @field_validator("ignore_lines")
     @classmethod

@@ -21,7 +21,6 @@ from mediawatch.archive.diff import word_counts
 from mediawatch.archive.models import Article, ChangeKind, CrawlRun, Version
 
 FORMATS = ("text", "markdown", "html", "json")
-
 MAX_TITLE = 200
 OK_STATUSES = ("completed", "running")  # any other run status is trouble worth a line
 
@@ -170,9 +169,10 @@ def digest(session: Session, *, since: datetime, until: datetime, limit: int = 5
 # Rendering
 
 
-def _title(value: str | None) -> str:
+def one_line(value: str | None, limit: int = MAX_TITLE) -> str:
+    """A title on one line, at most ``limit`` characters ("(untitled)" when empty)."""
     value = " ".join((value or "").split()) or "(untitled)"
-    return value if len(value) <= MAX_TITLE else value[: MAX_TITLE - 1] + "…"
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def is_web_url(url: str) -> bool:
@@ -219,14 +219,14 @@ def render_text(d: Digest, *, safe: Any = lambda s: s) -> str:
     out.append("")
     out.append(f"{d.edits_total} edits")
     for e in d.edits:
-        out.append(f"- {safe(_title(e.title))} ({_change(e)}, v{e.from_seq}->v{e.to_seq})")
+        out.append(f"- {safe(one_line(e.title))} ({_change(e)}, v{e.from_seq}->v{e.to_seq})")
         out.append(f"    mediawatch diff {safe(shlex.quote(e.url))} {e.from_seq} {e.to_seq}")
     if _more(len(d.edits), d.edits_total):
         out.append(f"  … and {_more(len(d.edits), d.edits_total)} more")
     out.append("")
     out.append(f"{d.new_articles_total} new articles")
     for a in d.new_articles:
-        out.append(f"- {safe(_title(a.title))}")
+        out.append(f"- {safe(one_line(a.title))}")
         out.append(f"    {safe(a.url)}")
     if _more(len(d.new_articles), d.new_articles_total):
         out.append(f"  … and {_more(len(d.new_articles), d.new_articles_total)} more")
@@ -255,14 +255,14 @@ def render_markdown(d: Digest, *, base_url: str = "") -> str:
     out += ["", f"### {d.edits_total} edits", ""]
     for e in d.edits:
         out.append(
-            f"- [{md_escape(_title(e.title))}]({diff_path(e, base_url)}) — {md_escape(_change(e))}, "
+            f"- [{md_escape(one_line(e.title))}]({diff_path(e, base_url)}) — {md_escape(_change(e))}, "
             f"v{e.from_seq}→v{e.to_seq} · {_md_url(e.url)}"
         )
     if _more(len(d.edits), d.edits_total):
         out.append(f"- … and {_more(len(d.edits), d.edits_total)} more")
     out += ["", f"### {d.new_articles_total} new articles", ""]
     for a in d.new_articles:
-        out.append(f"- {md_escape(_title(a.title))} · {_md_url(a.url)}")
+        out.append(f"- {md_escape(one_line(a.title))} · {_md_url(a.url)}")
     if _more(len(d.new_articles), d.new_articles_total):
         out.append(f"- … and {_more(len(d.new_articles), d.new_articles_total)} more")
     return "\n".join(out) + "\n"
@@ -289,14 +289,14 @@ def render_html(d: Digest, *, base_url: str = "") -> str:
     out.append(f"<h3>{d.edits_total} edits</h3><ul>")
     for e in d.edits:
         out.append(
-            f'<li><a href="{esc(diff_path(e, base_url))}">{esc(_title(e.title))}</a> — '
+            f'<li><a href="{esc(diff_path(e, base_url))}">{esc(one_line(e.title))}</a> — '
             f"{esc(_change(e))}, v{e.from_seq}→v{e.to_seq} · {link(e.url)}</li>"
         )
     if _more(len(d.edits), d.edits_total):
         out.append(f"<li>… and {_more(len(d.edits), d.edits_total)} more</li>")
     out.append(f"</ul><h3>{d.new_articles_total} new articles</h3><ul>")
     for a in d.new_articles:
-        out.append(f"<li>{esc(_title(a.title))} · {link(a.url)}</li>")
+        out.append(f"<li>{esc(one_line(a.title))} · {link(a.url)}</li>")
     if _more(len(d.new_articles), d.new_articles_total):
         out.append(f"<li>… and {_more(len(d.new_articles), d.new_articles_total)} more</li>")
     out.append("</ul></body></html>")

@@ -15,7 +15,7 @@ from urllib.parse import quote_plus, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mediawatch.archive.policy import RevisitRung, SourcePolicy, revisit_ladder
+from mediawatch.archive.policy import RevisitLadder, SourcePolicy
 from mediawatch.errors import ConfigError
 from mediawatch.notify import NotifyTarget
 
@@ -138,13 +138,7 @@ class Defaults(_Strict):
     warc_max_size: int = Field(default=1_000_000_000, ge=1)
     # The revisit ladder of every source without its own (``archive: {revisit: …}``), e.g.
     # [{until: 1d, every: 30m}, {until: 30d, every: 1d}]; None: archive/schedule.py DEFAULT_LADDER.
-    revisit: tuple[RevisitRung, ...] | None = None
-
-    @field_validator("revisit")
-    @classmethod
-    def _valid_ladder(cls, value: tuple[RevisitRung, ...] | None) -> tuple[RevisitRung, ...] | None:
-        revisit_ladder(value)
-        return value
+    revisit: RevisitLadder | None = None
 
     _contact = field_validator("contact_url")(_check_http_url)
 

@@ -244,6 +244,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot prepare the crawl in the database: {exc}") from None
 
+    google_news = sources.discovery.google_news
     plan = CrawlPlan(
         run_id=run_id,
         sources=planned,
@@ -251,11 +252,9 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         sitemap_since=started - timedelta(days=sources.defaults.sitemap_window_days),
         policies=plan_policies(archive, sources),
         default_ladder=revisit_ladder(sources.defaults.revisit),
-        google_news_host=_google_news_host(sources),
+        google_news_host=google_news.host if google_news.enabled else None,
         # decode_links: false leaves every Google News link undecoded (skipped, never fetched).
-        max_google_decodes=(
-            gn.max_decodes_per_run if (gn := sources.discovery.google_news).decode_links else 0
-        ),
+        max_google_decodes=google_news.max_decodes_per_run if google_news.decode_links else 0,
     )
     state = CrawlState(
         plan=plan,
@@ -344,11 +343,6 @@ def _notify(
     except SQLAlchemyError:
         pass  # the run itself is recorded; the count of messages is a nicety
     return result
-
-
-def _google_news_host(sources: SourcesFile) -> str | None:
-    gn = sources.discovery.google_news
-    return gn.host if gn.enabled else None
 
 
 def _discovery_slots(sources: SourcesFile) -> dict[str, dict[str, Any]]:

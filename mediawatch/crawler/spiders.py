@@ -90,10 +90,10 @@ class ArchiveSpider(scrapy.Spider):
             meta["mw_via"] = via  # recorded as the article's alias, as a redirect's start would be
         return scrapy.Request(link.url, callback=self.on_article, errback=self.on_article_error, meta=meta)
 
-    def _google_request(self, url: str, meta: dict[str, Any], **kwargs: Any) -> scrapy.Request:
+    def _google_request(self, url: str, meta: dict[str, Any], callback: Any, **kwargs: Any) -> scrapy.Request:
         return scrapy.Request(
             url,
-            callback=kwargs.pop("callback"),
+            callback=callback,
             errback=self.on_google_error,
             dont_filter=True,
             priority=90,
@@ -143,9 +143,7 @@ class ArchiveSpider(scrapy.Spider):
                     continue
                 self.state.count(source.name, "google_decodes")
                 meta = {"mw_source": source.name, "mw_google": (link, google_id)}
-                yield self._google_request(
-                    gnews.params_url(link.url, google_id), meta, callback=self.on_google_page
-                )
+                yield self._google_request(gnews.params_url(link.url, google_id), meta, self.on_google_page)
 
     # -- callbacks --------------------------------------------------------------------------
 
@@ -201,7 +199,7 @@ class ArchiveSpider(scrapy.Spider):
         yield self._google_request(
             gnews.batchexecute_url(link.url),
             response.meta,
-            callback=self.on_google_answer,
+            self.on_google_answer,
             method="POST",
             body=gnews.batchexecute_body(google_id, sig, ts),
             headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
@@ -211,7 +209,7 @@ class ArchiveSpider(scrapy.Spider):
         link, _google_id = response.meta["mw_google"]
         source = self._source_of(response)
         try:
-            url = gnews.decoded_url(response.body, urlsplit(link.url).netloc)
+            url = gnews.decoded_url(response.body, self.state.plan.google_news_host or "")
         except gnews.UndecodedLink as exc:
             self._undecoded(response.meta, str(exc))
             return

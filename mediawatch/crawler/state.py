@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediawatch.archive.schedule import Rung
 from mediawatch.archive.store import normalize_url_or_none
 from mediawatch.crawler.relevance import Relevance
 
@@ -54,7 +55,7 @@ class CrawlPlan:
     google_news_host: str | None = None
     max_google_decodes: int = 200
     # The sources file's default revisit ladder (for sources without their own); None: the built-in.
-    default_ladder: tuple[Any, ...] | None = None
+    default_ladder: tuple[Rung, ...] | None = None
 
 
 @dataclass
