@@ -96,7 +96,7 @@ class FetchOnly(scrapy.Spider):
             yield scrapy.Request(u, callback=self.parse, dont_filter=True)
     def parse(self, response):
         return None
-from mediawatch.crawler.settings import CrawlSettings, scrapy_settings
+from crawler.settings import CrawlSettings, scrapy_settings
 crawl = CrawlSettings(download_delay=0, concurrent_per_domain=16, allow_private_networks=True)
 settings = scrapy_settings(crawl)
 settings.pop("ITEM_PIPELINES")

@@ -26,9 +26,9 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 from sqlalchemy import create_engine, insert, text
 
-from mediawatch.archive import dedup
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import LshBucket, TextSignature
+from archive import dedup
+from archive.db import Archive
+from archive.models import LshBucket, TextSignature
 
 QUERIES = 200
 CHUNK = 50_000

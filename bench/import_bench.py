@@ -31,10 +31,10 @@ from conftest import PostgresCluster, _pg_admin, _with_database, corpus_root  # 
 from corpus_data import eval_pages, write_nyt_jsonl  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from mediawatch.archive.db import Archive  # noqa: E402
-from mediawatch.archive.importer import import_jsonl  # noqa: E402
-from mediawatch.archive.models import Blob, Fetch, FetchOutcome, Version  # noqa: E402
-from mediawatch.archive.store import Capture, record  # noqa: E402
+from archive.db import Archive  # noqa: E402
+from archive.importer import import_jsonl  # noqa: E402
+from archive.models import Blob, Fetch, FetchOutcome, Version  # noqa: E402
+from archive.store import Capture, record  # noqa: E402
 
 
 def fresh_url(backend: str, pg_server: str | None, workdir: Path) -> str:

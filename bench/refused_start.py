@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from ops_helpers import hold_lock  # noqa: E402
 
-from mediawatch.archive.db import Archive  # noqa: E402
+from archive.db import Archive  # noqa: E402
 
 
 def median_s(argv: list[str], rounds: int, expect: int) -> float:

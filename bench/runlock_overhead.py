@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mediawatch.archive.db import Archive
-from mediawatch.runlock import acquire_run_lock
+from archive.db import Archive
+from archive.runlock import acquire_run_lock
 
 ROUNDS = 50
 

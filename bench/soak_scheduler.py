@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from crawl_site import Site, healthy_pages, quiet_crawl_args, rewrite_feed, sources_file, with_edit  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from mediawatch.archive.db import Archive  # noqa: E402
-from mediawatch.archive.models import Article, CrawlRun, Version  # noqa: E402
+from archive.db import Archive  # noqa: E402
+from archive.models import Article, CrawlRun, Version  # noqa: E402
 
 
 def main() -> None:

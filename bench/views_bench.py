@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus_data import nyt_captures, nyt_slugs  # noqa: E402
 
-from mediawatch.archive.db import Archive  # noqa: E402
-from mediawatch.archive.diff import TextVersion, compare  # noqa: E402
-from mediawatch.archive.models import Article, ChangeKind, Fetch, FetchOrigin, FetchOutcome, Version  # noqa: E402
-from mediawatch.archive.search import search  # noqa: E402
-from mediawatch.archive.web.views import ListFilters, list_articles  # noqa: E402
+from archive.db import Archive  # noqa: E402
+from archive.diff import TextVersion, compare  # noqa: E402
+from archive.models import Article, ChangeKind, Fetch, FetchOrigin, FetchOutcome, Version  # noqa: E402
+from archive.search import search  # noqa: E402
+from mediawatch.web.views import ListFilters, list_articles  # noqa: E402
 
 SEARCHES = ["Mubarak", "military council", '"contributed reporting"', "Singap*", "the", "zzzqxj"]
 
@@ -260,7 +260,7 @@ def bench_archive(label: str, archive: Archive, articles: int, pool: list[str], 
             print(f"  {name:>22}: {ms:7.1f} ms | ratio {ms / base:.0f}x")
     from fastapi.testclient import TestClient
 
-    from mediawatch.archive.web.app import create_app
+    from mediawatch.web.app import create_app
 
     viewer = Archive(archive.url, readonly=True)
     with TestClient(create_app(viewer)) as client:

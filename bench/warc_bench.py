@@ -20,8 +20,8 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.warc import export_warc, import_warc
+from archive.db import Archive
+from archive.warc import export_warc, import_warc
 
 CORPUS = Path(os.environ.get("MEDIAWATCH_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 FILES = [
@@ -51,8 +51,8 @@ def bare_iteration(paths: list[Path]) -> int:
 
 def extraction_only(paths: list[Path]) -> int:
     """What the store's extractor alone costs on the same HTML responses (a second reference)."""
-    from mediawatch.archive.extract import ExtractionError, extract
-    from mediawatch.archive.warc import looks_like_html
+    from archive.extract import ExtractionError, extract
+    from archive.warc import looks_like_html
 
     pages = 0
     for path in paths:
@@ -90,7 +90,7 @@ def main() -> None:
 
     # Warm the extractor once (htmldate/dateparser compile their locale tables on first use,
     # ~15 s, which would otherwise dominate a corpus this small).
-    from mediawatch.archive.extract import extract
+    from archive.extract import extract
 
     with paths[0].open("rb") as handle:
         for rec in ArchiveIterator(handle):

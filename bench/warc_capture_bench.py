@@ -25,7 +25,7 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from mediawatch.crawler.warccapture import Download, WarcFiles
+from crawler.warccapture import Download, WarcFiles
 
 CORPUS = Path(os.environ.get("MEDIAWATCH_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import corpus_root  # noqa: E402
 from views_site import import_nyt, live_viewer  # noqa: E402
 
-from mediawatch.archive.db import Archive  # noqa: E402
+from archive.db import Archive  # noqa: E402
 
 
 def main() -> None:

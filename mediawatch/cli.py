@@ -22,8 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from mediawatch.archive.textsafe import control_safe as terminal_safe
-from mediawatch.errors import InputError, Interrupted, MediawatchError
+from archive.errors import InputError, Interrupted, MediawatchError
+from archive.textsafe import control_safe as terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,13 +87,13 @@ def trigger_option(func: F) -> F:
 
 
 def open_archive(db_url: str | None, *, readonly: bool = False) -> Any:
-    from mediawatch.archive.db import Archive
+    from archive.db import Archive
 
     return Archive(db_url, readonly=readonly)
 
 
 def parse_when(value: str) -> Any:
-    from mediawatch.archive.importer import parse_timestamp
+    from archive.importer import parse_timestamp
 
     try:
         return parse_timestamp(value)
@@ -138,7 +138,7 @@ def db_upgrade(db_url: str | None) -> None:
 
     Example: mediawatch db upgrade --db postgresql+psycopg://localhost/mediawatch
     """
-    from mediawatch.archive.db import current_revision
+    from archive.db import current_revision
 
     archive = open_archive(db_url)
     click.echo(f"database at schema revision {current_revision(archive.engine)}")
@@ -156,8 +156,8 @@ def extract(files: tuple[Path, ...], url: str | None) -> None:
 
     Example: mediawatch extract page.html other-page.html.gz
     """
-    from mediawatch.archive.extract import ExtractionError
-    from mediawatch.archive.extract import extract as extract_page
+    from archive.extract import ExtractionError
+    from archive.extract import extract as extract_page
 
     failed = 0
     for path in files:
@@ -187,7 +187,7 @@ def import_(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | 
 
     Example: mediawatch import nyt-captures.jsonl
     """
-    from mediawatch.jobs import run_import
+    from archive.jobs import run_import
 
     def render(path: Path, summary: Any) -> None:
         if as_json:
@@ -255,7 +255,7 @@ def articles(limit: int, offset: int, as_json: bool, db_url: str | None) -> None
 
     Example: mediawatch articles --limit 20
     """
-    from mediawatch.archive.queries import list_articles
+    from archive.queries import list_articles
 
     archive = open_archive(db_url)
     with archive.reading() as session:
@@ -285,7 +285,7 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
 
     Example: mediawatch versions https://www.dawn.com/news/1234567
     """
-    from mediawatch.archive.queries import require_article, version_rows
+    from archive.queries import require_article, version_rows
 
     archive = open_archive(db_url)
     with archive.reading() as session:
@@ -322,7 +322,7 @@ def show(url: str, seq: int | None, at: str | None, as_json: bool, db_url: str |
 
     Example: mediawatch show https://www.dawn.com/news/1234567 --at 2026-03-03
     """
-    from mediawatch.archive import queries
+    from archive import queries
 
     archive = open_archive(db_url)
     with archive.reading() as session:
@@ -352,7 +352,7 @@ def show(url: str, seq: int | None, at: str | None, as_json: bool, db_url: str |
 
 
 def version_dict(url: str, v: Any) -> dict[str, Any]:
-    from mediawatch.archive.export import version_record
+    from archive.export import version_record
 
     return {"url": url, **version_record(v)}
 
@@ -377,8 +377,8 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
 
     Example: mediawatch diff https://www.dawn.com/news/1234567 1 3 --format side-by-side
     """
-    from mediawatch.archive import queries
-    from mediawatch.archive.diff import unified, word_ops
+    from archive import queries
+    from archive.diff import unified, word_ops
 
     archive = open_archive(db_url)
     with archive.reading() as session:
@@ -396,7 +396,7 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
         return
     ops = word_ops(old.text, new.text)
     if fmt == "json":
-        from mediawatch.archive.diff import compare
+        from archive.diff import compare
 
         comparison = compare(old, new)
         click.echo(
@@ -527,7 +527,7 @@ def crawl(
 
     Example: mediawatch crawl --revisit due --warc /srv/warc
     """
-    from mediawatch.runlock import acquire_run_lock
+    from archive.runlock import acquire_run_lock
 
     topic_path: Path | str | None = None
     if topic is not None:
@@ -535,8 +535,8 @@ def crawl(
     # Never two crawls (or a crawl and an import) at once: a second one exits 75 untouched, and
     # quickly: Scrapy and the extractor are imported only once the lock is held.
     with acquire_run_lock(db_url), _progress("crawling") as advance:
-        from mediawatch.crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
-        from mediawatch.crawler.warccapture import parse_size
+        from crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
+        from crawler.warccapture import parse_size
 
         report = run_crawl(
             CrawlOptions(
@@ -629,9 +629,9 @@ def demo(db_file: Path) -> None:
 
     Example: mediawatch demo
     """
-    from mediawatch.archive import queries
-    from mediawatch.archive.diff import word_ops
-    from mediawatch.crawler.demo import OUTLET, run_demo
+    from archive import queries
+    from archive.diff import word_ops
+    from mediawatch.demo import OUTLET, run_demo
 
     out = stdout()
     out.print(f"Serving the fictional outlet [bold]{OUTLET}[/bold] on 127.0.0.1 and crawling it ...")
@@ -692,7 +692,7 @@ def import_warc_command(files: tuple[Path, ...], as_json: bool, db_url: str | No
 
     Example: mediawatch import-warc crawl-2026-03-01.warc.gz old-collection.arc
     """
-    from mediawatch.archive.warc import import_warc
+    from archive.warc import import_warc
 
     archive = open_archive(db_url)
     with _progress("importing WARC") as advance:
@@ -717,7 +717,7 @@ def export_warc_to(
     output: Path, since: str | None, url: str | None, as_json: bool, db_url: str | None
 ) -> None:
     """Export fetches as WARC/1.1: responses with their raw bytes, unchanged re-fetches as revisits."""
-    from mediawatch.archive.warc import export_warc
+    from archive.warc import export_warc
 
     archive = open_archive(db_url, readonly=True)
     with _progress("exporting WARC") as advance:
@@ -774,7 +774,7 @@ def backfill_command(
 
     Example: mediawatch backfill https://www.nytimes.com/2012/06/20/world/middleeast/mubarak.html
     """
-    from mediawatch.archive.wayback import backfill
+    from archive.wayback import backfill
 
     archive = open_archive(db_url)
     with _progress("backfilling") as advance:
@@ -812,16 +812,16 @@ def render_comparison(article_id: int, url: str, old: Any, new: Any, fmt: str, c
     """Print a comparison side by side (terminal) or as a self-contained HTML page."""
     from datetime import datetime
 
-    from mediawatch.archive.diff import compare
+    from archive.diff import compare
 
     if fmt == "html":
-        from mediawatch.archive.web.render import standalone_diff
-        from mediawatch.archive.web.views import DiffPage
+        from mediawatch.web.render import standalone_diff
+        from mediawatch.web.views import DiffPage
 
         page = DiffPage(article_id, url, old, new, compare(old, new), [])
         click.echo(standalone_diff(page, generated=datetime.now(UTC)))
         return
-    from mediawatch.archive.diff_terminal import side_by_side, summary_line
+    from mediawatch.diff_terminal import side_by_side, summary_line
 
     comparison = compare(old, new)
     out = stdout()
@@ -858,7 +858,7 @@ def search_cmd(query: str, limit: int, offset: int, as_json: bool, db_url: str |
 
     Example: mediawatch search '"Doha agreement" Khalilzad'
     """
-    from mediawatch.archive.search import MARK_CLOSE, MARK_OPEN, search
+    from archive.search import MARK_CLOSE, MARK_OPEN, search
 
     archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
@@ -913,7 +913,7 @@ def export_cmd(
 
     Example: mediawatch export --format jsonl --output histories.jsonl --since 2026-03-01
     """
-    from mediawatch.archive.export import export
+    from archive.export import export
 
     if fmt == "warc":
         if str(output) == "-":
@@ -938,7 +938,7 @@ def serve_cmd(host: str, port: int, db_url: str | None) -> None:
 
     Example: mediawatch serve --port 8000   (then open http://127.0.0.1:8000/)
     """
-    from mediawatch.archive.web.app import serve
+    from mediawatch.web.app import serve
 
     stderr().print(f"mediawatch viewer on http://{terminal_safe(host)}:{port}/ (Ctrl-C to stop)")
     serve(db_url, host=host, port=port)
@@ -966,7 +966,7 @@ def schedule(config_path: Path, db_url: str | None) -> None:
 
     Example: mediawatch schedule --config config/schedule.yaml
     """
-    from mediawatch.scheduler import serve
+    from scheduler import serve
 
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
         logging.getLogger("mediawatch").setLevel(logging.INFO)  # a daemon logs each run's outcome
@@ -982,7 +982,7 @@ def runs(limit: int, as_json: bool, db_url: str | None) -> None:
 
     Example: mediawatch runs --limit 10
     """
-    from mediawatch.archive.runs import recent_runs
+    from archive.runs import recent_runs
 
     archive = open_archive(db_url)
     with archive.reading() as session:
@@ -1016,7 +1016,7 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
 
     Example: mediawatch due --overdue
     """
-    from mediawatch.archive.runs import due_queue, utcnow
+    from archive.runs import due_queue, utcnow
 
     archive = open_archive(db_url)
     with archive.reading() as session:
@@ -1070,9 +1070,9 @@ def report(
 
     Example: mediawatch report --since 24h --format markdown --base-url https://archive.example.org
     """
-    from mediawatch.archive.reports import digest, render
-    from mediawatch.archive.runs import utcnow
-    from mediawatch.scheduler import parse_duration
+    from archive.reports import digest, render
+    from archive.runs import utcnow
+    from scheduler import parse_duration
 
     now = utcnow()
     try:
@@ -1089,8 +1089,8 @@ def report(
 
 
 def _notify_report(sources_path: Path | None, db_url: str | None, since: Any, until: Any) -> None:
-    from mediawatch.crawler.config import DEFAULT_SOURCES, load_sources
-    from mediawatch.errors import ConfigError, NotificationFailed
+    from archive.errors import ConfigError, NotificationFailed
+    from crawler.config import DEFAULT_SOURCES, load_sources
     from mediawatch.notify import notify_window
 
     targets = load_sources(sources_path or DEFAULT_SOURCES).notify
@@ -1115,7 +1115,7 @@ def db_copy(target: str, source: str | None, force: bool, db_url: str | None) ->
 
     Example: mediawatch db copy --to postgresql+psycopg://localhost/mediawatch
     """
-    from mediawatch.archive.transfer import copy_archive
+    from archive.transfer import copy_archive
 
     result = copy_archive(source or db_url, target, force=force)
     click.echo(", ".join(f"{table}: {n}" for table, n in result.rows.items()))
@@ -1130,7 +1130,7 @@ def db_backup(path: Path, db_url: str | None) -> None:
 
     Example: mediawatch db backup /var/backups/mediawatch-$(date +%F).db
     """
-    from mediawatch.archive.transfer import backup_sqlite
+    from archive.transfer import backup_sqlite
 
     result = backup_sqlite(db_url, path)
     click.echo(f"{result.path}: {result.pages} pages, {result.bytes} bytes, integrity ok")
@@ -1149,7 +1149,7 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
 
     Example: mediawatch duplicates https://www.dawn.com/news/1234567
     """
-    from mediawatch.archive.dedup import duplicates_for_url
+    from archive.dedup import duplicates_for_url
 
     archive = open_archive(db_url)
     with archive.reading() as session:
@@ -1184,7 +1184,7 @@ def rederive(url: str | None, as_json: bool, db_url: str | None) -> None:
 
     Example: mediawatch rederive --url https://www.dawn.com/news/1234567
     """
-    from mediawatch.archive.rederive import rederive as run_rederive
+    from archive.rederive import rederive as run_rederive
 
     archive = open_archive(db_url)
     summary = run_rederive(archive.sessions, url=url)

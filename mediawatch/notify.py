@@ -6,7 +6,7 @@ secret never sits in the file. A target that cannot be reached is reported and c
 fatal: the crawl has already been recorded, and the next run still notifies.
 
 Everything crawled (titles, URLs) reaches the message through the digest renderers of
-:mod:`mediawatch.archive.reports`, which escape it for the message's format.
+:mod:`archive.reports`, which escape it for the message's format.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import ChangeKind
-from mediawatch.archive.reports import Digest, Edit, digest, one_line, render
-from mediawatch.archive.textsafe import control_safe
+from archive.db import Archive
+from archive.models import ChangeKind
+from archive.reports import Digest, Edit, digest, one_line, render
+from archive.textsafe import control_safe
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import create_engine, text
 
-from mediawatch.archive.db import Archive, make_engine, upgrade
+from archive.db import Archive, make_engine, upgrade
 
 if TYPE_CHECKING:
     from crawl_site import Site

@@ -22,8 +22,8 @@ from typing import Any
 
 from corpus_data import eval_pages
 
-from mediawatch.archive.extract import extract
-from mediawatch.archive.store import assess
+from archive.extract import extract
+from archive.store import assess
 
 
 class QuietHandler(BaseHTTPRequestHandler):

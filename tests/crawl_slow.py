@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from mediawatch.archive.extract import Extracted
+from archive.extract import Extracted
 
 
 def slow_or_fast(raw: bytes, url: str | None, content_type: str | None) -> Extracted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from mediawatch.runlock import acquire_run_lock
+from archive.runlock import acquire_run_lock
 
 if __name__ == "__main__":
     with acquire_run_lock(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "run"):

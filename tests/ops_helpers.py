@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import CrawlRun
+from archive.db import Archive
+from archive.models import CrawlRun
 
 HOLDER = Path(__file__).parent / "lock_holder.py"
 T = TypeVar("T")

@@ -27,8 +27,8 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.internet.interfaces import IHostnameResolver
 from zope.interface import implementer
 
-from mediawatch.crawler.netguard import host_address, normalize_host
-from mediawatch.crawler.safety import SAFETY_SETTINGS, GuardedHostnameResolver, failure_reason
+from crawler.netguard import host_address, normalize_host
+from crawler.safety import SAFETY_SETTINGS, GuardedHostnameResolver, failure_reason
 
 STUB_ENV = "MEDIAWATCH_TEST_STUB_HOSTS"
 CONNECTS: list[list[Any]] = []

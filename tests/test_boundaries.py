@@ -1,4 +1,4 @@
-"""archive/ is usable with no crawler: it never imports Scrapy or mediawatch.crawler."""
+"""archive/ is usable with no crawler: it never imports Scrapy or crawler."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mediawatch
+import archive
 
-ARCHIVE = Path(mediawatch.__file__).parent / "archive"
+ARCHIVE = Path(archive.__file__).parent
 
 
 def test_archive_modules_never_import_scrapy_or_the_crawler() -> None:
     modules = sorted(
-        "mediawatch.archive"
+        "archive"
         + ("." + ".".join(p.relative_to(ARCHIVE).with_suffix("").parts)).replace(".__init__", "")
         for p in ARCHIVE.rglob("*.py")
     )
@@ -21,7 +21,7 @@ def test_archive_modules_never_import_scrapy_or_the_crawler() -> None:
         "import sys, importlib\n"
         f"for m in {[m.rstrip('.') for m in modules]!r}:\n"
         "    importlib.import_module(m)\n"
-        "banned = ('scrapy.', 'twisted', 'mediawatch.crawler')\n"
+        "banned = ('scrapy.', 'twisted', 'crawler')\n"
         "bad = sorted(m for m in sys.modules if m == 'scrapy' or m.startswith(banned))\n"
         "print(','.join(bad))\n"
     )

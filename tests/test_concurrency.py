@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from mediawatch.archive import blobs
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Blob, Fetch, FetchOutcome, Version
+from archive import blobs
+from archive.db import Archive
+from archive.models import Blob, Fetch, FetchOutcome, Version
 
 WRITER = Path(__file__).parent / "writer_proc.py"
 

@@ -28,8 +28,8 @@ from crawl_site import (
 )
 from sqlalchemy import func, select
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import (
+from archive.db import Archive
+from archive.models import (
     Article,
     ArticleStatus,
     ChangeKind,

@@ -20,15 +20,15 @@ from crawl_site import CorpusPage, Page, Site, healthy_pages, rewrite_feed, run_
 from perturb import Anchor, edit_sentence, find_anchor, volatile_lines
 from sqlalchemy import select
 
-from mediawatch.archive.blobs import sha256_hex
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Article, ChangeKind, FetchOutcome, Version
-from mediawatch.archive.store import Capture, record
-from mediawatch.archive.volatile import only_rotated_since
-from mediawatch.crawler.config import capture_options, load_sources
-from mediawatch.crawler.confirm import confirmed, needs_confirmation, outcome_key
-from mediawatch.crawler.state import Revisit
-from mediawatch.errors import ConfigError
+from archive.blobs import sha256_hex
+from archive.db import Archive
+from archive.errors import ConfigError
+from archive.models import Article, ChangeKind, FetchOutcome, Version
+from archive.store import Capture, record
+from archive.volatile import only_rotated_since
+from crawler.config import capture_options, load_sources
+from crawler.confirm import confirmed, needs_confirmation, outcome_key
+from crawler.state import Revisit
 
 
 class RenderingSite(Site):

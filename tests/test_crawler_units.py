@@ -10,24 +10,24 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mediawatch.cli import cli
-from mediawatch.crawler import settings as settings_module
-from mediawatch.crawler.config import (
+from archive.errors import ConfigError
+from crawler import settings as settings_module
+from crawler.config import (
     DEFAULT_SOURCES,
     DEFAULT_TOPIC,
     discovery_feed_urls,
     load_sources,
     load_topic,
 )
-from mediawatch.crawler.discovery import (
+from crawler.discovery import (
     clean_url,
     parse_feed,
     parse_sitemap,
     robots_sitemaps,
 )
-from mediawatch.crawler.relevance import Relevance, normalize_for_matching
-from mediawatch.crawler.settings import CrawlSettings, scrapy_settings
-from mediawatch.errors import ConfigError
+from crawler.relevance import Relevance, normalize_for_matching
+from crawler.settings import CrawlSettings, scrapy_settings
+from mediawatch.cli import cli
 
 FEEDS = "news-feeds-and-sitemaps"
 BASE = "http://127.0.0.1:9/"
@@ -292,17 +292,17 @@ def test_scrapy_settings_are_derived_in_one_place() -> None:
     assert s["USER_AGENT"].startswith("mediawatch/") and "(+https://example.org/contact)" in s["USER_AGENT"]
     # Scrapy's fail-open robots middleware is replaced by the RFC 9309 one from safety.py.
     assert s["ROBOTSTXT_OBEY"] is False and s["MEDIAWATCH_ROBOTS_ENABLED"] is True
-    assert s["DOWNLOADER_MIDDLEWARES"]["mediawatch.crawler.robots.RobotsPolicyMiddleware"] == 100
-    assert s["DOWNLOADER_MIDDLEWARES"]["mediawatch.crawler.safety.UrlPolicyMiddleware"] == 10
+    assert s["DOWNLOADER_MIDDLEWARES"]["crawler.robots.RobotsPolicyMiddleware"] == 100
+    assert s["DOWNLOADER_MIDDLEWARES"]["crawler.safety.UrlPolicyMiddleware"] == 10
     assert s["DOWNLOAD_HANDLERS"]["file"] is None and s["DOWNLOAD_HANDLERS"]["data"] is None
-    assert s["TWISTED_DNS_RESOLVER"] == "mediawatch.crawler.safety.GuardedHostnameResolver"
+    assert s["TWISTED_DNS_RESOLVER"] == "crawler.safety.GuardedHostnameResolver"
     assert s["AUTOTHROTTLE_ENABLED"] is True
     assert s["CONCURRENT_ITEMS"] == 1 and s["HTTPCACHE_ENABLED"] is False
     assert s["DOWNLOAD_MAXSIZE"] == 20 * 1024 * 1024 and s["DOWNLOAD_TIMEOUT"] == 30
     assert s["DOWNLOAD_FAIL_ON_DATALOSS"] is True and s["MEMUSAGE_ENABLED"] is True
     assert s["MEDIAWATCH_ALLOW_PRIVATE_NETWORKS"] is True
     assert scrapy_settings(CrawlSettings())["MEDIAWATCH_ALLOW_PRIVATE_NETWORKS"] is False
-    assert "# safety: merged by mediawatch.crawler.safety" in inspect.getsource(
+    assert "# safety: merged by crawler.safety" in inspect.getsource(
         settings_module.scrapy_settings
     )
 
@@ -316,8 +316,8 @@ def test_extraction_pool_timeout_replaces_the_pool() -> None:
 
     from crawl_slow import slow_or_fast
 
-    from mediawatch.archive.extract import ExtractionError
-    from mediawatch.crawler.extraction import ExtractionPool, ExtractionTimeout
+    from archive.extract import ExtractionError
+    from crawler.extraction import ExtractionPool, ExtractionTimeout
 
     pool = ExtractionPool(1, timeout=20.0, func=slow_or_fast)  # generous: a busy machine
 
@@ -341,9 +341,9 @@ def test_extraction_pool_timeout_replaces_the_pool() -> None:
 def test_revisit_plan_due_all_none(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from mediawatch.archive.db import Archive
-    from mediawatch.archive.models import Article, ArticleStatus
-    from mediawatch.crawler.run import plan_revisits
+    from archive.db import Archive
+    from archive.models import Article, ArticleStatus
+    from crawler.run import plan_revisits
 
     archive = Archive(f"sqlite:///{tmp_path / 'plan.db'}")
     now = datetime(2026, 3, 1, 8, tzinfo=UTC)

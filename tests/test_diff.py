@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from corpus_data import nyt_captures
 from views_site import import_nyt
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.diff import (
+from archive.db import Archive
+from archive.diff import (
     ChangeLabel,
     RowKind,
     TextVersion,
@@ -22,8 +22,8 @@ from mediawatch.archive.diff import (
     word_counts,
     word_ops,
 )
-from mediawatch.archive.extract import extract
-from mediawatch.archive.queries import require_article, versions_of
+from archive.extract import extract
+from archive.queries import require_article, versions_of
 from mediawatch.cli import cli
 
 EDGI = "edgi-web-monitoring-diff-fixtures/web_monitoring_diff"

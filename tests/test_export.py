@@ -13,11 +13,11 @@ from corpus_data import nyt_captures
 from sqlalchemy import func, select
 from views_site import import_nyt
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.export import export
-from mediawatch.archive.models import Fetch, Version
+from archive.db import Archive
+from archive.errors import InputError, NotFoundError
+from archive.export import export
+from archive.models import Fetch, Version
 from mediawatch.cli import cli
-from mediawatch.errors import InputError, NotFoundError
 
 SLUGS = ["mubarak-is-on", "activism-grows-as"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from corpus_data import eval_pages
 
-from mediawatch.archive.extract import decode_html, extract, normalize_date
-from mediawatch.archive.normalize import comparable_text
+from archive.extract import decode_html, extract, normalize_date
+from archive.normalize import comparable_text
 
 # Measured on all 990 pages (see README "Extraction quality"); the gate sits a little below.
 # Every second page keeps the suite fast; bench/extract_gold.py measures all 990.

@@ -22,9 +22,9 @@ from conftest import PostgresCluster
 from crawl_site import CorpusPage, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file
 from sqlalchemy import select
 
-from mediawatch.archive.blobs import decompress
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Article, Blob, CrawlRun, Fetch, Version
+from archive.blobs import decompress
+from archive.db import Archive
+from archive.models import Article, Blob, CrawlRun, Fetch, Version
 
 PAGES = 4
 KILLS = 20

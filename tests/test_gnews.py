@@ -25,9 +25,9 @@ from crawl_site import (
 )
 from sqlalchemy import select
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Article, ArticleURL
-from mediawatch.crawler import gnews
+from archive.db import Archive
+from archive.models import Article, ArticleURL
+from crawler import gnews
 
 SIGNATURE = "AZ5r3eS-sig_value"
 TIMESTAMP = "1732600000"

@@ -17,10 +17,10 @@ import pytest
 from corpus_data import eval_pages
 from perturb import EDITS, FURNITURE, Anchor, find_anchor, promo, volatile_lines, whitespace, with_volatile
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.extract import ExtractionError, extract
-from mediawatch.archive.models import ChangeKind, FetchOutcome
-from mediawatch.archive.store import Capture, record
+from archive.db import Archive
+from archive.extract import ExtractionError, extract
+from archive.models import ChangeKind, FetchOutcome
+from archive.store import Capture, record
 
 SAMPLE = int(os.environ.get("MEDIAWATCH_PERTURB_PAGES", "50"))
 PG_SAMPLE = 8  # the masking is backend-independent: PostgreSQL checks the same writes

@@ -26,9 +26,9 @@ from crawl_site import (
     with_edit,
 )
 
-from mediawatch.archive.reports import Digest, Edit
-from mediawatch.crawler.config import load_sources
-from mediawatch.errors import ConfigError
+from archive.errors import ConfigError
+from archive.reports import Digest, Edit
+from crawler.config import load_sources
 from mediawatch.notify import NotifyTarget, messages_for
 
 

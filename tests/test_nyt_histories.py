@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from corpus_data import nyt_captures, nyt_slugs, nyt_version_index, write_nyt_jsonl
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.diff import word_ops
-from mediawatch.archive.importer import import_jsonl, parse_timestamp
-from mediawatch.archive.queries import require_article, versions_of
+from archive.db import Archive
+from archive.diff import word_ops
+from archive.importer import import_jsonl, parse_timestamp
+from archive.queries import require_article, versions_of
 from mediawatch.cli import cli
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from click.testing import CliRunner
 from corpus_data import write_nyt_jsonl
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.extract import Extracted
-from mediawatch.archive.reports import Digest, Edit, NewArticle, render_html, render_markdown
-from mediawatch.archive.store import Capture, record
+from archive.db import Archive
+from archive.extract import Extracted
+from archive.jobs import run_import
+from archive.reports import Digest, Edit, NewArticle, render_html, render_markdown
+from archive.store import Capture, record
 from mediawatch.cli import cli
-from mediawatch.jobs import run_import
 
 HOSTILE_TITLE = "<script>alert(1)</script> *bold* [x](javascript:alert(1)) \x1b[31m"
 HOSTILE_URL = 'https://evil.example/a"><img src=x onerror=alert(1)>'

@@ -10,10 +10,10 @@ from corpus_data import write_nyt_jsonl
 from ops_helpers import hold_lock, mediawatch, run_mediawatch, runs, wait_for
 from sqlalchemy import func, select
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Fetch, Version
-from mediawatch.errors import AlreadyRunning
-from mediawatch.runlock import acquire_run_lock, lock_key, lock_path
+from archive.db import Archive
+from archive.errors import AlreadyRunning
+from archive.models import Fetch, Version
+from archive.runlock import acquire_run_lock, lock_key, lock_path
 
 STARTS = 20
 # Racing starts each may run a whole import; ten keep the race real and the suite short.

@@ -27,9 +27,9 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
 from zope.interface import implementer
 
-from mediawatch.crawler.netguard import address_refusal, explain_url, parse_ipv4_host
-from mediawatch.crawler.robots import truncate_robots
-from mediawatch.crawler.safety import SAFETY_SETTINGS, GuardedHostnameResolver, classify_url
+from crawler.netguard import address_refusal, explain_url, parse_ipv4_host
+from crawler.robots import truncate_robots
+from crawler.safety import SAFETY_SETTINGS, GuardedHostnameResolver, classify_url
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

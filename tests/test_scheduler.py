@@ -20,11 +20,11 @@ from corpus_data import nyt_captures, nyt_slugs, write_nyt_jsonl
 from ops_helpers import run_mediawatch, runs, wait_for
 from sqlalchemy import func, inspect, select
 
-from mediawatch.archive.db import Archive, make_engine
-from mediawatch.archive.models import Version
+from archive.db import Archive, make_engine
+from archive.errors import ConfigError
+from archive.models import Version
 from mediawatch.cli import cli
-from mediawatch.errors import ConfigError
-from mediawatch.scheduler import load_config, parse_duration
+from scheduler import load_config, parse_duration
 
 PROJECT = Path(__file__).resolve().parent.parent
 UNIT = PROJECT / "deploy" / "mediawatch-scheduler.service"
@@ -251,11 +251,11 @@ def test_restart_keeps_declared_jobs_only(db_url: str, tmp_path: Path) -> None:
 
 def test_job_store_table_is_outside_alembic_drift_check(db_url: str) -> None:
     """The scheduler's apscheduler_jobs table lives in the archive but is not a migration's to own."""
-    from alembic import command
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from mediawatch.archive.db import alembic_config
+    from alembic import command
+    from archive.db import alembic_config
 
     engine = make_engine(db_url)
     store = SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")
@@ -274,7 +274,7 @@ def test_second_sigterm_kills_a_job_that_ignores_the_first(
     import threading
     import time
 
-    from mediawatch import scheduler as scheduler_module
+    import scheduler as scheduler_module
 
     started = tmp_path / "child-started"
     stubborn = (
@@ -305,7 +305,7 @@ def test_second_sigterm_kills_a_job_that_ignores_the_first(
 
     sender = threading.Thread(target=send_two_sigterms, daemon=True)
     sender.start()
-    with caplog.at_level(logging.INFO, logger="mediawatch.scheduler"):
+    with caplog.at_level(logging.INFO, logger="scheduler"):
         result = scheduler_module.serve(f"sqlite:///{tmp_path / 'a.db'}", config)
     sender.join(timeout=10)
     assert signals_sent == ["first", "second"]

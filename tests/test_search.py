@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from sqlalchemy import delete, func, select, update
 from views_site import import_nyt
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.extract import Extracted
-from mediawatch.archive.models import Version
-from mediawatch.archive.search import (
+from archive.db import Archive
+from archive.extract import Extracted
+from archive.models import Version
+from archive.search import (
     MARK_CLOSE,
     MARK_OPEN,
     SearchError,
@@ -22,7 +22,7 @@ from mediawatch.archive.search import (
     parse_query,
     search,
 )
-from mediawatch.archive.store import Capture, record
+from archive.store import Capture, record
 from mediawatch.cli import cli
 
 SLUGS = ["mubarak-is-on", "activism-grows-as", "behind-romneys-decision", "road-trip-helps"]

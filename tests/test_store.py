@@ -9,10 +9,10 @@ import pytest
 from corpus_data import EvalPage, eval_pages
 from sqlalchemy import func, select
 
-from mediawatch.archive import blobs
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Article, ArticleStatus, Blob, ChangeKind, Fetch, FetchOutcome, Version
-from mediawatch.archive.store import Capture, find_article, record
+from archive import blobs
+from archive.db import Archive
+from archive.models import Article, ArticleStatus, Blob, ChangeKind, Fetch, FetchOutcome, Version
+from archive.store import Capture, find_article, record
 
 GUARDIAN = "theguardian.com.academics.html.gz"
 URL = "https://www.theguardian.com/education/2020/jan/20/thousands-of-uk-academics-treated-as-second-class-citizens"
@@ -28,7 +28,7 @@ class Counting:
     """Wraps the real extractor and counts calls: unchanged revisits must not extract."""
 
     def __init__(self) -> None:
-        from mediawatch.archive.extract import extract
+        from archive.extract import extract
 
         self.calls = 0
         self._extract = extract

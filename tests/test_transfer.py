@@ -13,11 +13,11 @@ from conftest import fresh_postgres_url
 from corpus_data import eval_pages, write_nyt_jsonl
 from sqlalchemy import func, select
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Article, Base, Blob, Fetch, Version
-from mediawatch.archive.store import Capture, record
+from archive.db import Archive
+from archive.jobs import run_import
+from archive.models import Article, Base, Blob, Fetch, Version
+from archive.store import Capture, record
 from mediawatch.cli import cli
-from mediawatch.jobs import run_import
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from corpus_data import EvalPage, eval_pages
 from sqlalchemy import func, select
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.dedup import duplicates_of, jaccard, signature
-from mediawatch.archive.extract import ExtractionError, extract
-from mediawatch.archive.models import Article, ArticleURL, DuplicateLink, FetchOutcome, LshBucket, Version
-from mediawatch.archive.store import Capture, find_article, record
+from archive.db import Archive
+from archive.dedup import duplicates_of, jaccard, signature
+from archive.extract import ExtractionError, extract
+from archive.models import Article, ArticleURL, DuplicateLink, FetchOutcome, LshBucket, Version
+from archive.store import Capture, find_article, record
 from mediawatch.cli import cli
 
 GUARDIAN = "theguardian.com.academics.html.gz"

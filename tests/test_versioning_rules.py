@@ -13,13 +13,13 @@ from corpus_data import EvalPage, eval_pages
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.extract import Extracted, extract
-from mediawatch.archive.models import Article, ArticleStatus, ChangeKind, FetchOutcome, Version
-from mediawatch.archive.policy import SourcePolicy
-from mediawatch.archive.rederive import rederive
-from mediawatch.archive.store import Capture, record
-from mediawatch.archive.volatile import confirmed_key_text, key_text, lossy_matches
+from archive.db import Archive
+from archive.extract import Extracted, extract
+from archive.models import Article, ArticleStatus, ChangeKind, FetchOutcome, Version
+from archive.policy import SourcePolicy
+from archive.rederive import rederive
+from archive.store import Capture, record
+from archive.volatile import confirmed_key_text, key_text, lossy_matches
 from mediawatch.cli import cli
 
 GUARDIAN = "theguardian.com.academics.html.gz"

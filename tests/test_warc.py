@@ -19,11 +19,11 @@ from conftest import fresh_postgres_url
 from sqlalchemy import func, select
 from warcio.archiveiterator import ArchiveIterator
 
-from mediawatch.archive.blobs import get_blob
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Article, Blob, Fetch, FetchOrigin, FetchOutcome, Version
-from mediawatch.archive.store import Capture, record
-from mediawatch.archive.warc import (
+from archive.blobs import get_blob
+from archive.db import Archive
+from archive.models import Article, Blob, Fetch, FetchOrigin, FetchOutcome, Version
+from archive.store import Capture, record
+from archive.warc import (
     PROFILE_IDENTICAL,
     PROFILE_NOT_MODIFIED,
     export_warc,

@@ -1,4 +1,4 @@
-"""WARC capture during a crawl (``mediawatch crawl --warc DIR``): mediawatch/crawler/warccapture.py.
+"""WARC capture during a crawl (``mediawatch crawl --warc DIR``): crawler/warccapture.py.
 
 The crawl test runs real crawls (one process each, tests/crawl_site.py) of real evaldata pages on
 a loopback site, twice with one edit in between, then checks the files with warcio's own
@@ -27,16 +27,16 @@ from scrapy.utils.test import get_crawler
 from sqlalchemy import select
 from warcio.archiveiterator import ArchiveIterator
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Article, Version
-from mediawatch.crawler.warccapture import (
+from archive.db import Archive
+from archive.errors import ConfigError
+from archive.models import Article, Version
+from crawler.warccapture import (
     INDEX_NAME,
     OPEN_SUFFIX,
     WarcCaptureExtension,
     parse_size,
     payload_digest,
 )
-from mediawatch.errors import ConfigError
 
 PAGES = 5
 NAME = re.compile(r"^mediawatch-(\d+)-(\d{17})-(\d{5})\.warc\.gz$")

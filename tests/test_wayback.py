@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from test_nyt_histories import _fold, expected_versions
 from wayback_site import WaybackSite, nyt_mementos, serve, surt_key
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.models import Fetch, FetchOrigin, FetchOutcome
-from mediawatch.archive.queries import require_article, versions_of
-from mediawatch.archive.store import Capture, record
-from mediawatch.archive.wayback import (
+from archive.db import Archive
+from archive.models import Fetch, FetchOrigin, FetchOutcome
+from archive.queries import require_article, versions_of
+from archive.store import Capture, record
+from archive.wayback import (
     Backfiller,
     BackfillSummary,
     CdxRow,
@@ -278,7 +278,7 @@ def test_cli_backfill(db_url: str, corpus: Path, site: WaybackSite) -> None:
 
 
 def test_backfiller_rejects_non_http_endpoints(archive: Archive) -> None:
-    from mediawatch.errors import InputError
+    from archive.errors import InputError
 
     with pytest.raises(InputError):
         Backfiller(archive, cdx_endpoint="file:///etc/passwd")

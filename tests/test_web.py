@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from views_site import HOSTILE_URL, PAYLOADS, hostile_archive, import_nyt
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.web.app import create_app
-from mediawatch.archive.web.render import ENVIRONMENT, TEMPLATES, http_url
+from archive.db import Archive
+from mediawatch.web.app import create_app
+from mediawatch.web.render import ENVIRONMENT, TEMPLATES, http_url
 
 HTML_VIEWS = [
     "/",
@@ -218,9 +218,9 @@ def test_also_published_at_shows_linked_republications(archive: Archive) -> None
     """A copy of an article's text on another outlet is linked and shown on both article pages."""
     from datetime import UTC, datetime
 
-    from mediawatch.archive.extract import Extracted
-    from mediawatch.archive.store import Capture, record
-    from mediawatch.archive.web.views import also_published_at
+    from archive.extract import Extracted
+    from archive.store import Capture, record
+    from mediawatch.web.views import also_published_at
 
     story = (
         "Pakistani and Afghan officials met at the Torkham crossing on Tuesday to discuss the "
@@ -251,7 +251,7 @@ def test_statement_time_limit(archive: Archive) -> None:
     """Every viewer statement has a time limit (SQLite progress handler, PostgreSQL statement_timeout)."""
     from sqlalchemy.exc import OperationalError
 
-    from mediawatch.archive.web.app import lock_down
+    from mediawatch.web.app import lock_down
 
     viewer = Archive(archive.url, readonly=True)
     lock_down(viewer, timeout_s=0.2)

@@ -11,7 +11,7 @@ from conftest import PROJECT, unavailable
 from corpus_data import nyt_captures
 from views_site import PAYLOADS, hostile_archive, import_nyt, live_viewer
 
-from mediawatch.archive.db import Archive
+from archive.db import Archive
 
 pytestmark = pytest.mark.browser
 

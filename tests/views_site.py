@@ -13,11 +13,11 @@ from pathlib import Path
 from corpus_data import write_nyt_jsonl
 from sqlalchemy import insert
 
-from mediawatch.archive.db import Archive
-from mediawatch.archive.extract import Extracted
-from mediawatch.archive.importer import import_jsonl
-from mediawatch.archive.models import FetchOrigin, Source, SourceKind
-from mediawatch.archive.store import Capture, record
+from archive.db import Archive
+from archive.extract import Extracted
+from archive.importer import import_jsonl
+from archive.models import FetchOrigin, Source, SourceKind
+from archive.store import Capture, record
 
 # XSS vectors for titles, bylines, bodies and raw HTML (RELIABILITY.md H1/H2). Each sets the
 # sentinel window.__pwned or opens a dialog if it ever runs. URLs only point at loopback.
@@ -99,7 +99,7 @@ def live_viewer(db_url: str) -> Iterator[str]:
     """The viewer served by uvicorn on 127.0.0.1 (a free port) in a thread; yields its base URL."""
     import uvicorn
 
-    from mediawatch.archive.web.app import create_app
+    from mediawatch.web.app import create_app
 
     app = create_app(Archive(db_url, readonly=True))
     config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="off")

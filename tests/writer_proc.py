@@ -10,9 +10,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from corpus_data import eval_pages  # noqa: E402
 
-from mediawatch.archive.db import Archive  # noqa: E402
-from mediawatch.archive.extract import Extracted  # noqa: E402
-from mediawatch.archive.store import Capture, record  # noqa: E402
+from archive.db import Archive  # noqa: E402
+from archive.extract import Extracted  # noqa: E402
+from archive.store import Capture, record  # noqa: E402
 
 URL = "https://www.theguardian.com/education/2020/jan/20/thousands-of-uk-academics-treated-as-second-class-citizens"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

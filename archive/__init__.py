@@ -1,0 +1,1 @@
+"""Everything about what is kept. Never imports Scrapy or crawler."""

@@ -1,0 +1,239 @@
+"""Engines, sessions and schema migrations for both backends.
+
+SQLite is the embedded default; PostgreSQL is selected with a ``postgresql+psycopg://`` URL.
+On SQLite every write transaction starts with ``BEGIN IMMEDIATE``: a deferred transaction
+that reads and then writes cannot be saved by ``busy_timeout`` and fails with "database is
+locked" under concurrent writers (RELIABILITY.md E5). Read-only engines use plain ``BEGIN``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import DatabaseError as SADatabaseError
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.errors import DatabaseError, SchemaTooNewError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "sqlite:///mediawatch.db"
+DATABASE_URL_ENV = "MEDIAWATCH_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def database_url(explicit: str | None = None) -> str:
+    """The database URL: ``--db``, else ``MEDIAWATCH_DATABASE_URL``, else ./mediawatch.db."""
+    return explicit or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine with the pragmas and transaction behaviour mediawatch relies on."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None},
+            **kwargs,
+        )
+        _configure_sqlite(engine, readonly=readonly)
+    elif parsed.get_backend_name() == "postgresql":
+        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+    else:
+        raise DatabaseError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
+        )
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, readonly: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        if not readonly:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed version survives power loss, not only a process crash.
+            cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # pysqlite's own transaction handling is off (isolation_level=None); we emit BEGIN.
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def insert_ignore(session: Session, model: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model).on_conflict_do_nothing()
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Migrations
+
+
+def migrations_dir() -> Path:
+    """The migration scripts: ``archive/migrations`` inside an installed wheel (a name that cannot
+    shadow the ``alembic`` library), ``alembic/`` at the root of a checkout."""
+    packaged = Path(str(files("archive").joinpath("migrations")))
+    if (packaged / "env.py").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "alembic"
+
+
+def alembic_config(engine_or_url: Engine | str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    cfg.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
+    if isinstance(engine_or_url, Engine):
+        cfg.attributes["engine"] = engine_or_url
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(DEFAULT_DATABASE_URL))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(engine), revision)
+
+
+# The newest migration. Checked against Alembic's scripts by the tests, so that a database already
+# at head is recognised with one query, without importing Alembic (most of a command's start-up).
+SCHEMA_HEAD = "0004_dedup"
+
+
+def _at_head(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        return versions == [SCHEMA_HEAD]
+    except (OperationalError, SADatabaseError):
+        return False  # no table yet, or unreachable: the full check below says which
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring an empty or old database to head; refuse one newer than this code."""
+    if _at_head(engine):
+        return
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    try:
+        current = current_revision(engine)
+    except (OperationalError, SADatabaseError) as exc:
+        raise DatabaseError(f"cannot open database {_safe_url(engine)}: {_one_line(exc.orig)}") from None
+    head = script.get_current_head()
+    if current == head:
+        return
+    if current is not None:
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current not in known:
+            raise SchemaTooNewError(
+                f"database {_safe_url(engine)} is at schema revision {current}, which this "
+                f"mediawatch does not know (its newest is {head}); upgrade mediawatch"
+            )
+    elif inspect(engine).get_table_names() and "article" in inspect(engine).get_table_names():
+        raise DatabaseError(
+            f"database {_safe_url(engine)} has mediawatch tables but no alembic_version; "
+            "it was not created by mediawatch migrations"
+        )
+    logger.info("migrating database from %s to %s", current or "empty", head)
+    try:
+        upgrade(engine)
+    except (OperationalError, SADatabaseError) as exc:
+        raise DatabaseError(f"cannot migrate database {_safe_url(engine)}: {_one_line(exc.orig)}") from None
+
+
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())
+
+
+def _safe_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+class Archive:
+    """An open archive: an engine at schema head and a session factory."""
+
+    def __init__(self, url: str | None = None, *, readonly: bool = False, migrate: bool = True):
+        self.url = database_url(url)
+        self.engine = make_engine(self.url, readonly=readonly)
+        if migrate:
+            ensure_schema(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception."""
+        with self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,292 @@
+"""Republication links: the same story under another URL or on another outlet.
+
+*Exact* duplicates share the version key (digest of the normalised, furniture-free text).
+*Near* duplicates are found with MinHash over word shingles and locality-sensitive hashing;
+the LSH index lives in the database (``lsh_bucket``: one row per band of each signature,
+keyed by a 64-bit hash of the band) so a look-up is one indexed ``key IN (…)`` query that
+works across runs, processes and backends without rebuilding anything in memory. Candidates
+are verified against their stored signatures and linked when the estimated Jaccard similarity
+reaches the threshold (default 0.8, ``MEDIAWATCH_DUPLICATE_THRESHOLD``).
+
+The bands are fixed (20 bands × 6 rows of a 128-value signature: candidates from a Jaccard
+of about 0.6) so the threshold can be changed without re-indexing. Duplicates are linked,
+never dropped; each link says which copy was seen first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from archive.db import insert_ignore
+from archive.models import Article, DuplicateLink, LshBucket, TextSignature, Version
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
+
+logger = logging.getLogger(__name__)
+
+NUM_PERM = 128
+BANDS = 20
+ROWS = 6
+SHINGLE_WORDS = 3
+MIN_SHINGLES = 20  # shorter texts are linked only when exactly equal
+DEFAULT_THRESHOLD = 0.8
+MAX_CANDIDATES = 200
+SEED = 1
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def default_threshold() -> float:
+    value = os.environ.get("MEDIAWATCH_DUPLICATE_THRESHOLD")
+    if not value:
+        return DEFAULT_THRESHOLD
+    try:
+        threshold = float(value)
+    except ValueError:
+        return DEFAULT_THRESHOLD
+    return min(max(threshold, 0.6), 1.0)
+
+
+def shingles(text: str) -> set[bytes]:
+    words = _WORD.findall(text.lower())
+    if len(words) < SHINGLE_WORDS:
+        return {" ".join(words).encode()} if words else set()
+    return {" ".join(words[i : i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
+
+
+@lru_cache(maxsize=1)
+def _template() -> MinHash:
+    # Imported here: the datasketch package pulls in SciPy (over a second), which every command
+    # (and a second crawl refused by the run lock) would otherwise pay before doing anything.
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED)
+
+
+def signature(text: str) -> np.ndarray | None:
+    """The MinHash signature (uint32 × 128) of a text's word shingles; None when too short."""
+    grams = shingles(text)
+    if len(grams) < MIN_SHINGLES:
+        return None
+    minhash = _template().copy()
+    minhash.update_batch(list(grams))
+    return np.asarray(minhash.hashvalues, dtype=np.uint32)
+
+
+def band_keys(hashvalues: np.ndarray) -> list[int]:
+    """One signed 64-bit key per band (the band number is hashed in, so one index serves all)."""
+    keys = []
+    for band in range(BANDS):
+        chunk = hashvalues[band * ROWS : (band + 1) * ROWS].astype("<u4").tobytes()
+        digest = hashlib.blake2b(band.to_bytes(2, "little") + chunk, digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "little", signed=True))
+    return keys
+
+
+def to_bytes(hashvalues: np.ndarray) -> bytes:
+    return hashvalues.astype("<u4").tobytes()
+
+
+def from_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<u4")
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.count_nonzero(a == b)) / float(len(a))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing (called by the store, inside the version's transaction)
+
+
+@dataclass(frozen=True)
+class Link:
+    other_id: int
+    kind: str
+    similarity: float
+
+
+def near_candidates(
+    session: Session, hashvalues: np.ndarray, *, exclude_article: int | None = None
+) -> list[tuple[int, int, np.ndarray]]:
+    """(article id, version id, signature) of stored texts sharing at least one LSH band."""
+    keys = band_keys(hashvalues)
+    stmt = select(LshBucket.article_id, LshBucket.version_id).where(LshBucket.key.in_(keys)).distinct()
+    if exclude_article is not None:
+        stmt = stmt.where(LshBucket.article_id != exclude_article)
+    pairs = session.execute(stmt.limit(MAX_CANDIDATES)).all()
+    if not pairs:
+        return []
+    rows = session.execute(
+        select(TextSignature.version_id, TextSignature.hashvalues).where(
+            TextSignature.version_id.in_([version_id for _, version_id in pairs])
+        )
+    ).all()
+    by_version = {version_id: from_bytes(data) for version_id, data in rows}
+    return [(a, v, by_version[v]) for a, v in pairs if v in by_version]
+
+
+def index_version(
+    session: Session,
+    article: Article,
+    version: Version,
+    key: str,
+    *,
+    threshold: float | None = None,
+) -> list[Link]:
+    """Index one new version's text and link its article to the articles carrying the same story.
+
+    ``key`` is the version's key text (see ``volatile.key_text``).
+    """
+    threshold = default_threshold() if threshold is None else threshold
+    found: dict[int, Link] = {}
+    exact = session.scalars(
+        select(Version.article_id)
+        .where(Version.text_sha256 == version.text_sha256, Version.article_id != article.id)
+        .distinct()
+        .limit(MAX_CANDIDATES)
+    ).all()
+    for other in exact:
+        found[other] = Link(other, "exact", 1.0)
+
+    hashvalues = signature(key)
+    if hashvalues is not None:
+        for other, _version_id, other_values in near_candidates(
+            session, hashvalues, exclude_article=article.id
+        ):
+            similarity = jaccard(hashvalues, other_values)
+            if similarity >= threshold and (other not in found or found[other].similarity < similarity):
+                found[other] = Link(other, "exact" if other in exact else "near", similarity)
+        session.add(
+            TextSignature(
+                version_id=version.id,
+                article_id=article.id,
+                num_perm=NUM_PERM,
+                hashvalues=to_bytes(hashvalues),
+            )
+        )
+        session.flush()
+        session.execute(
+            insert_ignore(session, LshBucket),
+            [
+                {"key": k, "version_id": version.id, "article_id": article.id}
+                for k in set(band_keys(hashvalues))
+            ],
+        )
+    for link in found.values():
+        _link(session, article, link, version.first_seen)
+    if found:
+        logger.info("article %s: %d republication link(s)", article.id, len(found))
+    return list(found.values())
+
+
+def _link(session: Session, article: Article, link: Link, at: datetime) -> None:
+    low, high = sorted((article.id, link.other_id))
+    other_first = session.scalar(select(Article.first_seen).where(Article.id == link.other_id))
+    first = link.other_id if other_first is not None and other_first <= article.first_seen else article.id
+    existing = session.scalar(
+        select(DuplicateLink).where(DuplicateLink.article_id == low, DuplicateLink.other_id == high)
+    )
+    if existing is None:
+        session.execute(
+            insert_ignore(session, DuplicateLink).values(
+                article_id=low,
+                other_id=high,
+                kind=link.kind,
+                similarity=round(link.similarity, 4),
+                first_article_id=first,
+                found_at=at,
+            )
+        )
+    elif link.similarity > existing.similarity or (link.kind == "exact" and existing.kind != "exact"):
+        session.execute(
+            update(DuplicateLink)
+            .where(DuplicateLink.id == existing.id)
+            .values(kind=link.kind, similarity=round(link.similarity, 4))
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading (CLI ``duplicates`` and the viewer's "also published at")
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Another article carrying the same story as the one asked about."""
+
+    article_id: int
+    url: str
+    kind: str  # "exact" | "near"
+    similarity: float
+    first_seen: datetime
+    seen_first: bool  # this other copy was archived before the one asked about
+    title: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "article_id": self.article_id,
+            "url": self.url,
+            "kind": self.kind,
+            "similarity": self.similarity,
+            "first_seen": self.first_seen.isoformat(),
+            "seen_first": self.seen_first,
+            "title": self.title,
+        }
+
+
+def duplicates_of(session: Session, article_id: int, *, limit: int = 1000) -> list[Duplicate]:
+    """Articles linked to ``article_id`` as republications (at most ``limit``), most similar first."""
+    links = session.scalars(
+        select(DuplicateLink)
+        .where((DuplicateLink.article_id == article_id) | (DuplicateLink.other_id == article_id))
+        .order_by(DuplicateLink.similarity.desc(), DuplicateLink.id)
+        .limit(limit)
+    ).all()
+    result = []
+    for link in links:
+        other_id = link.other_id if link.article_id == article_id else link.article_id
+        other = session.get(Article, other_id)
+        if other is None:
+            continue
+        title = session.scalar(
+            select(Version.title).where(Version.article_id == other_id).order_by(Version.seq.desc()).limit(1)
+        )
+        result.append(
+            Duplicate(
+                article_id=other_id,
+                url=other.canonical_url,
+                kind=link.kind,
+                similarity=link.similarity,
+                first_seen=other.first_seen,
+                seen_first=link.first_article_id == other_id,
+                title=title,
+            )
+        )
+    result.sort(key=lambda d: (-d.similarity, d.first_seen, d.article_id))
+    return result
+
+
+def duplicates_for_url(session: Session, url: str) -> tuple[Article, list[Duplicate]]:
+    """The article a URL leads to and its linked copies (raises NotFoundError)."""
+    from archive.queries import require_article
+
+    article = require_article(session, url)
+    return article, duplicates_of(session, article.id)
+
+
+def bucket_rows(version_id: int, article_id: int, hashvalues: np.ndarray) -> Iterable[dict[str, int]]:
+    """Rows of ``lsh_bucket`` for one signature (used by bulk loaders and the benchmark)."""
+    for key in set(band_keys(hashvalues)):
+        yield {"key": key, "version_id": version_id, "article_id": article_id}

@@ -1,0 +1,333 @@
+"""One wrapper around trafilatura: bytes in, an article's text and metadata out.
+
+Deterministic (no cross-document deduplication cache), comments excluded. Bytes are decoded
+from the HTTP charset, a BOM or the page's own declaration, with detection as the fallback;
+decoding that had to replace bytes is reported, so it can never pass for an edit.
+Structured data (JSON-LD ``NewsArticle``/``Article``) wins over heuristics when present.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import lxml.html
+import trafilatura
+from dateutil import parser as dateparser
+from lxml import etree
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
+
+from archive.normalize import normalize_field, normalize_text
+
+logger = logging.getLogger(__name__)
+
+EXTRACTOR = f"trafilatura {trafilatura.__version__}"
+# Bigger documents are refused: extraction cost grows superlinearly (30 MB took 30 s, 700 MB).
+MAX_HTML_BYTES = 20 * 1024 * 1024
+# libxml2 silently drops content nested deeper than this (RELIABILITY.md B3).
+LIBXML2_MAX_DEPTH = 255
+
+_ARTICLE_TYPES = {
+    "article",
+    "newsarticle",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "opinionnewsarticle",
+    "backgroundnewsarticle",
+    "reviewnewsarticle",
+    "blogposting",
+    "report",
+    "scholarlyarticle",
+    "socialmediaposting",
+    "liveblogposting",
+    "techarticle",
+    "webpage",
+}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    encoding: str
+    lossy: bool = False
+    replaced: int = 0  # how many bytes had to be replaced by U+FFFD
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What the extractor found on a page."""
+
+    text: str
+    title: str | None = None
+    byline: str | None = None
+    published: str | None = None
+    modified: str | None = None
+    language: str | None = None
+    sitename: str | None = None
+    canonical_url: str | None = None
+    extractor: str = EXTRACTOR
+    encoding: str | None = None
+    lossy_decoding: bool = False
+    truncated: bool = False  # the parser dropped part of the tree
+    paywalled: bool = False  # structured data says the content is not accessible for free
+    dates_declared: bool = True  # False: the dates were guessed from the page's text (htmldate)
+    warnings: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "byline": self.byline,
+            "published": self.published,
+            "modified": self.modified,
+            "language": self.language,
+            "sitename": self.sitename,
+            "canonical_url": self.canonical_url,
+            "text": self.text,
+            "extractor": self.extractor,
+            "encoding": self.encoding,
+            "lossy_decoding": self.lossy_decoding,
+        }
+
+
+class ExtractionError(Exception):
+    """The page could not be turned into article text (too large, not HTML)."""
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_html(raw: bytes, content_type: str | None = None) -> Decoded:
+    """Decode page bytes: BOM, then HTTP charset, then the page's meta, then detection."""
+    bom_encoding, bom = read_bom(raw)
+    if bom_encoding:
+        return _decode_with(raw[len(bom) :], _codec(bom_encoding) or "utf-8")
+    candidates: list[str] = []
+    for name in (
+        http_content_type_encoding(content_type) if content_type else None,
+        html_body_declared_encoding(raw[:4096]),
+    ):
+        codec = _codec(name)
+        # A declared latin-1 is in practice windows-1252 (the WHATWG rule).
+        if codec in ("latin-1", "iso8859-1", "ascii"):
+            codec = "cp1252"
+        if codec and codec not in candidates:
+            candidates.append(codec)
+    for codec in candidates:
+        try:
+            return Decoded(raw.decode(codec), codec)
+        except UnicodeDecodeError:
+            continue
+    # Nothing declared decodes cleanly: try UTF-8, then detection, then the first declaration.
+    try:
+        return Decoded(raw.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw[:200_000]).best()
+    detected = _codec(best.encoding) if best is not None else None
+    if detected:
+        try:
+            return Decoded(raw.decode(detected), detected)
+        except UnicodeDecodeError:
+            pass
+    return _decode_with(raw, candidates[0] if candidates else "utf-8")
+
+
+def _decode_with(raw: bytes, codec: str) -> Decoded:
+    try:
+        return Decoded(raw.decode(codec), codec)
+    except UnicodeDecodeError:
+        text = raw.decode(codec, errors="replace")
+        replaced = text.count("\ufffd") - raw.count("\xef\xbf\xbd".encode("latin-1"))
+        return Decoded(text, codec, lossy=True, replaced=max(replaced, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Structured data
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _names(value: Any) -> list[str]:
+    names: list[str] = []
+    for item in _as_list(value):
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            names.append(item["name"])
+    return [n.strip() for n in names if n and n.strip()]
+
+
+def _json_ld_articles(tree: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for script in tree.xpath('//script[@type="application/ld+json"]')[:20]:
+        body = (script.text or "").strip()
+        if not body or len(body) > 1_000_000:
+            continue
+        try:
+            data = json.loads(body)
+        except ValueError:
+            continue
+        stack = _as_list(data)
+        while stack:
+            node = stack.pop(0)
+            if isinstance(node, list):
+                stack.extend(node)
+                continue
+            if not isinstance(node, dict):
+                continue
+            stack.extend(_as_list(node.get("@graph")))
+            types = {str(t).lower() for t in _as_list(node.get("@type"))}
+            if types & _ARTICLE_TYPES and (node.get("headline") or node.get("datePublished")):
+                found.append(node)
+    # Prefer a real article type over a generic WebPage.
+    found.sort(key=lambda n: "webpage" in {str(t).lower() for t in _as_list(n.get("@type"))})
+    return found
+
+
+def normalize_date(value: Any) -> str | None:
+    """A declared date as ISO 8601 (UTC when a zone is given), or None if it is not a date."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        return None
+    try:
+        parsed = dateparser.isoparse(value.strip())
+    except (ValueError, OverflowError):
+        try:
+            with warnings.catch_warnings():
+                # An unknown zone name ("CET", "ZZ") is dropped, not worth a warning per page.
+                warnings.simplefilter("ignore", dateparser.UnknownTimezoneWarning)
+                parsed = dateparser.parse(value.strip())
+        except (ValueError, OverflowError):
+            return None
+    if not 1990 <= parsed.year <= 2100:
+        return None
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if parsed.hour == parsed.minute == parsed.second == 0 and "T" not in value and ":" not in value:
+        return parsed.date().isoformat()
+    return parsed.isoformat(timespec="seconds")
+
+
+def _meta(tree: Any, *names: str) -> str | None:
+    for name in names:
+        for attr in ("property", "name", "itemprop"):
+            values = tree.xpath(f'//meta[@{attr}="{name}"]/@content')
+            if values and values[0].strip():
+                return str(values[0]).strip()
+    return None
+
+
+def _canonical(tree: Any) -> str | None:
+    links = tree.xpath('//link[@rel="canonical"]/@href')
+    if links and links[0].strip():
+        return str(links[0]).strip()
+    return _meta(tree, "og:url")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _parse(text: str) -> tuple[Any, bool]:
+    parser = lxml.html.HTMLParser(remove_comments=True, no_network=True, huge_tree=False)
+    try:
+        tree = lxml.html.document_fromstring(text, parser=parser)
+    except (etree.ParserError, ValueError) as exc:
+        raise ExtractionError(f"not an HTML document: {exc}") from None
+    truncated = any(
+        "excessive depth" in err.message.lower() or "huge input" in err.message.lower()
+        for err in parser.error_log
+    )
+    return tree, truncated
+
+
+def extract(raw: bytes | str, *, url: str | None = None, content_type: str | None = None) -> Extracted:
+    """Extract article text and metadata from a page's bytes (or already decoded text)."""
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_HTML_BYTES:
+            raise ExtractionError(f"page larger than {MAX_HTML_BYTES} bytes")
+        decoded = decode_html(raw, content_type)
+    else:
+        decoded = Decoded(raw, "utf-8")
+    if not decoded.text.strip():
+        return Extracted(text="", encoding=decoded.encoding, lossy_decoding=decoded.lossy)
+    # lxml refuses str input that carries an XML encoding declaration.
+    source = re.sub(r"^\s*<\?xml[^>]*\?>", "", decoded.text, count=1)
+    tree, truncated = _parse(source)
+    warnings: list[str] = []
+    if truncated:
+        warnings.append("parser dropped deeply nested content")
+
+    ld = _json_ld_articles(tree)
+    ld_node = ld[0] if ld else {}
+    html_lang = (tree.get("lang") or "").strip() or None
+    canonical = _canonical(tree)
+    paywalled = any(str(node.get("isAccessibleForFree", "")).lower() in ("false", "no", "0") for node in ld)
+
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        deduplicate=False,
+        fast=False,
+    )
+    text = normalize_text(getattr(document, "text", None) or "")
+    traf_title = getattr(document, "title", None)
+    traf_author = getattr(document, "author", None)
+    traf_date = getattr(document, "date", None)
+
+    title = normalize_field(ld_node.get("headline") if isinstance(ld_node.get("headline"), str) else None)
+    title = title or normalize_field(traf_title)
+    authors = _names(ld_node.get("author"))
+    byline = normalize_field("; ".join(dict.fromkeys(authors))) if authors else None
+    byline = byline or normalize_field(traf_author)
+    declared = normalize_date(ld_node.get("datePublished")) or normalize_date(
+        _meta(tree, "article:published_time", "datePublished")
+    )
+    published = declared or normalize_date(traf_date)
+    modified = normalize_date(ld_node.get("dateModified")) or normalize_date(
+        _meta(tree, "article:modified_time", "dateModified", "og:updated_time")
+    )
+    language = (
+        ld_node.get("inLanguage") if isinstance(ld_node.get("inLanguage"), str) else None
+    ) or html_lang
+    language = language or getattr(document, "language", None)
+    sitename = normalize_field(getattr(document, "sitename", None))
+    return Extracted(
+        text=text,
+        title=title,
+        byline=byline,
+        published=published,
+        modified=modified,
+        language=(language or None) and language[:16],
+        sitename=sitename,
+        canonical_url=canonical,
+        encoding=decoded.encoding,
+        lossy_decoding=decoded.lossy,
+        truncated=truncated,
+        paywalled=paywalled,
+        dates_declared=bool(declared or modified),
+        warnings=tuple(warnings),
+    )
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,328 @@
+"""The archive's tables, as SQLAlchemy 2.0 typed models.
+
+Every schema change is an Alembic migration (``alembic/versions``); CI runs
+``alembic check`` so these models and the migrations never drift apart.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and always returned timezone-aware (UTC).
+
+    SQLite has no time zones; storing naive UTC on both backends keeps comparisons and
+    ordering identical on SQLite and PostgreSQL.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a timezone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SourceKind(enum.StrEnum):
+    FEED = "feed"
+    SITEMAP = "sitemap"
+    NEWS_SITEMAP = "news-sitemap"
+    DISCOVERY = "discovery"
+    MANUAL = "manual"
+
+
+class ArticleStatus(enum.StrEnum):
+    LIVE = "live"
+    REMOVED = "removed"
+    REDIRECTED = "redirected"
+
+
+class ChangeKind(enum.StrEnum):
+    FIRST = "first"
+    TEXT = "text"
+    METADATA = "metadata"
+    REMOVED = "removed"
+    RESTORED = "restored"
+    REDERIVED = "rederived"  # re-extracted from stored raw HTML by a newer extractor; not an edit
+
+
+class FetchOutcome(enum.StrEnum):
+    NEW_VERSION = "new-version"
+    UNCHANGED = "unchanged"
+    NOT_MODIFIED = "not-modified"
+    REMOVED = "removed"
+    SUSPECT = "suspect"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class FetchOrigin(enum.StrEnum):
+    """Where the evidence of a fetch comes from."""
+
+    CRAWL = "crawl"  # observed by us
+    IMPORT = "import"  # imported from another tool's archive (JSON Lines)
+    WARC = "warc"  # imported from a WARC/ARC file
+    BACKFILL = "backfill"  # taken from a public web archive (Wayback) after the fact
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings (no native PG enum) so adding a member needs no ALTER TYPE.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Source(Base):
+    __tablename__ = "source"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[SourceKind] = mapped_column(_enum(SourceKind, "source_kind"))
+    url: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Article(Base):
+    __tablename__ = "article"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    canonical_url: Mapped[str] = mapped_column(Text, unique=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_checked: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_check: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_changed: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[ArticleStatus] = mapped_column(
+        _enum(ArticleStatus, "article_status"), default=ArticleStatus.LIVE
+    )
+    relevance: Mapped[float | None] = mapped_column(Float)
+    # Revisit bookkeeping, kept on the article so the nightly revisit needs no join:
+    # conditional-GET validators and the raw-bytes digest of the last healthy capture.
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    last_raw_sha256: Mapped[str | None] = mapped_column(String(64))
+    version_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Issue 5: which version the page currently shows (set while it flip-flops between
+    # versions already archived; None means the latest), and a state seen once that needs
+    # confirming on a later check before it is recorded (a removal, a wall, a collapse).
+    current_seq: Mapped[int | None] = mapped_column(Integer)
+    pending_key: Mapped[str | None] = mapped_column(String(64))
+    pending_label: Mapped[str | None] = mapped_column(String(32))
+    pending_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    versions: Mapped[list[Version]] = relationship(
+        back_populates="article", lazy="raise", order_by="Version.seq"
+    )
+    urls: Mapped[list[ArticleURL]] = relationship(back_populates="article", lazy="raise")
+
+
+class ArticleURL(Base):
+    """Every other URL that led to the same article (aliases, redirects, AMP, tracking variants)."""
+
+    __tablename__ = "article_url"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="alias")
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    article: Mapped[Article] = relationship(back_populates="urls", lazy="raise")
+
+
+class Blob(Base):
+    """Raw captured bytes, content-addressed by SHA-256 and zstd-compressed; stored once."""
+
+    __tablename__ = "blob"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    compression: Mapped[str] = mapped_column(String(8), default="zstd")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Version(Base):
+    """One distinct state of an article."""
+
+    __tablename__ = "version"
+    __table_args__ = (
+        UniqueConstraint("article_id", "seq", name="uq_version_article_id_seq"),
+        Index("ix_version_text_sha256", "text_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    title: Mapped[str | None] = mapped_column(Text)
+    byline: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[str | None] = mapped_column(String(40))
+    modified: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str | None] = mapped_column(String(16))
+    sitename: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    extractor: Mapped[str] = mapped_column(String(64))
+    change_kind: Mapped[ChangeKind] = mapped_column(_enum(ChangeKind, "change_kind"))
+    # Free-form flags a reader should see next to the change (e.g. "revert", "lossy-decoding").
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("blob.sha256"))
+
+    article: Mapped[Article] = relationship(back_populates="versions", lazy="raise")
+
+
+class CrawlRun(Base):
+    __tablename__ = "crawl_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")
+    status: Mapped[str] = mapped_column(String(24), default="running")
+    counters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class Fetch(Base):
+    """Every check of an article, whatever came of it: the archivist's evidence."""
+
+    __tablename__ = "fetch"
+    __table_args__ = (Index("ix_fetch_article_id_fetched_at", "article_id", "fetched_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("version.id", ondelete="SET NULL"))
+    crawl_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("crawl_run.id", ondelete="SET NULL"), index=True
+    )
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    url: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[FetchOutcome] = mapped_column(_enum(FetchOutcome, "fetch_outcome"))
+    message: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[FetchOrigin] = mapped_column(_enum(FetchOrigin, "fetch_origin"), default=FetchOrigin.CRAWL)
+    # The response's original HTTP headers as [name, value] pairs (bounded), so a WARC export can
+    # reproduce them; None when unknown.
+    http_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    # The WARC-Record-ID this fetch was imported from (or a derived id for ARC input): importing
+    # the same WARC again is recognised record by record.
+    warc_record_id: Mapped[str | None] = mapped_column(String(255), index=True)
+
+
+class SkippedURL(Base):
+    """A page the crawler fetched and found off-topic: remembered so it is not fetched again."""
+
+    __tablename__ = "skipped_url"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    relevance: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    crawl_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_run.id", ondelete="SET NULL"))
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Republication links (issue 5): MinHash signatures, their LSH band buckets, and the links.
+
+
+class TextSignature(Base):
+    """The MinHash signature of one version's text (little-endian uint32 hash values)."""
+
+    __tablename__ = "text_signature"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("version.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), index=True)
+    num_perm: Mapped[int] = mapped_column(Integer)
+    hashvalues: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LshBucket(Base):
+    """One LSH band of a signature: ``key`` hashes the band number and its rows (signed 64-bit).
+
+    A near-duplicate lookup is one indexed ``key IN (…)`` query over the bands of the new text.
+    """
+
+    __tablename__ = "lsh_bucket"
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("text_signature.version_id", ondelete="CASCADE"), primary_key=True
+    )
+    article_id: Mapped[int] = mapped_column(Integer)
+
+
+class DuplicateLink(Base):
+    """Two articles carrying the same (exact) or nearly the same (near) text.
+
+    Stored once per pair with ``article_id < other_id``; ``first_article_id`` is the copy
+    seen first. Duplicates are linked, never dropped.
+    """
+
+    __tablename__ = "duplicate_link"
+    __table_args__ = (UniqueConstraint("article_id", "other_id", name="uq_duplicate_link_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"))
+    other_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "exact" | "near"
+    similarity: Mapped[float] = mapped_column(Float)
+    first_article_id: Mapped[int] = mapped_column(Integer)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)

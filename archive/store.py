@@ -1,0 +1,908 @@
+"""The versioned store. ``record_fetch`` is the only code that writes versions.
+
+It implements DESIGN.md's versioning rules 1–4:
+
+1. a new version when the normalised text, title, byline or declared dates differ from the
+   latest version;
+2. unchanged raw bytes (same SHA-256, or a 304) short-circuit: no extraction, one fetch row;
+3. error pages, consent walls, paywall stubs and collapsed extractions are *suspect* fetches,
+   never versions; 404/410 is a removal and coming back a restoration;
+4. a version, its fetch row and its blob are written in the caller's one transaction; two
+   writers recording the same state produce one version (the article row is locked first:
+   ``BEGIN IMMEDIATE`` on SQLite, ``SELECT … FOR UPDATE`` on PostgreSQL; a unique
+   ``(article_id, seq)`` backs it up and ``record`` retries the loser).
+
+Issue 5 (no false edits, RELIABILITY.md D1–D5) refines them:
+
+- versions are compared by their *key* (``volatile.key_text``: furniture masked, and with a
+  ``Capture.confirm`` re-fetch only the words both fetches agree on);
+- a return to an earlier state is a version flagged ``revert-to:N``; further alternation between
+  states already archived (A/B tests) adds no versions: the fetch is attributed to the matching
+  version, both are flagged ``flip-flop`` and ``Article.current_seq`` says which one is showing;
+- a suspect state (wall, sharp shrink, ``isAccessibleForFree=false``) seen on two consecutive
+  checks becomes a version labelled with it; a removal (404/410, soft 404, redirect to the home
+  page) needs two consecutive checks at least ``REMOVAL_CONFIRM_AFTER`` apart;
+- lossy decoding is never an edit; new versions are linked to republished copies (``dedup``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive import dedup
+from archive.blobs import put_blob, sha256_hex
+from archive.db import insert_ignore
+from archive.errors import ConfigError
+from archive.extract import Extracted, ExtractionError, extract
+from archive.models import (
+    Article,
+    ArticleStatus,
+    ArticleURL,
+    ChangeKind,
+    Fetch,
+    FetchOrigin,
+    FetchOutcome,
+    Version,
+)
+from archive.normalize import (
+    URLError,
+    is_home_page,
+    normalize_field,
+    normalize_url,
+    same_site,
+    url_variants,
+)
+from archive.schedule import DEFAULT_LADDER, Rung, next_check
+from archive.volatile import (
+    confirmed_key_text,
+    key_digest,
+    key_text,
+    lossy_matches,
+    only_rotated_since,
+)
+
+logger = logging.getLogger(__name__)
+
+# A fetch whose text is shorter than this is not an article.
+MIN_TEXT_CHARS = 50
+# A known article whose text shrinks below this share of the last version is suspect.
+SHRINK_RATIO = 0.5
+SHRINK_MIN_PREVIOUS_CHARS = 400
+# Below this length a page carrying wall markers is a wall, not an article.
+WALL_MAX_CHARS = 2500
+# Flag of a version whose dates were guessed from its text (not part of its state).
+GUESSED_DATES = "dates-guessed"
+# A suspect state becomes a version once seen on this many consecutive checks.
+SUSPECT_CONFIRMATIONS = 2
+# A removal is recorded when a second check at least this long after the first confirms it.
+REMOVAL_CONFIRM_AFTER = timedelta(minutes=30)
+# Overrides REMOVAL_CONFIRM_AFTER (in seconds); tests and the demo set it to 0.
+REMOVAL_CONFIRM_ENV = "MEDIAWATCH_REMOVAL_CONFIRM_SECONDS"
+
+
+def removal_confirm_after() -> timedelta:
+    """How far apart the two checks confirming a removal must be."""
+    value = os.environ.get(REMOVAL_CONFIRM_ENV)
+    if value is None or not value.strip():
+        return REMOVAL_CONFIRM_AFTER
+    try:
+        return timedelta(seconds=max(0.0, float(value)))
+    except ValueError:
+        raise ConfigError(f"{REMOVAL_CONFIRM_ENV} must be a number of seconds, not {value!r}") from None
+
+
+# An unconfirmed state is re-checked this soon.
+PENDING_RECHECK = timedelta(hours=1)
+# How many recent versions a returning state is looked up in (flip-flops, reverts).
+FLIP_FLOP_WINDOW = 10
+# With a confirming re-fetch, the two fetches must agree on at least this share of the text.
+MIN_AGREEMENT = 0.5
+
+WALL_MARKERS = re.compile(
+    r"subscribe (?:now )?to (?:continue|read)|to continue reading|already a subscriber|"
+    r"sign in to (?:continue|read)|create (?:a )?free account to|this (?:article|content) is "
+    r"(?:for|reserved for|available to|only available to) (?:subscribers|members)|"
+    r"subscribers only|premium content|paywall|we use cookies|accept (?:all )?cookies|"
+    r"cookie (?:settings|preferences|policy)|your privacy choices|manage (?:your )?consent|"
+    r"we value your privacy|verify (?:that )?you are (?:a )?human|are you a robot|"
+    r"checking your browser|enable javascript and cookies|access denied|captcha|"
+    r"unusual traffic|request (?:was )?blocked|attention required",
+    re.IGNORECASE,
+)
+ERROR_PAGE_MARKERS = re.compile(
+    r"\b(?:page|article|content) (?:was )?not (?:be )?found\b|\b404\b.{0,40}\bnot found\b|"
+    r"\bno longer available\b|\bhas been (?:removed|deleted)\b|\bseite nicht gefunden\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One check of a URL, as seen by a crawler, an importer or a web archive."""
+
+    url: str
+    fetched_at: datetime
+    status: int | None = 200  # None: no HTTP response at all (timeout, refused, DNS)
+    raw: bytes | None = None
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    extracted: Extracted | None = None  # already extracted (process pool, text-only import)
+    error: str | None = None
+    final_url: str | None = None  # where redirects ended
+    origin: FetchOrigin = FetchOrigin.CRAWL
+    crawl_run_id: int | None = None
+    source_id: int | None = None
+    relevance: float | None = None
+    trust_cross_domain_canonical: bool = False
+    # The response's original HTTP headers ([name, value] pairs) and, for WARC input, the
+    # record's WARC-Record-ID: kept on the fetch row so a WARC export can reproduce them.
+    http_headers: list[list[str]] | None = None
+    warc_record_id: str | None = None
+
+    # A second fetch of the same URL made moments later (raw bytes or already extracted): only
+    # the text both fetches agree on counts, so what changes on every request is not an edit.
+    confirm: bytes | Extracted | None = None
+    # The source's extra furniture patterns (``SourcePolicy.ignore_lines``).
+    ignore_patterns: tuple[str, ...] = ()
+    # The source's revisit ladder (``SourcePolicy.revisit``); None: the default ladder.
+    revisit_ladder: tuple[Rung, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    outcome: FetchOutcome
+    article_id: int | None = None
+    fetch_id: int | None = None
+    version_seq: int | None = None
+    change_kind: ChangeKind | None = None
+    message: str | None = None
+    new_article: bool = False
+    extracted: bool = False  # whether extraction ran for this fetch
+    flags: tuple[str, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------------------------
+# Look-ups
+
+
+def find_article(session: Session, url: str) -> Article | None:
+    """The article a URL leads to: its canonical URL or any recorded alias."""
+    try:
+        key = normalize_url(url)
+    except URLError:
+        return None
+    for candidate in (key, *url_variants(key)):
+        article = session.scalar(select(Article).where(Article.canonical_url == candidate))
+        if article is not None:
+            return article
+        article = session.scalar(
+            select(Article)
+            .join(ArticleURL, ArticleURL.article_id == Article.id)
+            .where(or_(ArticleURL.url == candidate, ArticleURL.url == url))
+        )
+        if article is not None:
+            return article
+    return None
+
+
+def current_version(session: Session, article: Article) -> Version | None:
+    """The version the page shows now: ``current_seq`` while it flip-flops, else the latest."""
+    if article.current_seq is not None:
+        version = session.scalar(
+            select(Version).where(Version.article_id == article.id, Version.seq == article.current_seq)
+        )
+        if version is not None:
+            return version
+    return latest_version(session, article.id)
+
+
+def latest_version(session: Session, article_id: int) -> Version | None:
+    return session.scalar(
+        select(Version).where(Version.article_id == article_id).order_by(Version.seq.desc()).limit(1)
+    )
+
+
+def _lock_article(session: Session, article_id: int) -> Article:
+    stmt = select(Article).where(Article.id == article_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    article = session.scalars(stmt.execution_options(populate_existing=True)).one()
+    return article
+
+
+def _get_or_create_article(
+    session: Session, canonical: str, *, at: datetime, source_id: int | None
+) -> tuple[Article, bool]:
+    existing = session.scalar(select(Article.id).where(Article.canonical_url == canonical))
+    created = False
+    if existing is None:
+        result = session.execute(
+            insert_ignore(session, Article)
+            .values(
+                canonical_url=canonical,
+                source_id=source_id,
+                first_seen=at,
+                status=ArticleStatus.LIVE,
+                version_count=0,
+            )
+            .returning(Article.id)
+        )
+        row = result.first()
+        created = row is not None
+        existing = (
+            row[0]
+            if row is not None
+            else session.scalar(select(Article.id).where(Article.canonical_url == canonical))
+        )
+    assert existing is not None
+    return _lock_article(session, existing), created
+
+
+def add_link_alias(session: Session, url: str, target: str, at: datetime) -> bool:
+    """Record ``url`` (e.g. a Google News link) as an alias of the article ``target`` leads to.
+
+    Returns whether there was such an article. A link found to lead to an archived article is
+    then known, and not resolved again.
+    """
+    article = find_article(session, target)
+    if article is None:
+        return False
+    if normalize_url_or_none(url) not in (None, article.canonical_url):
+        _add_alias(session, article.id, url, "alias", at)
+    return True
+
+
+def _add_alias(session: Session, article_id: int, url: str, kind: str, at: datetime) -> None:
+    try:
+        key = normalize_url(url)
+    except URLError:
+        return
+    session.execute(
+        insert_ignore(session, ArticleURL).values(article_id=article_id, url=key, kind=kind, first_seen=at)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Health of a fetch (rule 3)
+
+
+@dataclass(frozen=True)
+class Suspicion:
+    """Why a fetch must not (yet) become a version.
+
+    ``label``: wall | paywalled | shrunk | soft-404 | empty | lossy | truncated. A *confirmable*
+    suspicion seen again on the next check becomes a version carrying the label as a flag.
+    """
+
+    label: str
+    message: str
+    confirmable: bool = False
+
+
+def classify(extracted: Extracted, previous: Version | None) -> Suspicion | None:
+    """What is suspect about this extraction, or None when it is healthy."""
+    text = extracted.text
+    live = previous is not None and previous.change_kind != ChangeKind.REMOVED
+    if extracted.truncated:
+        return Suspicion("truncated", "the HTML parser dropped deeply nested content")
+    if extracted.lossy_decoding and live:
+        return Suspicion(
+            "lossy", f"lossy decoding ({extracted.encoding}); not comparable with the stored text"
+        )
+    if len(text) < MIN_TEXT_CHARS:
+        return Suspicion("empty", f"no article text ({len(text)} characters extracted)")
+    if len(text) <= WALL_MAX_CHARS and (wall := WALL_MARKERS.search(text)):
+        return Suspicion("wall", "consent, paywall or bot wall: " + wall.group(0), True)
+    if len(text) <= WALL_MAX_CHARS and ERROR_PAGE_MARKERS.search(f"{extracted.title or ''} {text[:500]}"):
+        return Suspicion("soft-404", "error page (soft 404)", True)
+    if live:
+        assert previous is not None
+        before = len(previous.text)
+        if before >= SHRINK_MIN_PREVIOUS_CHARS and len(text) < before * SHRINK_RATIO:
+            return Suspicion("shrunk", f"text collapsed from {before} to {len(text)} characters", True)
+        if extracted.paywalled and len(text) < before * 0.8:
+            return Suspicion(
+                "paywalled", "marked isAccessibleForFree=false and shorter than the stored text", True
+            )
+    return None
+
+
+def assess(extracted: Extracted, previous: Version | None) -> str | None:
+    """Why this extraction must not become a version, or None when it is healthy."""
+    suspicion = classify(extracted, previous)
+    return suspicion.message if suspicion is not None else None
+
+
+State = tuple[str, str | None, str | None, str | None, str | None]
+
+
+def _state(extracted: Extracted, patterns: tuple[str, ...] = (), key: str | None = None) -> State:
+    # Dates guessed from the page's text (not declared in JSON-LD or meta tags) move with
+    # "page generated" stamps and sidebars; they are stored but never make a version.
+    declared = extracted.dates_declared
+    return (
+        key_digest(key if key is not None else key_text(extracted.text, patterns)),
+        normalize_field(extracted.title),
+        normalize_field(extracted.byline),
+        extracted.published if declared else None,
+        extracted.modified if declared else None,
+    )
+
+
+def _version_state(v: Version) -> State:
+    declared = GUESSED_DATES not in v.flags
+    return (
+        v.text_sha256,
+        normalize_field(v.title),
+        normalize_field(v.byline),
+        v.published if declared else None,
+        v.modified if declared else None,
+    )
+
+
+def _canonical_for(capture: Capture, extracted: Extracted | None, fetched_key: str) -> str:
+    declared = extracted.canonical_url if extracted else None
+    if not declared:
+        return fetched_key
+    try:
+        key = normalize_url(declared)
+    except URLError:
+        return fetched_key
+    # A page may only name a canonical on its own site, so a hostile page cannot merge
+    # itself into another outlet's article (unless the source is trusted to do so).
+    if capture.trust_cross_domain_canonical or same_site(key, fetched_key):
+        return key
+    return fetched_key
+
+
+# ---------------------------------------------------------------------------------------------
+# The writer
+
+
+def record_fetch(
+    session: Session,
+    capture: Capture,
+    *,
+    extractor: Callable[..., Extracted] = extract,
+) -> RecordResult:
+    """Record one check of a URL inside the caller's transaction and return what came of it."""
+    at = capture.fetched_at
+    if at.tzinfo is None:
+        raise ValueError("Capture.fetched_at must be timezone-aware")
+    fetched_url = capture.final_url or capture.url
+    try:
+        fetched_key = normalize_url(fetched_url)
+    except URLError as exc:
+        return _fetch_only(session, capture, None, FetchOutcome.SKIPPED, str(exc))
+
+    article = find_article(session, capture.url) or (
+        find_article(session, fetched_url) if capture.final_url else None
+    )
+    if article is not None:
+        article = _lock_article(session, article.id)
+        if capture.origin != FetchOrigin.CRAWL and _already_recorded(session, article.id, capture):
+            # Re-importing the same archive changes nothing.
+            return RecordResult(FetchOutcome.SKIPPED, article.id, None, message="already recorded")
+
+    # No usable HTTP response: an error, never a removal (5xx and timeouts do not mean gone).
+    if capture.status is None or capture.error or capture.status >= 500 or capture.status == 429:
+        message = capture.error or f"HTTP {capture.status}"
+        return _fetch_only(session, capture, article, FetchOutcome.ERROR, message)
+
+    if capture.status in (404, 410):
+        return _record_removed(session, capture, article, f"HTTP {capture.status}")
+
+    if capture.status == 304:
+        if article is None:
+            return _fetch_only(session, capture, None, FetchOutcome.ERROR, "304 for an unknown URL")
+        current = current_version(session, article)
+        if current is not None:
+            current.last_seen = max(current.last_seen, at)
+            if current.change_kind != ChangeKind.REMOVED:
+                _clear_pending(article)
+        return _fetch_only(session, capture, article, FetchOutcome.NOT_MODIFIED, None, version=current)
+
+    if not 200 <= capture.status < 300:
+        return _fetch_only(session, capture, article, FetchOutcome.ERROR, f"unexpected HTTP {capture.status}")
+
+    if capture.final_url and is_home_page(capture.final_url) and not is_home_page(capture.url):
+        # An article redirected to the site's front page is gone (a soft 404).
+        return _record_removed(session, capture, article, "redirected to the home page (soft 404)", soft=True)
+
+    raw_digest = sha256_hex(capture.raw) if capture.raw is not None else None
+    latest = latest_version(session, article.id) if article is not None else None
+    if article is not None and latest is not None and at < latest.first_seen:
+        return _record_out_of_order(session, capture, article, extractor)
+    current = current_version(session, article) if article is not None else None
+    if (
+        article is not None
+        and raw_digest is not None
+        and raw_digest == article.last_raw_sha256
+        and current is not None
+        and current.change_kind != ChangeKind.REMOVED
+    ):
+        current.last_seen = max(current.last_seen, at)
+        _clear_pending(article)
+        return _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=current)
+
+    did_extract = False
+    extracted = capture.extracted
+    if extracted is None:
+        if capture.raw is None:
+            return _fetch_only(session, capture, article, FetchOutcome.ERROR, "no content")
+        try:
+            extracted = extractor(capture.raw, url=fetched_url, content_type=capture.content_type)
+        except ExtractionError as exc:
+            return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, str(exc))
+        did_extract = True
+
+    new_article = False
+    if article is None:
+        canonical = _canonical_for(capture, extracted, fetched_key)
+        existing = find_article(session, canonical)
+        if existing is not None:
+            article = _lock_article(session, existing.id)
+        else:
+            problem = assess(extracted, None)
+            if problem is not None:
+                # A wall or error page seen before any real version: no article is created.
+                return _fetch_only(session, capture, None, FetchOutcome.SUSPECT, problem)
+            article, new_article = _get_or_create_article(
+                session, canonical, at=at, source_id=capture.source_id
+            )
+        latest = latest_version(session, article.id)
+        if latest is not None and at < latest.first_seen:
+            # Another writer recorded newer states of this article meanwhile.
+            return _record_out_of_order(session, replace(capture, extracted=extracted), article, extractor)
+        current = current_version(session, article)
+    for url, kind in ((capture.url, "alias"), (fetched_url, "redirect")):
+        if normalize_url_or_none(url) not in (None, article.canonical_url):
+            _add_alias(session, article.id, url, kind, at)
+
+    if capture.relevance is not None:
+        article.relevance = capture.relevance
+
+    patterns = capture.ignore_patterns
+    key = key_text(extracted.text, patterns)
+    second: Extracted | None = None
+    if capture.confirm is not None:
+        second = _confirming_extraction(capture, extracted, extractor, fetched_url)
+        if second is not None:
+            agreed = confirmed_key_text(extracted.text, second.text, patterns)
+            if len(agreed) < len(key) * MIN_AGREEMENT:
+                return _fetch_only(
+                    session, capture, article, FetchOutcome.SUSPECT, "the confirming re-fetch disagrees"
+                )
+            key = agreed
+    state = _state(extracted, key=key)
+    live = current is not None and current.change_kind != ChangeKind.REMOVED
+    if (
+        live
+        and second is not None
+        and _version_state(current)[1:] == state[1:]  # type: ignore[arg-type]
+        and only_rotated_since(current.text, extracted.text, second.text, patterns)  # type: ignore[union-attr]
+    ):
+        # The current version was recorded from one fetch (a new article): its per-request
+        # furniture is in its key, and the confirmed pair shows that slot rotates.
+        state = _version_state(current)  # type: ignore[arg-type]
+    if live and _version_state(current) == state:  # type: ignore[arg-type]
+        assert current is not None
+        current.last_seen = max(current.last_seen, at)
+        article.last_raw_sha256 = raw_digest
+        _clear_pending(article)
+        result = _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=current)
+        return replace(result, extracted=did_extract)
+
+    if live and extracted.encoding and extracted.encoding.replace("-", "").lower() not in ("utf8", "ascii"):
+        assert current is not None
+        misdecoded = _misdecoded(extracted, current, patterns)
+        if misdecoded is not None:
+            if misdecoded:
+                current.last_seen = max(current.last_seen, at)
+                _clear_pending(article)
+                message = f"page mis-decoded as {extracted.encoding}; repaired, it is the archived text"
+                return _fetch_only(
+                    session, capture, article, FetchOutcome.UNCHANGED, message, version=current
+                )
+            message = (
+                f"mojibake: page mis-decoded as {extracted.encoding}; not comparable with the stored text"
+            )
+            return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, message)
+
+    suspicion = classify(extracted, current)
+    label: str | None = None
+    if suspicion is not None:
+        if suspicion.label == "soft-404" and current is not None:
+            return _record_removed(session, capture, article, suspicion.message, soft=True)
+        if suspicion.label == "lossy" and live:
+            assert current is not None
+            if lossy_matches(key, key_text(current.text, patterns)):
+                current.last_seen = max(current.last_seen, at)
+                _clear_pending(article)
+                return _fetch_only(
+                    session,
+                    capture,
+                    article,
+                    FetchOutcome.UNCHANGED,
+                    "lossy decoding of the archived text (not an edit)",
+                    version=current,
+                )
+        if not (suspicion.confirmable and live) or not _confirmed(article, suspicion.label, state, at):
+            result = _fetch_only(session, capture, article, FetchOutcome.SUSPECT, suspicion.message)
+            if article.pending_label == suspicion.label:
+                _recheck_soon(article, at)
+            return result
+        label = suspicion.label  # the same suspect state on consecutive checks: it is real
+
+    _clear_pending(article)
+    if capture.etag or capture.last_modified:
+        article.etag, article.last_modified = capture.etag, capture.last_modified
+    article.last_raw_sha256 = raw_digest
+
+    if current is None:
+        kind = ChangeKind.FIRST
+    elif current.change_kind == ChangeKind.REMOVED:
+        kind = ChangeKind.RESTORED
+    elif current.text_sha256 != state[0]:
+        kind = ChangeKind.TEXT
+    else:
+        kind = ChangeKind.METADATA
+    flags = ["lossy-decoding"] if extracted.lossy_decoding else []
+    if not extracted.dates_declared and (extracted.published or extracted.modified):
+        flags.append(GUESSED_DATES)
+    if label is not None:
+        flags.append(label)
+    if live and label is None:
+        assert current is not None
+        earlier = _earlier_version_with(session, article, state, current)
+        if earlier is not None:
+            if article.current_seq is not None or any(f.startswith("revert-to:") for f in current.flags):
+                return replace(
+                    _flip_flop(session, capture, article, current, earlier, raw_digest), extracted=did_extract
+                )
+            flags.append(f"revert-to:{earlier.seq}")
+
+    blob_digest = put_blob(session, capture.raw, raw_digest) if capture.raw is not None else None
+    version = _add_version(session, article, extracted, kind, at, blob_digest, flags, key=key)
+    article.status = ArticleStatus.LIVE
+    article.last_changed = at
+    article.current_seq = None
+    if label is None and kind != ChangeKind.METADATA:
+        dedup.index_version(session, article, version, key)
+    result = _fetch_only(session, capture, article, FetchOutcome.NEW_VERSION, None, version=version)
+    return replace(
+        result,
+        version_seq=version.seq,
+        change_kind=kind,
+        new_article=new_article,
+        extracted=did_extract,
+        flags=tuple(flags),
+    )
+
+
+_MOJIBAKE = re.compile("Ã[\u0080-\u00bf]|â€|Â[\u00a0-\u00bf]")
+
+
+def _misdecoded(extracted: Extracted, current: Version, patterns: tuple[str, ...]) -> bool | None:
+    """UTF-8 bytes decoded with a legacy codec (one bad byte makes detection pick cp1252).
+
+    True: repaired, it says what the current version says; False: mojibake that is not
+    comparable (never an edit); None: no sign of mis-decoding.
+    """
+    assert extracted.encoding is not None
+    try:
+        repaired = extracted.text.encode(extracted.encoding).decode("utf-8", errors="replace")
+    except (UnicodeError, LookupError):
+        return None
+    if repaired == extracted.text:
+        return None
+    if lossy_matches(key_text(repaired, patterns), key_text(current.text, patterns)):
+        return True
+    if len(_MOJIBAKE.findall(extracted.text)) >= 2 and not _MOJIBAKE.search(current.text):
+        return False
+    return None
+
+
+def _confirming_extraction(
+    capture: Capture, extracted: Extracted, extractor: Callable[..., Extracted], url: str
+) -> Extracted | None:
+    confirm = capture.confirm
+    if isinstance(confirm, Extracted):
+        return confirm
+    if confirm is None or confirm == capture.raw:
+        return extracted if confirm is not None else None
+    try:
+        return extractor(confirm, url=url, content_type=capture.content_type)
+    except ExtractionError as exc:
+        logger.info("confirming fetch of %s not extractable: %s", capture.url, exc)
+        return None
+
+
+def _clear_pending(article: Article) -> None:
+    if article.pending_label is not None or article.pending_count:
+        article.pending_key = article.pending_label = article.pending_since = None
+        article.pending_count = 0
+
+
+def _recheck_soon(article: Article, at: datetime) -> None:
+    soon = at + PENDING_RECHECK
+    if article.next_check is None or article.next_check > soon:
+        article.next_check = soon
+
+
+def _confirmed(article: Article, label: str, state: State, at: datetime) -> bool:
+    """Count one more observation of a suspect state; True once it is confirmed."""
+    pending = key_digest("\x00".join([label, *(part or "" for part in state)]))
+    if article.pending_label == label and article.pending_key == pending:
+        article.pending_count += 1
+    else:
+        article.pending_label, article.pending_key = label, pending
+        article.pending_count, article.pending_since = 1, at
+    return article.pending_count >= SUSPECT_CONFIRMATIONS
+
+
+def _earlier_version_with(
+    session: Session, article: Article, state: State, current: Version
+) -> Version | None:
+    """The most recent earlier version (within the window) whose state this is."""
+    candidates = session.scalars(
+        select(Version)
+        .where(
+            Version.article_id == article.id,
+            Version.text_sha256 == state[0],
+            Version.seq > article.version_count - FLIP_FLOP_WINDOW,
+            Version.id != current.id,
+        )
+        .order_by(Version.seq.desc())
+    )
+    for version in candidates:
+        if (
+            version.change_kind not in (ChangeKind.REMOVED, ChangeKind.REDERIVED)
+            and _version_state(version) == state
+        ):
+            return version
+    return None
+
+
+def _flip_flop(
+    session: Session,
+    capture: Capture,
+    article: Article,
+    current: Version,
+    earlier: Version,
+    raw_digest: str | None,
+) -> RecordResult:
+    """The page alternates between versions already archived: attribute, flag, add nothing."""
+    for version in (earlier, current):
+        if "flip-flop" not in version.flags:
+            version.flags = [*version.flags, "flip-flop"]
+    earlier.last_seen = max(earlier.last_seen, capture.fetched_at)
+    article.current_seq = None if earlier.seq == article.version_count else earlier.seq
+    article.last_raw_sha256 = raw_digest
+    message = f"flip-flop: back to version {earlier.seq}"
+    result = _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, message, version=earlier)
+    return replace(result, version_seq=earlier.seq, flags=("flip-flop",))
+
+
+def _already_recorded(session: Session, article_id: int, capture: Capture) -> bool:
+    return (
+        session.scalar(
+            select(Fetch.id)
+            .where(
+                Fetch.article_id == article_id,
+                Fetch.fetched_at == capture.fetched_at,
+                Fetch.origin == capture.origin,
+                Fetch.http_status == capture.status,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _record_out_of_order(
+    session: Session, capture: Capture, article: Article, extractor: Callable[..., Extracted]
+) -> RecordResult:
+    """A capture older than the latest version: evidence for the version current then.
+
+    Versions are numbered in the order they were observed, so an older state arriving late is
+    never spliced into the middle of a history; it is recorded as a fetch and, when it does
+    not match the version current at that moment, flagged.
+    """
+    at = capture.fetched_at
+    current = session.scalar(
+        select(Version)
+        .where(Version.article_id == article.id, Version.first_seen <= at)
+        .order_by(Version.seq.desc())
+        .limit(1)
+    )
+    extracted = capture.extracted
+    if extracted is None and capture.raw is not None and 200 <= (capture.status or 0) < 300:
+        try:
+            extracted = extractor(capture.raw, url=capture.url, content_type=capture.content_type)
+        except ExtractionError as exc:
+            return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, str(exc))
+    if (
+        current is not None
+        and extracted is not None
+        and _version_state(current) == _state(extracted, capture.ignore_patterns)
+    ):
+        return _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=current)
+    return _fetch_only(
+        session,
+        capture,
+        article,
+        FetchOutcome.SUSPECT,
+        "capture older than the archived history and not matching the version current then",
+    )
+
+
+def normalize_url_or_none(url: str) -> str | None:
+    try:
+        return normalize_url(url)
+    except URLError:
+        return None
+
+
+def _add_version(
+    session: Session,
+    article: Article,
+    extracted: Extracted,
+    kind: ChangeKind,
+    at: datetime,
+    blob_digest: str | None,
+    flags: list[str],
+    *,
+    key: str | None = None,
+) -> Version:
+    article.version_count += 1
+    version = Version(
+        article_id=article.id,
+        seq=article.version_count,
+        first_seen=at,
+        last_seen=at,
+        title=extracted.title,
+        byline=extracted.byline,
+        published=extracted.published,
+        modified=extracted.modified,
+        language=extracted.language,
+        sitename=extracted.sitename,
+        text=extracted.text,
+        text_sha256=key_digest(key if key is not None else key_text(extracted.text)),
+        extractor=extracted.extractor,
+        change_kind=kind,
+        flags=flags,
+        blob_sha256=blob_digest,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def _record_removed(
+    session: Session, capture: Capture, article: Article | None, message: str, *, soft: bool = False
+) -> RecordResult:
+    """A check saying the article is gone; recorded as a removal once a later check confirms it."""
+    if article is None:
+        return _fetch_only(session, capture, None, FetchOutcome.REMOVED, message)
+    at = capture.fetched_at
+    latest = latest_version(session, article.id)
+    if latest is None or latest.change_kind == ChangeKind.REMOVED:
+        if latest is not None:
+            latest.last_seen = max(latest.last_seen, at)
+        return _fetch_only(session, capture, article, FetchOutcome.REMOVED, message, version=latest)
+    if article.pending_label != "removed":
+        article.pending_label, article.pending_key = "removed", None
+        article.pending_count, article.pending_since = 1, at
+    else:
+        article.pending_count += 1
+    since = article.pending_since or at
+    if article.pending_count < 2 or at - since < removal_confirm_after():
+        # One check is not enough: a transient 404, a deploy, a CDN hiccup.
+        result = _fetch_only(
+            session, capture, article, FetchOutcome.REMOVED, f"{message} (unconfirmed; re-checking)"
+        )
+        _recheck_soon(article, at)
+        return result
+    _clear_pending(article)
+    removed = Extracted(text="", title=latest.title, byline=latest.byline, extractor=latest.extractor)
+    flags = ["soft-404"] if soft else []
+    version = _add_version(session, article, removed, ChangeKind.REMOVED, at, None, flags)
+    article.status = ArticleStatus.REMOVED
+    article.last_changed = at
+    article.last_raw_sha256 = None
+    article.current_seq = None
+    result = _fetch_only(session, capture, article, FetchOutcome.REMOVED, message, version=version)
+    return replace(result, version_seq=version.seq, change_kind=ChangeKind.REMOVED, flags=tuple(flags))
+
+
+def _fetch_only(
+    session: Session,
+    capture: Capture,
+    article: Article | None,
+    outcome: FetchOutcome,
+    message: str | None,
+    *,
+    version: Version | None = None,
+) -> RecordResult:
+    at = capture.fetched_at
+    if article is not None:
+        article.last_checked = max(article.last_checked, at) if article.last_checked else at
+        if capture.origin == FetchOrigin.CRAWL:
+            article.next_check = next_check(
+                first_seen=article.first_seen,
+                last_changed=article.last_changed,
+                checked_at=at,
+                ladder=capture.revisit_ladder or DEFAULT_LADDER,
+            )
+    fetch = Fetch(
+        article_id=article.id if article is not None else None,
+        version_id=version.id if version is not None else None,
+        crawl_run_id=capture.crawl_run_id,
+        source_id=capture.source_id,
+        fetched_at=at,
+        url=capture.url[:4096],
+        http_status=capture.status,
+        etag=capture.etag,
+        last_modified=capture.last_modified,
+        raw_sha256=sha256_hex(capture.raw) if capture.raw is not None else None,
+        outcome=outcome,
+        message=message[:2000] if message else None,
+        origin=capture.origin,
+        http_headers=capture.http_headers,
+        warc_record_id=capture.warc_record_id,
+    )
+    session.add(fetch)
+    session.flush()
+    if outcome in (FetchOutcome.SUSPECT, FetchOutcome.ERROR):
+        logger.info("%s %s: %s", outcome.value, capture.url, message)
+    return RecordResult(
+        outcome=outcome,
+        article_id=article.id if article is not None else None,
+        fetch_id=fetch.id,
+        message=message,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One transaction per fetch, with the loser of a race retried
+
+
+def record(
+    sessions: sessionmaker[Session],
+    capture: Capture,
+    *,
+    extractor: Callable[..., Extracted] = extract,
+    attempts: int = 5,
+) -> RecordResult:
+    """Record one capture in its own transaction; a lost race is retried against the winner."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with sessions.begin() as session:
+                return record_fetch(session, capture, extractor=extractor)
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+            logger.debug("record of %s lost a race; retrying", capture.url)
+        except OperationalError as exc:
+            # PostgreSQL deadlock/serialization failures are safe to retry as a whole.
+            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+            if code not in ("40001", "40P01") or attempt == attempts:
+                raise
+        time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

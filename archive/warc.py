@@ -1,0 +1,753 @@
+"""Web-archive interchange: WARC/ARC files in as fetches, fetches out as WARC/1.1.
+
+Import (``import_warc``) reads WARC and ARC files, gzipped per record or not, with warcio. HTML
+responses become fetches at their ``WARC-Date`` (origin ``warc``) through the versioned store;
+revisit records are resolved against their originals (by ``WARC-Refers-To`` or payload digest);
+everything else is skipped with a counted reason. A record is taken only when it was read whole
+and its block digest (when present) verifies, so a truncated or corrupt record never becomes a
+version. A file that cannot be read to its end keeps what was read before the damage and reports
+the error. Importing the same file twice changes nothing: every fetch keeps its WARC-Record-ID.
+
+Export (``export_warc``) writes every fetch whose raw bytes are kept as a WARC/1.1 ``response``
+record dated at its fetch time, with its original HTTP headers when known (else headers rebuilt
+from the fetch row); an unchanged re-fetch (same raw digest as one already written) becomes a
+``revisit`` record (identical-payload-digest, ``WARC-Refers-To``), a 304 a ``revisit`` with the
+server-not-modified profile, and a removal or error an empty-bodied response with its status.
+Every record is its own gzip member, so the file passes ``warcio check`` and indexes with
+``warcio index`` / cdxj-indexer.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import io
+import logging
+import os
+import re
+import uuid
+import zlib
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from archive.blobs import get_blob, put_blob, sha256_hex
+from archive.db import Archive
+from archive.errors import InputError, NotFoundError
+from archive.models import Fetch, FetchOrigin, FetchOutcome
+from archive.normalize import URLError, normalize_url
+from archive.store import Capture, RecordResult, find_article, record_fetch
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 20 * 1024 * 1024  # larger HTML payloads are skipped, never cut
+MAX_HEADERS = 100
+MAX_HEADER_VALUE = 4096
+ORIGINALS_CACHE_BYTES = 64 * 1024 * 1024  # payloads kept in memory to resolve revisit records
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+UNKNOWN_TYPES = ("", "unk", "unknown", "application/octet-stream", "application/unknown")
+PROFILE_IDENTICAL = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+PROFILE_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
+# Not meaningful once the payload is stored decoded and whole.
+DROPPED_HEADERS = ("content-length", "transfer-encoding", "content-encoding")
+_RECORD_NAMESPACE = uuid.UUID("6f0c5a4e-3b1d-5e8a-9c57-2d8e4b7a1f30")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}$")
+_UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def safe_headers(pairs: Any) -> list[list[str]]:
+    """HTTP headers as bounded ``[name, value]`` pairs with no control characters (no injection)."""
+    out: list[list[str]] = []
+    for pair in list(pairs or [])[:MAX_HEADERS]:
+        try:
+            name, value = str(pair[0]).strip(), str(pair[1])
+        except (IndexError, TypeError):
+            continue
+        if not _HEADER_NAME.match(name):
+            continue
+        out.append([name, _UNSAFE_VALUE.sub(" ", value)[:MAX_HEADER_VALUE].strip()])
+    return out
+
+
+def header(pairs: list[list[str]] | None, name: str) -> str | None:
+    for key, value in pairs or []:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def looks_like_html(content_type: str | None, payload: bytes | None) -> bool:
+    """HTML by its declared type, or by sniffing when the type is missing or generic."""
+    kind = media_type(content_type)
+    if kind in HTML_TYPES:
+        return True
+    if kind not in UNKNOWN_TYPES or not payload:
+        return False
+    head = payload[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def warc_date(at: datetime) -> str:
+    """A WARC/1.1 date: UTC, with microseconds when the time has them."""
+    at = at.astimezone(UTC)
+    text = at.strftime("%Y-%m-%dT%H:%M:%S")
+    if at.microsecond:
+        text += f".{at.microsecond:06d}"
+    return text + "Z"
+
+
+def parse_warc_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _plausible(at: datetime | None) -> datetime | None:
+    if at is None or at.year < 1991 or at > datetime.now(UTC) + timedelta(days=1):
+        return None
+    return at
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+
+
+class Skip(str):
+    """Why a record did not become a fetch (a counted reason, never an exception)."""
+
+
+@dataclass
+class WarcImportSummary:
+    files: int = 0
+    records: int = 0  # WARC/ARC records read
+    taken: int = 0  # HTML captures handed to the store
+    outcomes: Counter[str] = field(default_factory=Counter)
+    new_articles: int = 0
+    new_versions: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)  # taken, with a remark
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (file, what stopped its reading)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "records": self.records,
+            "taken": self.taken,
+            "new_articles": self.new_articles,
+            "new_versions": self.new_versions,
+            "outcomes": dict(self.outcomes),
+            "skipped": dict(self.skipped),
+            "notes": dict(self.notes),
+            "errors": [{"file": f, "error": e} for f, e in self.errors],
+        }
+
+
+@dataclass(frozen=True)
+class _Original:
+    raw: bytes
+    status: int
+    content_type: str | None
+    headers: list[list[str]]
+
+
+class _Originals:
+    """Payloads of HTML responses seen in this import, to resolve revisit records (bounded LRU)."""
+
+    def __init__(self, limit_bytes: int = ORIGINALS_CACHE_BYTES) -> None:
+        self.limit = limit_bytes
+        self.size = 0
+        self.by_digest: OrderedDict[str, _Original] = OrderedDict()
+        self.digest_of: dict[str, str] = {}  # WARC-Record-ID -> payload digest key
+
+    def add(self, record_id: str | None, digest: str, original: _Original) -> None:
+        if record_id:
+            self.digest_of[record_id] = digest
+        if digest in self.by_digest:
+            self.by_digest.move_to_end(digest)
+            return
+        self.by_digest[digest] = original
+        self.size += len(original.raw)
+        while self.size > self.limit and self.by_digest:
+            _, dropped = self.by_digest.popitem(last=False)
+            self.size -= len(dropped.raw)
+
+    def find(self, refers_to: str | None, digest: str | None) -> _Original | None:
+        for key in (self.digest_of.get(refers_to or ""), digest):
+            if key and key in self.by_digest:
+                return self.by_digest[key]
+        return None
+
+
+def _digest_key(value: str | None) -> str | None:
+    return value.strip().lower() if value and value.strip() else None
+
+
+def is_arc_file(path: Path) -> bool:
+    """Whether a file is in the legacy ARC format (warcio converts ARC records to WARC ones)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
+        except zlib.error:
+            return False
+    return head.lstrip().startswith(b"filedesc:")
+
+
+def _record_id(rec: Any, uri: str, at: datetime, payload: bytes | None, *, arc: bool) -> str:
+    rid = (rec.rec_headers.get_header("WARC-Record-ID") or "").strip()
+    if not arc and rid:
+        return rid if len(rid) <= 255 else "sha256:" + sha256_hex(rid.encode())
+    # ARC has no record ids (warcio invents random ones): derive a stable one from the capture.
+    key = f"{uri} {at.isoformat()} {rec.rec_type} {sha256_hex(payload or b'')}"
+    return f"<urn:uuid:{uuid.uuid5(_RECORD_NAMESPACE, key)}>"
+
+
+def _read_payload(rec: Any) -> bytes | Skip:
+    try:
+        payload = rec.content_stream().read(MAX_PAYLOAD_BYTES + 1)
+    except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError) as exc:
+        return Skip(f"undecodable payload ({type(exc).__name__})")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Skip(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+    if getattr(rec.raw_stream, "limit", 0) > 0:
+        return Skip("truncated record")
+    return bytes(payload)
+
+
+def _digest_problem(rec: Any) -> Skip | str | None:
+    """A Skip when the bytes are corrupt; a note when only a quirky payload digest failed."""
+    problems = list(getattr(rec.digest_checker, "problems", []) or [])
+    if not problems:
+        return None
+    if any("block" in p for p in problems) or not rec.rec_headers.get_header("WARC-Block-Digest"):
+        return Skip("digest mismatch")
+    # The block digest covers the payload and verified: the payload digest was computed
+    # differently by the writing tool (ClueWeb, some Heritrix versions), not damage.
+    return "payload digest differs, block digest verified"
+
+
+class _Importer:
+    def __init__(self, archive: Archive, summary: WarcImportSummary) -> None:
+        self.archive = archive
+        self.summary = summary
+        self.originals = _Originals()
+        self.arc = False  # whether the file being read is an ARC file
+
+    # -- one record -> Capture | Skip
+
+    def parse(self, rec: Any) -> Capture | Skip:
+        rec_type = rec.rec_type
+        if rec_type not in ("response", "revisit", "resource"):
+            return Skip(f"not a capture ({rec_type} record)")
+        uri = (rec.rec_headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+        try:
+            normalize_url(uri)
+        except URLError:
+            return Skip("not an http(s) URL")
+        if rec_type == "resource":
+            headers: list[list[str]] = []
+            content_type = rec.rec_headers.get_header("Content-Type")
+            status: int | None = 200
+        else:
+            if rec.http_headers is None or not rec.http_headers.protocol.upper().startswith("HTTP/"):
+                if rec_type == "response":
+                    return Skip("no HTTP response headers")
+                headers, content_type, status = [], None, None
+            else:
+                headers = safe_headers(rec.http_headers.headers)
+                content_type = header(headers, "content-type")
+                try:
+                    status = int(rec.http_headers.get_statuscode())
+                except (TypeError, ValueError):
+                    return Skip("bad HTTP status")
+                if not 100 <= status <= 599:
+                    return Skip("bad HTTP status")
+        if rec_type == "revisit":
+            return self._revisit(rec, uri, headers, content_type, status)
+        payload = _read_payload(rec)
+        if isinstance(payload, Skip):
+            return payload
+        if not looks_like_html(content_type, payload):
+            return Skip("not HTML")
+        problem = _digest_problem(rec)
+        if isinstance(problem, Skip):
+            return problem
+        at = self._date(rec, headers)
+        if at is None:
+            return Skip("no usable date")
+        if problem:
+            self.summary.notes[problem] += 1
+        assert status is not None
+        digest = _digest_key(rec.rec_headers.get_header("WARC-Payload-Digest")) or (
+            "sha256:" + sha256_hex(payload)
+        )
+        record_id = _record_id(rec, uri, at, payload, arc=self.arc)
+        self.originals.add(record_id, digest, _Original(payload, status, content_type, headers))
+        return Capture(
+            url=uri,
+            fetched_at=at,
+            status=status,
+            raw=payload or None,  # an empty body (a 404, an error) has no bytes to keep
+            content_type=content_type,
+            etag=header(headers, "etag"),
+            last_modified=header(headers, "last-modified"),
+            origin=FetchOrigin.WARC,
+            http_headers=headers or None,
+            warc_record_id=record_id,
+        )
+
+    def _revisit(
+        self,
+        rec: Any,
+        uri: str,
+        headers: list[list[str]],
+        content_type: str | None,
+        status: int | None,
+    ) -> Capture | Skip:
+        if content_type is not None and not looks_like_html(content_type, None):
+            return Skip("not HTML")
+        at = self._date(rec, headers)
+        if at is None:
+            return Skip("no usable date")
+        profile = (rec.rec_headers.get_header("WARC-Profile") or "").lower()
+        record_id = _record_id(rec, uri, at, None, arc=self.arc)
+        common: dict[str, Any] = {
+            "url": uri,
+            "fetched_at": at,
+            "origin": FetchOrigin.WARC,
+            "warc_record_id": record_id,
+        }
+        if profile.endswith("server-not-modified"):
+            return Capture(
+                status=304,
+                content_type=content_type,
+                etag=header(headers, "etag"),
+                last_modified=header(headers, "last-modified"),
+                http_headers=headers or None,
+                **common,
+            )
+        refers_to = (rec.rec_headers.get_header("WARC-Refers-To") or "").strip() or None
+        digest = _digest_key(rec.rec_headers.get_header("WARC-Payload-Digest"))
+        original = self.originals.find(refers_to, digest) or self._stored_original(refers_to)
+        if original is None:
+            return Skip("revisit of an original not in the imported files")
+        headers = headers or original.headers
+        content_type = content_type or original.content_type
+        if not looks_like_html(content_type, original.raw):
+            return Skip("not HTML")
+        return Capture(
+            status=status if status is not None else original.status,
+            raw=original.raw,
+            content_type=content_type,
+            etag=header(headers, "etag"),
+            last_modified=header(headers, "last-modified"),
+            http_headers=headers or None,
+            **common,
+        )
+
+    def _stored_original(self, refers_to: str | None) -> _Original | None:
+        """An original imported by an earlier run, found by its WARC-Record-ID."""
+        if not refers_to:
+            return None
+        with self.archive.reading() as session:
+            row = session.execute(
+                select(Fetch.raw_sha256, Fetch.http_status, Fetch.http_headers)
+                .where(Fetch.warc_record_id == refers_to, Fetch.raw_sha256.is_not(None))
+                .limit(1)
+            ).first()
+            raw = get_blob(session, row.raw_sha256) if row is not None else None
+        if row is None or raw is None:
+            return None
+        headers = safe_headers(row.http_headers)
+        return _Original(raw, row.http_status or 200, header(headers, "content-type"), headers)
+
+    def _date(self, rec: Any, headers: list[list[str]]) -> datetime | None:
+        at = _plausible(parse_warc_date(rec.rec_headers.get_header("WARC-Date")))
+        if at is None:
+            at = _plausible(parse_http_date(header(headers, "date")))
+            if at is not None:
+                self.summary.notes["WARC-Date unusable, HTTP Date used"] += 1
+        return at
+
+    # -- the store
+
+    def store(self, capture: Capture) -> RecordResult | None:
+        """Record one capture and keep its raw bytes, in one transaction; None if already imported."""
+        for attempt in range(1, 6):
+            try:
+                with self.archive.sessions.begin() as session:
+                    if _imported(session, capture):
+                        return None
+                    result = record_fetch(session, capture)
+                    if capture.raw is not None and result.fetch_id is not None:
+                        # Kept for every imported fetch (stored once by digest), so an export
+                        # reproduces the file's evidence, not only the versions.
+                        put_blob(session, capture.raw)
+                    return result
+            except IntegrityError:
+                if attempt == 5:
+                    raise
+            except OperationalError as exc:
+                code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+                if code not in ("40001", "40P01") or attempt == 5:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- one file
+
+    def import_file(self, path: Path, progress: Callable[[int], None] | None) -> None:
+        summary = self.summary
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            summary.errors.append((str(path), _one_line(exc)))
+            return
+        summary.files += 1
+        self.arc = is_arc_file(path)
+        with handle:
+            records = iter(ArchiveIterator(handle, arc2warc=True, check_digests=True))
+            while True:
+                try:
+                    rec = next(records)
+                except StopIteration:
+                    break
+                except Exception as exc:  # hostile file: warcio fails in many ways; keep what was read
+                    summary.errors.append((str(path), _one_line(exc)))
+                    logger.warning("%s: stopped reading: %s", path, _one_line(exc))
+                    break
+                summary.records += 1
+                try:
+                    item = self.parse(rec)
+                except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError, LookupError) as exc:
+                    item = Skip(f"unreadable record ({type(exc).__name__})")
+                if isinstance(item, Skip):
+                    summary.skipped[str(item)] += 1
+                    logger.debug("%s: record skipped: %s", path, item)
+                else:
+                    self._take(item)
+                if progress is not None:
+                    progress(handle.tell())
+
+    def _take(self, capture: Capture) -> None:
+        summary = self.summary
+        result = self.store(capture)
+        if result is None:
+            summary.skipped["already imported"] += 1
+            return
+        if result.fetch_id is None:
+            # The store already holds this capture (same article, time and status) from another
+            # record or file: nothing was written.
+            summary.skipped["already recorded"] += 1
+            return
+        summary.taken += 1
+        summary.outcomes[result.outcome.value] += 1
+        summary.new_articles += result.new_article
+        summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
+
+
+def _imported(session: Session, capture: Capture) -> bool:
+    """Whether the archive already holds this capture: by record id, or as the same fetch.
+
+    The second test recognises a fetch exported from this archive (a crawl's fetch has no record
+    id of its own): same article, same instant, same status, same bytes.
+    """
+    if capture.warc_record_id:
+        found = session.scalar(
+            select(Fetch.id).where(Fetch.warc_record_id == capture.warc_record_id).limit(1)
+        )
+        if found is not None:
+            return True
+    article = find_article(session, capture.url)
+    if article is None:
+        return False
+    raw_digest = sha256_hex(capture.raw) if capture.raw is not None else None
+    same = select(Fetch.id).where(
+        Fetch.article_id == article.id,
+        Fetch.fetched_at == capture.fetched_at,
+        Fetch.http_status == capture.status,
+        Fetch.raw_sha256.is_(None) if raw_digest is None else Fetch.raw_sha256 == raw_digest,
+    )
+    return session.scalar(same.limit(1)) is not None
+
+
+def import_warc(
+    archive: Archive,
+    paths: list[Path],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> WarcImportSummary:
+    """Import WARC/ARC files (gzipped or not) in the order given; see the module docstring."""
+    for path in paths:
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory")
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+    summary = WarcImportSummary()
+    importer = _Importer(archive, summary)
+    total = sum(p.stat().st_size for p in paths)
+    done_before = 0
+    for path in paths:
+        base = done_before
+        report = (lambda pos, base=base: progress(base + pos, total)) if progress is not None else None
+        importer.import_file(path, report)
+        done_before += path.stat().st_size
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+
+
+@dataclass
+class WarcExportSummary:
+    path: str
+    responses: int = 0
+    revisits: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    bytes_written: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "responses": self.responses,
+            "revisits": self.revisits,
+            "skipped": dict(self.skipped),
+            "bytes": self.bytes_written,
+        }
+
+
+@dataclass(frozen=True)
+class _Written:
+    record_id: str
+    uri: str
+    date: str
+    payload_digest: str | None
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+def _http_headers(fetch: Fetch, status: int, length: int | None) -> StatusAndHeaders:
+    stored = [pair for pair in safe_headers(fetch.http_headers) if pair[0].lower() not in DROPPED_HEADERS]
+    names = {name.lower() for name, _ in stored}
+    headers = [(name, value) for name, value in stored]
+    if "content-type" not in names:
+        headers.insert(0, ("Content-Type", "text/html"))
+    for name, value in (("ETag", fetch.etag), ("Last-Modified", fetch.last_modified)):
+        if value and name.lower() not in names:
+            headers.append((name, _UNSAFE_VALUE.sub(" ", value)[:MAX_HEADER_VALUE]))
+    if length is not None:
+        headers.append(("Content-Length", str(length)))
+    return StatusAndHeaders(_status_line(status), headers, protocol="HTTP/1.1")
+
+
+def _target_uri(url: str) -> str:
+    """A URL safe to put in a WARC header line (no controls, no spaces)."""
+    return _UNSAFE_VALUE.sub("", url).replace("\t", "%09").replace(" ", "%20")
+
+
+def _export_record_id(fetch: Fetch, date: str) -> str:
+    rid = fetch.warc_record_id or ""
+    if rid.startswith("<urn:") and rid.endswith(">"):
+        return rid
+    return f"<urn:uuid:{uuid.uuid5(_RECORD_NAMESPACE, f'fetch {fetch.id} {fetch.url} {date}')}>"
+
+
+def _fetch_batches(
+    session: Session, since: datetime | None, article_id: int | None, size: int = 500
+) -> Iterator[list[Fetch]]:
+    """Fetches in (fetched_at, id) order, a page at a time (keyset pagination: bounded memory)."""
+    last: tuple[datetime, int] | None = None
+    while True:
+        stmt = select(Fetch).order_by(Fetch.fetched_at, Fetch.id).limit(size)
+        if since is not None:
+            stmt = stmt.where(Fetch.fetched_at >= since)
+        if article_id is not None:
+            stmt = stmt.where(Fetch.article_id == article_id)
+        if last is not None:
+            stmt = stmt.where(
+                or_(Fetch.fetched_at > last[0], and_(Fetch.fetched_at == last[0], Fetch.id > last[1]))
+            )
+        batch = list(session.scalars(stmt))
+        if not batch:
+            return
+        yield batch
+        session.expunge_all()
+        last = (batch[-1].fetched_at, batch[-1].id)
+
+
+class _Exporter:
+    def __init__(self, writer: WARCWriter, summary: WarcExportSummary) -> None:
+        self.writer = writer
+        self.summary = summary
+        self.by_raw: dict[str, _Written] = {}  # raw sha256 -> the response record holding it
+        self.last_response: dict[int | None, _Written] = {}  # article -> its latest response
+
+    def write(self, session: Session, fetch: Fetch) -> None:
+        status = fetch.http_status
+        if status is None:
+            self.summary.skipped["no HTTP response"] += 1
+            return
+        date = warc_date(fetch.fetched_at)
+        record_id = _export_record_id(fetch, date)
+        warc_headers = {"WARC-Record-ID": record_id, "WARC-Date": date}
+        if status == 304:
+            self._not_modified(fetch, warc_headers)
+            return
+        if fetch.raw_sha256 is not None and fetch.raw_sha256 in self.by_raw:
+            original = self.by_raw[fetch.raw_sha256]
+            record = self.writer.create_revisit_record(
+                _target_uri(fetch.url),
+                original.payload_digest,
+                original.uri,
+                original.date,
+                http_headers=_http_headers(fetch, status, None),
+                warc_headers_dict={**warc_headers, "WARC-Refers-To": original.record_id},
+            )
+            record.rec_headers.replace_header("WARC-Profile", PROFILE_IDENTICAL)
+            self.writer.write_record(record)
+            self.summary.revisits += 1
+            return
+        raw = b""
+        if fetch.raw_sha256 is not None:
+            kept = get_blob(session, fetch.raw_sha256)
+            if kept is None:
+                # An unchanged re-fetch whose bytes differed but whose text did not: the store
+                # keeps raw bytes per version, not per fetch.
+                self.summary.skipped["raw bytes not kept"] += 1
+                return
+            raw = kept
+        record = self.writer.create_warc_record(
+            _target_uri(fetch.url),
+            "response",
+            payload=io.BytesIO(raw),
+            length=len(raw),
+            http_headers=_http_headers(fetch, status, len(raw)),
+            warc_headers_dict=warc_headers,
+        )
+        self.writer.write_record(record)
+        written = _Written(
+            record_id, _target_uri(fetch.url), date, record.rec_headers.get_header("WARC-Payload-Digest")
+        )
+        if fetch.raw_sha256 is not None and written.payload_digest:
+            self.by_raw[fetch.raw_sha256] = written
+            self.last_response[fetch.article_id] = written
+        self.summary.responses += 1
+
+    def _not_modified(self, fetch: Fetch, warc_headers: dict[str, str]) -> None:
+        extra = dict(warc_headers)
+        extra["WARC-Profile"] = PROFILE_NOT_MODIFIED
+        original = self.last_response.get(fetch.article_id) if fetch.article_id is not None else None
+        if original is not None:
+            extra["WARC-Refers-To"] = original.record_id
+            extra["WARC-Refers-To-Target-URI"] = original.uri
+            extra["WARC-Refers-To-Date"] = original.date
+        record = self.writer.create_warc_record(
+            _target_uri(fetch.url),
+            "revisit",
+            http_headers=_http_headers(fetch, 304, None),
+            warc_headers_dict=extra,
+        )
+        self.writer.write_record(record)
+        self.summary.revisits += 1
+
+
+def export_warc(
+    archive: Archive,
+    output: Path,
+    since: datetime | None = None,
+    url: str | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> WarcExportSummary:
+    """Write the archive's fetches (optionally since a date, or of one article) as WARC/1.1.
+
+    The file is written next to ``output`` and renamed into place when complete, so a failed
+    export never leaves a half-written WARC under the requested name.
+    """
+    summary = WarcExportSummary(path=str(output))
+    partial = output.with_name(output.name + ".partial")
+    with archive.reading() as session:
+        article_id = None
+        if url is not None:
+            article = find_article(session, url)
+            if article is None:
+                raise NotFoundError(f"no archived article for {url}")
+            article_id = article.id
+        try:
+            with partial.open("wb") as handle:
+                writer = WARCWriter(handle, gzip=True, warc_version="1.1")
+                writer.write_record(
+                    writer.create_warcinfo_record(
+                        output.name,
+                        {
+                            "software": f"mediawatch/{package_version('mediawatch')} (warcio)",
+                            "format": "WARC File Format 1.1",
+                            "description": "mediawatch archive export: every fetch with its raw bytes",
+                        },
+                    )
+                )
+                exporter = _Exporter(writer, summary)
+                done = 0
+                for batch in _fetch_batches(session, since, article_id):
+                    for fetch in batch:
+                        exporter.write(session, fetch)
+                        done += 1
+                    if progress is not None:
+                        progress(done, 0)
+            summary.bytes_written = partial.stat().st_size
+            os.replace(partial, output)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise InputError(f"{output}: {exc}") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    return summary

@@ -1,0 +1,336 @@
+"""The crawl's configuration files: ``config/sources.yaml`` and ``config/topic.yaml``.
+
+Both are validated with pydantic on load. A mistake is reported as one line naming the file,
+the line and the field (``config/sources.yaml:42: sources[3].feeds[0].url: …``), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote_plus, urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from archive.errors import ConfigError
+from archive.policy import RevisitLadder, SourcePolicy
+from mediawatch.notify import NotifyTarget
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_SOURCES = CONFIG_DIR / "sources.yaml"
+DEFAULT_TOPIC = CONFIG_DIR / "topic.yaml"
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+
+Status = Literal["verified_live", "production_config", "seen_in_configs", "unverified", "blocked_reported"]
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedRef(_Strict):
+    url: str
+    status: Status = "unverified"
+    evidence: str | list[str] | None = None
+    lang: str | None = None
+    note: str | None = None
+
+    _url = field_validator("url")(_check_http_url)
+
+
+class SourceConfig(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(min_length=2, max_length=3)
+    lang: str = Field(min_length=2, max_length=8)
+    viewpoint: str | None = None
+    type: Literal["news", "analysis", "commentary", "think_tank", "wire", "state"] = "news"
+    feeds: list[FeedRef] = Field(default_factory=list)
+    sitemaps: list[FeedRef] = Field(default_factory=list)
+    # Read the site's robots.txt for ``Sitemap:`` lines (and crawl those sitemaps).
+    robots_sitemaps: bool = False
+    enabled: bool = True
+    trust_cross_domain_canonical: bool = False
+    # Per-source archive policy (ignore_lines, trust_cross_domain_canonical): archive/policy.py.
+    archive: SourcePolicy | None = None
+    notes: str | None = None
+    terms: str | None = None
+    fallback_discovery: str | None = None
+    feed_directory: str | None = None
+
+
+class Edition(_Strict):
+    hl: str
+    gl: str = Field(pattern=r"^[A-Z]{2}$")
+    lang: str
+
+
+class GoogleNews(_Strict):
+    enabled: bool = True
+    template: str = "https://news.google.com/rss/search?q={q}&hl={hl}&gl={gl}&ceid={gl}:{lang}"
+    editions: list[Edition] = Field(default_factory=list)
+    window: str = Field(default="2d", pattern=r"^\d+[hd]$")
+    # Item links are opaque news.google.com URLs: recover each publisher URL (crawler/gnews.py), two
+    # requests to Google per new link, at most this many links per run (the rest wait for the next).
+    decode_links: bool = True
+    max_decodes_per_run: int = Field(default=200, ge=0, le=10_000)
+    # Requests to Google News go one at a time, this far apart (bursts meet 429s and CAPTCHAs).
+    min_interval_seconds: float = Field(default=5.0, ge=0)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.template).netloc
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        for key in ("{q}", "{hl}", "{gl}", "{lang}"):
+            if key not in value:
+                raise ValueError(f"template must contain {key}")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("template must be an http(s) URL")
+        return value
+
+
+class Gdelt(_Strict):
+    enabled: bool = True
+    template: str = (
+        "https://api.gdeltproject.org/api/v2/doc/doc?query={q}&mode=ArtList&format=RSS"
+        "&maxrecords=250&timespan={span}&sort=DateDesc"
+    )
+    timespan: str = Field(default="24h", pattern=r"^\d+(min|h|d|w)$")
+    min_interval_seconds: float = Field(default=6.0, ge=5.0)
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        for key in ("{q}", "{span}"):
+            if key not in value:
+                raise ValueError(f"template must contain {key}")
+        return value
+
+
+class Discovery(_Strict):
+    google_news: GoogleNews = Field(default_factory=GoogleNews)
+    gdelt_doc: Gdelt = Field(default_factory=Gdelt)
+
+
+class Defaults(_Strict):
+    user_agent: str = Field(default="mediawatch/{version} (+{contact})", min_length=1)
+    contact_url: str = "https://github.com/mediawatch/mediawatch"
+    respect_robots: bool = True
+    download_delay_seconds: float = Field(default=1.0, ge=0)
+    concurrent_per_domain: int = Field(default=2, ge=1, le=64)
+    sitemap_window_days: int = Field(default=30, ge=1, le=36500)
+    # WARC capture (crawler/warccapture.py): a directory (relative to the working directory) turns
+    # it on for every crawl, as `mediawatch crawl --warc DIR` does; files rotate at this many bytes.
+    warc_dir: str | None = None
+    warc_max_size: int = Field(default=1_000_000_000, ge=1)
+    # The revisit ladder of every source without its own (``archive: {revisit: …}``), e.g.
+    # [{until: 1d, every: 30m}, {until: 30d, every: 1d}]; None: archive/schedule.py DEFAULT_LADDER.
+    revisit: RevisitLadder | None = None
+
+    _contact = field_validator("contact_url")(_check_http_url)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _user_agent(cls, value: str) -> str:
+        try:
+            value.format(version="0", contact="https://example.org")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {version} and {contact} may appear in braces") from None
+        if any(ch in value for ch in "\r\n"):
+            raise ValueError("must be one line")
+        return value
+
+
+class Seed(_Strict):
+    url: str
+    title: str | None = None
+
+
+class SourcesFile(_Strict):
+    version: Literal[1]
+    generated: Any = None
+    seed: Seed | None = None
+    defaults: Defaults = Field(default_factory=Defaults)
+    sources: list[SourceConfig]
+    discovery: Discovery = Field(default_factory=Discovery)
+    # Where to post after each crawl (mediawatch/notify.py; README "Notifications").
+    notify: list[NotifyTarget] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> SourcesFile:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.id in seen:
+                raise ValueError(f"duplicate source id {source.id!r}")
+            seen.add(source.id)
+        return self
+
+
+class TermGroup(_Strict):
+    """Named spelling variants of one entity; a group counts once however often it matches."""
+
+    name: str
+    terms: list[str] = Field(min_length=1)
+    case_sensitive: bool = False
+    side: Literal["pakistan", "afghanistan"] | None = None  # for the cross-border signal
+
+
+class Weights(_Strict):
+    tier_a: float = 4.0
+    tier_b: float = 1.0
+    tier_b_cap: int = 4
+    title: float = 2.0
+    cross_border: float = 2.0
+    commentary: float = 1.0
+    negative: float = 3.0
+
+
+class TopicFile(_Strict):
+    version: Literal[1]
+    name: str
+    threshold: float = 5.0
+    weights: Weights = Field(default_factory=Weights)
+    tier_a: list[TermGroup] = Field(min_length=1)
+    tier_b: list[TermGroup] = Field(default_factory=list)
+    negative: list[TermGroup] = Field(default_factory=list)
+    commentary_url_patterns: list[str] = Field(default_factory=list)
+    commentary_sites: list[str] = Field(default_factory=list)
+    always_keep: list[list[str]] = Field(default_factory=list)  # all groups of one entry in one paragraph
+    discovery_queries: list[str] = Field(default_factory=list)
+    gdelt_queries: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _regexes(self) -> TopicFile:
+        for pattern in self.commentary_url_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+        names = {g.name for g in (*self.tier_a, *self.tier_b)}
+        for entry in self.always_keep:
+            for name in entry:
+                if name not in names:
+                    raise ValueError(f"always_keep names unknown term group {name!r}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading with line numbers
+
+
+def _compose(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """Parse YAML into plain data plus a map from each value's path to its line number."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: too big ({size} bytes; at most {MAX_CONFIG_BYTES})")
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(n: Any, at: tuple[Any, ...]) -> None:
+        lines[at] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for key, value in n.value:
+                lines[(*at, key.value)] = key.start_mark.line + 1
+                walk(value, (*at, key.value))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, value in enumerate(n.value):
+                walk(value, (*at, i))
+
+    if node is not None:
+        walk(node, ())
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # pragma: no cover - compose already accepted it
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    return data, lines
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _validate(model: type[BaseModel], path: Path) -> Any:
+    data, lines = _compose(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping at the top level")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        line = None
+        for end in range(len(loc), -1, -1):
+            line = lines.get(loc[:end])
+            if line is not None:
+                break
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}:{line or 1}: {_location(loc)}: {message}{more}") from None
+
+
+def load_sources(path: Path | str = DEFAULT_SOURCES) -> SourcesFile:
+    return _validate(SourcesFile, Path(path))
+
+
+def load_topic(path: Path | str = DEFAULT_TOPIC) -> TopicFile:
+    return _validate(TopicFile, Path(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery feeds built from the topic's queries
+
+
+def discovery_feed_urls(sources: SourcesFile, topic: TopicFile | None) -> list[tuple[str, str]]:
+    """(name, url) of every Google News and GDELT search feed for the topic's queries."""
+    if topic is None:
+        return []
+    out: list[tuple[str, str]] = []
+    gn = sources.discovery.google_news
+    if gn.enabled:
+        for query in topic.discovery_queries:
+            q = quote_plus(f"{query} when:{gn.window}")
+            for ed in gn.editions:
+                url = gn.template.format(q=q, hl=ed.hl, gl=ed.gl, lang=ed.lang)
+                out.append((f"Google News {ed.gl}:{ed.lang}", url))
+    gd = sources.discovery.gdelt_doc
+    if gd.enabled:
+        for query in topic.gdelt_queries:
+            out.append(("GDELT DOC", gd.template.format(q=quote_plus(query), span=gd.timespan)))
+    return out
+
+
+def capture_options(source: SourceConfig) -> dict[str, Any]:
+    """``Capture(...)`` keyword arguments for pages of ``source`` (its ``archive:`` policy)."""
+    options = (source.archive or SourcePolicy()).capture_options()
+    options["trust_cross_domain_canonical"] = bool(
+        options["trust_cross_domain_canonical"] or source.trust_cross_domain_canonical
+    )
+    return options

@@ -1,0 +1,384 @@
+"""One crawl, start to finish: plan, run the spider in this process, record the crawl_run.
+
+A crawl runs in its own process: Scrapy's reactor cannot be started twice, so
+``run_crawl`` may be called once per process (the CLI is one process per invocation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from archive.db import Archive
+from archive.errors import DatabaseError, MediawatchError
+from archive.models import (
+    Article,
+    ArticleStatus,
+    ArticleURL,
+    CrawlRun,
+    SkippedURL,
+    Source,
+    SourceKind,
+)
+from archive.policy import revisit_ladder
+from archive.runs import close_abandoned_runs
+from crawler.config import (
+    DEFAULT_SOURCES,
+    DEFAULT_TOPIC,
+    SourcesFile,
+    capture_options,
+    discovery_feed_urls,
+    load_sources,
+    load_topic,
+)
+from crawler.relevance import Relevance
+from crawler.settings import CrawlSettings, scrapy_settings
+from crawler.state import CrawlPlan, CrawlState, PlannedSource, Revisit
+from mediawatch.notify import NotifyResult, notify_window
+
+logger = logging.getLogger(__name__)
+
+RevisitMode = Literal["due", "all", "none"]
+
+
+class AllSourcesFailed(MediawatchError):
+    """Every source's feeds and sitemaps failed: the run found nothing it could read."""
+
+    exit_code = 5
+
+
+class CrawlAborted(MediawatchError):
+    """The crawl could not complete (the crawler stopped with an error)."""
+
+    exit_code = 6
+
+
+@dataclass
+class CrawlOptions:
+    sources_path: Path | None = None  # None: config/sources.yaml
+    topic_path: Path | None | Literal["none"] = None  # None: config/topic.yaml; "none": keep everything
+    feeds: list[str] = field(default_factory=list)
+    sitemaps: list[str] = field(default_factory=list)
+    revisit: RevisitMode = "due"
+    discovery: bool = True
+    allow_private_networks: bool = False
+    db_url: str | None = None
+    extract_workers: int | None = None
+    trigger: str = "manual"
+    warc_dir: Path | None = None  # also write what was fetched as WARC files here
+    warc_max_size: int | None = None  # bytes per WARC file [default: the sources file's, 1 GB]
+    progress: Callable[[int, int], None] | None = None
+
+
+@dataclass
+class CrawlReport:
+    run_id: int
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    counters: dict[str, int]
+    failures: dict[str, int]
+    sources: dict[str, dict[str, int]]
+    sources_ok: list[str]
+    sources_failed: list[str]
+    finish_reason: str | None
+    stats: dict[str, Any]
+    notifications: NotifyResult = field(default_factory=NotifyResult)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "counters": self.counters,
+            "failures": self.failures,
+            "sources": self.sources,
+            "sources_ok": self.sources_ok,
+            "sources_failed": self.sources_failed,
+            "finish_reason": self.finish_reason,
+            "warc": {k[16:]: v for k, v in self.stats.items() if k.startswith("mediawatch/warc/")},
+            "elapsed_seconds": self.stats.get("elapsed_time_seconds"),
+            "notifications": self.notifications.as_dict(),
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _upsert_source(
+    session: Any, name: str, kind: SourceKind, url: str, lang: str | None, tags: list[str]
+) -> int:
+    existing = session.scalar(select(Source).where(Source.name == name))
+    if existing is None:
+        existing = Source(name=name, kind=kind, url=url, language=lang, tags=tags, enabled=True)
+        session.add(existing)
+        session.flush()
+    else:
+        existing.url, existing.language, existing.tags = url, lang, tags
+    return int(existing.id)
+
+
+def plan_sources(
+    archive: Archive, sources: SourcesFile, relevance_topic: Any, options: CrawlOptions
+) -> list[PlannedSource]:
+    planned: list[PlannedSource] = []
+    with archive.transaction() as session:
+        if options.feeds or options.sitemaps:
+            for url in options.feeds:
+                sid = _upsert_source(session, f"feed {url}"[:200], SourceKind.FEED, url, None, ["manual"])
+                planned.append(PlannedSource(f"feed {url}"[:200], sid, feeds=(url,)))
+            for url in options.sitemaps:
+                sid = _upsert_source(
+                    session, f"sitemap {url}"[:200], SourceKind.SITEMAP, url, None, ["manual"]
+                )
+                planned.append(PlannedSource(f"sitemap {url}"[:200], sid, sitemaps=(url,)))
+            return planned
+        for s in sources.sources:
+            if not s.enabled or not (s.feeds or s.sitemaps):
+                continue
+            kind = SourceKind.FEED if s.feeds else SourceKind.SITEMAP
+            first = (s.feeds or s.sitemaps)[0].url
+            tags = [t for t in (s.country, s.viewpoint, s.type) if t]
+            sid = _upsert_source(session, s.name, kind, first, s.lang, tags)
+            planned.append(
+                PlannedSource(
+                    s.name,
+                    sid,
+                    feeds=tuple(f.url for f in s.feeds),
+                    sitemaps=tuple(f.url for f in s.sitemaps),
+                    robots_sitemaps=s.robots_sitemaps,
+                    trust_cross_domain_canonical=s.trust_cross_domain_canonical,
+                )
+            )
+        if options.discovery:
+            by_name: dict[str, list[str]] = {}
+            for name, url in discovery_feed_urls(sources, relevance_topic):
+                by_name.setdefault(name, []).append(url)
+            for name, urls in by_name.items():
+                sid = _upsert_source(session, name, SourceKind.DISCOVERY, urls[0], None, ["discovery"])
+                planned.append(PlannedSource(name, sid, feeds=tuple(urls), discovery=True))
+    return planned
+
+
+def plan_revisits(archive: Archive, mode: RevisitMode, now: datetime) -> list[Revisit]:
+    if mode == "none":
+        return []
+    stmt = select(
+        Article.id,
+        Article.canonical_url,
+        Article.source_id,
+        Article.etag,
+        Article.last_modified,
+        Article.last_raw_sha256,
+    )
+    if mode == "due":
+        stmt = stmt.where(Article.next_check.is_not(None), Article.next_check <= now)
+    else:
+        stmt = stmt.where(or_(Article.status != ArticleStatus.REDIRECTED, Article.status.is_(None)))
+    with archive.reading() as session:
+        return [Revisit(*row) for row in session.execute(stmt.order_by(Article.next_check))]
+
+
+def plan_policies(archive: Archive, sources: SourcesFile) -> dict[int, dict[str, Any]]:
+    """Capture options of every configured source with a policy, by Source id.
+
+    Keyed by the archive's Source rows (matched by name), so revisits of a source's articles
+    get its policy even when this run crawls other feeds (``--feed``) or the source is disabled.
+    """
+    wanted = {
+        s.name: capture_options(s)
+        for s in sources.sources
+        if s.archive is not None or s.trust_cross_domain_canonical
+    }
+    if not wanted:
+        return {}
+    with archive.reading() as session:
+        rows = session.execute(select(Source.id, Source.name).where(Source.name.in_(list(wanted))))
+        return {int(sid): wanted[name] for sid, name in rows}
+
+
+def _known_urls(archive: Archive) -> tuple[set[str], set[str]]:
+    with archive.reading() as session:
+        known = set(session.scalars(select(Article.canonical_url)))
+        known.update(session.scalars(select(ArticleURL.url)))
+        skipped = set(session.scalars(select(SkippedURL.url)))
+    return known, skipped
+
+
+def run_crawl(options: CrawlOptions) -> CrawlReport:
+    """Run one crawl in this process and return its report (raises MediawatchError when it cannot run)."""
+    sources = load_sources(options.sources_path or DEFAULT_SOURCES)
+    if options.topic_path == "none":
+        topic = None
+    else:
+        topic = load_topic(options.topic_path or DEFAULT_TOPIC)
+    relevance = Relevance(topic) if topic is not None else None
+    warc_dir = options.warc_dir or sources.defaults.warc_dir
+    if warc_dir:
+        from crawler.warccapture import prepare_directory
+
+        prepare_directory(Path(warc_dir))
+    archive = Archive(options.db_url)
+    started = _now()
+    try:
+        planned = plan_sources(archive, sources, topic, options)
+        revisits = plan_revisits(archive, options.revisit, started)
+        known, skipped = _known_urls(archive)
+        with archive.transaction() as session:
+            # The caller holds the run lock: rows left "running" by a killed crawl are closed.
+            close_abandoned_runs(session, started)
+            run = CrawlRun(started_at=started, trigger=options.trigger, status="running", counters={})
+            session.add(run)
+            session.flush()
+            run_id = run.id
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot prepare the crawl in the database: {exc}") from None
+
+    google_news = sources.discovery.google_news
+    plan = CrawlPlan(
+        run_id=run_id,
+        sources=planned,
+        revisits=revisits,
+        sitemap_since=started - timedelta(days=sources.defaults.sitemap_window_days),
+        policies=plan_policies(archive, sources),
+        default_ladder=revisit_ladder(sources.defaults.revisit),
+        google_news_host=google_news.host if google_news.enabled else None,
+        # decode_links: false leaves every Google News link undecoded (skipped, never fetched).
+        max_google_decodes=google_news.max_decodes_per_run if google_news.decode_links else 0,
+    )
+    state = CrawlState(
+        plan=plan,
+        sessions=archive.sessions,
+        relevance=relevance,
+        known=known,
+        skipped=skipped,
+        progress=options.progress,
+    )
+    overrides: dict[str, Any] = {"allow_private_networks": options.allow_private_networks}
+    if options.extract_workers:
+        overrides["extract_workers"] = options.extract_workers
+    if options.warc_dir is not None:
+        overrides["warc_dir"] = str(options.warc_dir)
+    if options.warc_max_size is not None:
+        overrides["warc_max_size"] = options.warc_max_size
+    crawl_settings = CrawlSettings.from_defaults(sources.defaults, **overrides)
+    settings = scrapy_settings(crawl_settings)
+    settings["DOWNLOAD_SLOTS"] = _discovery_slots(sources)
+    settings["MEDIAWATCH_CRAWL_RUN_ID"] = run_id
+    stats, finish_reason = _run_spider(settings, state)
+
+    finished = _now()
+    summary = state.as_dict()
+    tried_sources = [s.name for s in planned]
+    if finish_reason == "shutdown":  # Scrapy's name for SIGTERM/SIGINT (a deadline, systemctl stop)
+        status = "interrupted"
+    elif tried_sources and not state.source_ok:
+        status = "all-sources-failed"
+    elif finish_reason not in (None, "finished"):
+        status = f"stopped: {finish_reason}"[:24]
+    else:
+        status = "completed"
+    summary["finish_reason"] = finish_reason
+    if state.database_error is not None:
+        status = "failed"
+    try:
+        with archive.transaction() as session:
+            row = session.get(CrawlRun, run_id)
+            assert row is not None
+            row.finished_at = finished
+            row.status = status
+            row.counters = summary
+            row.message = None if status == "completed" else (state.database_error or status)[:500]
+    except SQLAlchemyError as exc:
+        # The row stays "running"; the next run (under the run lock) closes it as abandoned.
+        raise DatabaseError(
+            f"crawl run {run_id} stopped: the archive database is unavailable ({state.database_error or exc})"
+        ) from None
+    if state.database_error is not None:
+        raise DatabaseError(
+            f"crawl run {run_id} stopped: the archive database is unavailable ({state.database_error})"
+        )
+    notifications = _notify(archive, sources, run_id, started, finished)
+    return CrawlReport(
+        run_id=run_id,
+        status=status,
+        started_at=started,
+        finished_at=finished,
+        counters=summary["counters"],
+        failures=summary["failures"],
+        sources=summary["sources"],
+        sources_ok=summary["sources_ok"],
+        sources_failed=summary["sources_failed"],
+        finish_reason=finish_reason,
+        stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
+        notifications=notifications,
+    )
+
+
+def _notify(
+    archive: Archive, sources: SourcesFile, run_id: int, started: datetime, finished: datetime
+) -> NotifyResult:
+    """Post this run's digest or edits to the sources file's targets; a failure is only counted."""
+    if not sources.notify:
+        return NotifyResult()
+    try:
+        result = notify_window(archive, sources.notify, since=started, until=finished)
+    except SQLAlchemyError as exc:
+        return NotifyResult(failed=[f"cannot read the run's digest: {exc}"])
+    try:
+        with archive.transaction() as session:
+            row = session.get(CrawlRun, run_id)
+            if row is not None:
+                row.counters = {**(row.counters or {}), "notifications": result.as_dict()}
+    except SQLAlchemyError:
+        pass  # the run itself is recorded; the count of messages is a nicety
+    return result
+
+
+def _discovery_slots(sources: SourcesFile) -> dict[str, dict[str, Any]]:
+    # The web-wide search services ask for low rates (SOURCES.md §2): one request at a time, spaced.
+    gn = sources.discovery.google_news
+    google_host = urlsplit(gn.template).hostname or "news.google.com"
+    return {
+        google_host: {"concurrency": 1, "delay": gn.min_interval_seconds},
+        "api.gdeltproject.org": {"concurrency": 1, "delay": sources.discovery.gdelt_doc.min_interval_seconds},
+    }
+
+
+def _run_spider(settings: dict[str, Any], state: CrawlState) -> tuple[dict[str, Any], str | None]:
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spiders import ArchiveSpider
+
+    # Scrapy's own chatter only when mediawatch runs with -v / -vv (Scrapy resets its loggers
+    # to DEBUG when it starts, so the filter sits on the handlers).
+    quiet = _QuietScrapy(logging.getLogger().getEffectiveLevel())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
+    process = CrawlerProcess(settings={**settings, "LOG_INSTALL_ROOT_HANDLER": False})
+    crawler = process.create_crawler(ArchiveSpider)
+    process.crawl(crawler, state=state)
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    return stats, stats.get("finish_reason")
+
+
+class _QuietScrapy(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = max(level, logging.INFO)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(("scrapy", "twisted", "py.warnings", "protego", "filelock")):
+            return record.levelno >= max(self.level, logging.WARNING if record.name != "scrapy" else 0)
+        return True

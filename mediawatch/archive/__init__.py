@@ -1,1 +1,0 @@
-"""Everything about what is kept. Never imports Scrapy or mediawatch.crawler."""

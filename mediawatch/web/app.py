@@ -1,0 +1,289 @@
+"""The read-only web viewer: server-rendered pages that work without JavaScript, and a JSON API.
+
+Security (RELIABILITY.md H1–H4, H6):
+- Jinja autoescape everywhere; crawled text is never marked safe; links only for http(s).
+- A strict Content-Security-Policy on every response (no script at all, styles from 'self');
+  ``nosniff``, ``frame-ancestors 'none'``, no referrer.
+- Raw captured HTML is only ever a download: ``text/plain; charset=utf-8``, ``nosniff``,
+  ``Content-Disposition: attachment`` and ``CSP: sandbox``.
+- Only GET/HEAD routes: the viewer cannot change the archive (and opens it read-only).
+- Every query is bounded (see views.py); search input never reaches SQL text (search.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from archive.blobs import get_blob
+from archive.db import Archive
+from archive.errors import InputError, MediawatchError, NotFoundError
+from archive.export import version_record
+from archive.search import SearchError, search
+from mediawatch.web import views
+from mediawatch.web.render import STATIC, render
+
+logger = logging.getLogger(__name__)
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+RAW_HEADERS = {
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+MAX_RAW_BYTES = 64 * 1024 * 1024
+
+
+def _html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status)
+
+
+def _error_page(status: int, title: str, message: str) -> HTMLResponse:
+    return _html(render("error.html", title=title, message=message), status)
+
+
+QUERY_TIMEOUT_S = 5.0
+
+
+def lock_down(archive: Archive, timeout_s: float = QUERY_TIMEOUT_S) -> None:
+    """Make the archive's connections read-only and give every statement a time limit.
+
+    SQLite: ``PRAGMA query_only`` and a progress handler that interrupts a statement running
+    longer than the limit. PostgreSQL: read-only transactions and ``statement_timeout``.
+    """
+    engine = archive.engine
+
+    if archive.is_sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_readonly(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute("PRAGMA query_only=ON")
+            deadline = [0.0]
+            dbapi_conn.set_progress_handler(lambda: int(time.monotonic() > deadline[0] > 0), 10_000)
+            _record.info["deadline"] = deadline
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _arm(conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: Any) -> None:
+            deadline = conn.connection.info.get("deadline")
+            if deadline is not None:
+                deadline[0] = time.monotonic() + timeout_s
+
+    else:
+
+        @event.listens_for(engine, "connect")
+        def _pg_readonly(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+                cursor.execute(f"SET statement_timeout = {int(timeout_s * 1000)}")
+            dbapi_conn.commit()
+
+    engine.dispose()  # connections opened before (schema check) are replaced by locked ones
+
+
+def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
+    if read_only:
+        lock_down(archive)
+    app = FastAPI(title="mediawatch viewer", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def wants_json(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    @app.exception_handler(MediawatchError)
+    async def mediawatch_error(request: Request, exc: MediawatchError) -> Response:
+        status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 500
+        if wants_json(request):
+            return JSONResponse({"error": str(exc)}, status_code=status)
+        title = "Not found" if status == 404 else "Bad request" if status == 400 else "Error"
+        return _error_page(status, title, str(exc))
+
+    @app.exception_handler(OperationalError)
+    async def database_error(request: Request, exc: OperationalError) -> Response:
+        # A statement over its time limit (or the database going away): say so, never a trace.
+        logger.warning("query failed on %s: %s", request.url.path, exc.orig)
+        message = "the archive could not answer in time; narrow the filters or try again"
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=503)
+        return _error_page(503, "Busy", message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_json(request):
+            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        return _error_page(exc.status_code, str(exc.detail), str(exc.detail))
+
+    def params(request: Request) -> dict[str, str | None]:
+        return {k: v for k, v in request.query_params.items()}
+
+    # ---- article list
+
+    def article_list(request: Request) -> views.ArticleList:
+        filters = views.ListFilters.parse(params(request))
+        with archive.reading() as session:
+            return views.list_articles(session, filters)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> Response:
+        try:
+            data = article_list(request)
+        except SearchError as exc:
+            return _error_page(400, "Bad search", str(exc))
+        return _html(render("list.html", data=data, filters=data.filters))
+
+    @app.get("/api/articles")
+    def api_index(request: Request) -> Response:
+        return JSONResponse(article_list(request).as_dict())
+
+    # ---- article, version, raw
+
+    def article_id_of(value: str) -> int:
+        if not value.isdigit() or len(value) > 12:
+            raise NotFoundError(f"no article {value!r}")
+        return int(value)
+
+    @app.get("/articles/{article_id}", response_class=HTMLResponse)
+    def article(article_id: str) -> Response:
+        with archive.reading() as session:
+            page = views.article_page(session, article_id_of(article_id))
+        return _html(render("article.html", page=page))
+
+    @app.get("/api/articles/{article_id}")
+    def api_article(article_id: str) -> Response:
+        with archive.reading() as session:
+            page = views.article_page(session, article_id_of(article_id))
+        return JSONResponse(page.as_dict())
+
+    def version_of(article_id: str, seq: str) -> tuple[int, str, Any]:
+        aid = article_id_of(article_id)
+        number = views.parse_seq(seq, "version")
+        if number is None:
+            raise NotFoundError("no such version")
+        with archive.reading() as session:
+            article = views.get_article(session, aid)
+            return aid, article.canonical_url, views.get_version(session, aid, number)
+
+    @app.get("/articles/{article_id}/versions/{seq}", response_class=HTMLResponse)
+    def version(article_id: str, seq: str) -> Response:
+        aid, url, v = version_of(article_id, seq)
+        return _html(render("version.html", article_id=aid, url=url, v=v))
+
+    @app.get("/api/articles/{article_id}/versions/{seq}")
+    def api_version(article_id: str, seq: str) -> Response:
+        aid, url, v = version_of(article_id, seq)
+        return JSONResponse({"article_id": aid, "url": url, **version_record(v)})
+
+    @app.get("/articles/{article_id}/versions/{seq}/raw")
+    def raw(article_id: str, seq: str) -> Response:
+        """The captured bytes as a download: never rendered, never sniffed, sandboxed."""
+        aid, _url, v = version_of(article_id, seq)
+        if v.blob_sha256 is None:
+            raise NotFoundError("this version has no raw capture (imported as text)")
+        with archive.reading() as session:
+            data = get_blob(session, v.blob_sha256)
+        if data is None:
+            raise NotFoundError("the raw capture is missing from the archive")
+        headers = {
+            **RAW_HEADERS,
+            "Content-Disposition": f'attachment; filename="article-{aid}-version-{v.seq}.html.txt"',
+        }
+        return PlainTextResponse(
+            data[:MAX_RAW_BYTES].decode("utf-8", errors="replace"),
+            headers=headers,
+            media_type="text/plain; charset=utf-8",
+        )
+
+    # ---- diff
+
+    def diff_of(request: Request, article_id: str) -> views.DiffPage:
+        a = views.parse_seq(request.query_params.get("a"), "a")
+        b = views.parse_seq(request.query_params.get("b"), "b")
+        with archive.reading() as session:
+            return views.diff_page(session, article_id_of(article_id), a, b)
+
+    @app.get("/articles/{article_id}/diff", response_class=HTMLResponse)
+    def diff(request: Request, article_id: str) -> Response:
+        changed_only = request.query_params.get("changed") in ("1", "on", "true")
+        return _html(render("diff.html", page=diff_of(request, article_id), changed_only=changed_only))
+
+    @app.get("/api/articles/{article_id}/diff")
+    def api_diff(request: Request, article_id: str) -> Response:
+        return JSONResponse(diff_of(request, article_id).as_dict())
+
+    # ---- search
+
+    def run_search(request: Request) -> Any:
+        q = request.query_params.get("q")
+        offset_value = request.query_params.get("offset") or "0"
+        if not offset_value.isdigit() or int(offset_value) > 10_000:
+            raise InputError("offset: expected a number from 0 to 10000")
+        with archive.reading() as session:
+            return search(session, q or "", limit=20, offset=int(offset_value))
+
+    @app.get("/search", response_class=HTMLResponse)
+    def search_page(request: Request) -> Response:
+        q = request.query_params.get("q")
+        if not q:
+            return _html(render("search.html", q="", results=None, error=None))
+        try:
+            results = run_search(request)
+        except SearchError as exc:
+            return _html(render("search.html", q=q, results=None, error=str(exc)), 400)
+        return _html(render("search.html", q=q, results=results, error=None))
+
+    @app.get("/api/search")
+    def api_search(request: Request) -> Response:
+        return JSONResponse(run_search(request).as_dict())
+
+    # ---- feed
+
+    @app.get("/feeds/edits.atom")
+    def edits_feed(request: Request) -> Response:
+        with archive.reading() as session:
+            entries = views.recent_edits(session)
+        updated = entries[0].first_seen if entries else datetime(1970, 1, 1, tzinfo=UTC)
+        body = render("edits.atom", entries=entries, base=str(request.base_url), updated=updated.isoformat())
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    @app.get("/api/feeds/edits")
+    def api_edits() -> Response:
+        with archive.reading() as session:
+            entries = views.recent_edits(session)
+        return JSONResponse({"entries": [e.as_dict() for e in entries]})
+
+    return app
+
+
+def serve(db_url: str | None, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the viewer with uvicorn until interrupted (read-only archive)."""
+    import uvicorn
+
+    archive = Archive(db_url, readonly=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("the viewer is listening on %s: anyone who can reach it can read the archive", host)
+    uvicorn.run(create_app(archive), host=host, port=port, log_level="warning", server_header=False)

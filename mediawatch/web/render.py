@@ -1,0 +1,88 @@
+"""The Jinja2 environment: autoescape on for every template, link and highlight helpers.
+
+Archived content is hostile. No template applies ``|safe`` to anything derived from a crawl;
+the only Markup built here comes from escaped pieces (``highlight``) and fixed tags.
+Links to archived URLs are rendered only when the URL is http(s), checked at render time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from archive.search import snippet_parts
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+# Control characters that should never reach a page (C0 except tab/newline, C1, bidi overrides).
+_HIDDEN = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0)])
+_HIDDEN.update(dict.fromkeys([0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069]))
+
+
+def http_url(value: Any) -> str | None:
+    """The URL if it is an absolute http(s) URL with a host, else None (never a javascript: link)."""
+    if not isinstance(value, str):
+        return None
+    candidate = value.strip()
+    if any(ch in candidate for ch in "\x00\r\n\t") or len(candidate) > 4096:
+        return None
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return candidate
+
+
+def visible(value: Any) -> str:
+    """Text with control and bidi-override characters removed (escaping happens afterwards)."""
+    return "" if value is None else str(value).translate(_HIDDEN)
+
+
+def highlight(snippet: str) -> Markup:
+    """A search snippet with its matches in <mark>: every piece is escaped first."""
+    out = []
+    for part in snippet_parts(snippet):
+        text = escape(visible(part.text))
+        out.append(Markup("<mark>%s</mark>") % text if part.highlighted else text)
+    return Markup("").join(out)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "—"
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # every template, whatever its extension (.html, .xml)
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["http_url"] = http_url
+    env.filters["visible"] = visible
+    env.filters["highlight"] = highlight
+    env.filters["when"] = when
+    env.globals["urlencode"] = urlencode
+    return env
+
+
+ENVIRONMENT = make_environment()
+
+
+def render(template: str, **context: Any) -> str:
+    return ENVIRONMENT.get_template(template).render(**context)
+
+
+def standalone_diff(page: Any, *, generated: datetime) -> str:
+    """A self-contained HTML page of one comparison (``mediawatch diff --format html``)."""
+    css = (STATIC / "style.css").read_text(encoding="utf-8")
+    # The stylesheet is our own file, not crawled data.
+    return render("diff_standalone.html", page=page, css=Markup(css), generated=generated, changed_only=False)
