@@ -37,7 +37,6 @@ from archive.schedule import parse_duration
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = Path("config/schedule.yaml")
 JOB_TABLE = "apscheduler_jobs"
 STOP_GRACE_S = 60.0  # how long a child may take to finish after SIGTERM before SIGKILL
 EXIT_ALREADY_RUNNING = 75
@@ -92,7 +91,7 @@ class JobConfig(BaseModel):
         trigger = self.trigger()
         at = datetime(2026, 1, 5, tzinfo=UTC)  # any fixed Monday: the result must be stable
         previous = trigger.get_next_fire_time(None, at)
-        gaps = []
+        gaps: list[timedelta] = []
         while previous is not None and previous < at + timedelta(days=8) and len(gaps) < 20000:
             following = trigger.get_next_fire_time(previous, previous + timedelta(microseconds=1))
             if following is None:

@@ -25,7 +25,7 @@ def _compressor() -> zstandard.ZstdCompressor:
     if not hasattr(_local, "cctx"):
         _local.cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         _local.dctx = zstandard.ZstdDecompressor()
-    return _local.cctx  # type: ignore[no-any-return]
+    return _local.cctx
 
 
 def sha256_hex(data: bytes) -> str:
@@ -38,7 +38,7 @@ def compress(data: bytes) -> bytes:
 
 def decompress(data: bytes) -> bytes:
     _compressor()
-    return _local.dctx.decompress(data)  # type: ignore[no-any-return]
+    return _local.dctx.decompress(data)
 
 
 def put_blob(session: Session, raw: bytes, digest: str | None = None) -> str:

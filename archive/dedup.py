@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from archive.db import insert_ignore
+from archive.lookups import require_article
 from archive.models import Article, DuplicateLink, LshBucket, TextSignature, Version
 
 if TYPE_CHECKING:
@@ -280,8 +281,6 @@ def duplicates_of(session: Session, article_id: int, *, limit: int = 1000) -> li
 
 def duplicates_for_url(session: Session, url: str) -> tuple[Article, list[Duplicate]]:
     """The article a URL leads to and its linked copies (raises NotFoundError)."""
-    from archive.queries import require_article
-
     article = require_article(session, url)
     return article, duplicates_of(session, article.id)
 

@@ -354,18 +354,18 @@ def align(old_text: str, new_text: str) -> list[Row]:
     moved_to: dict[int, tuple[int, float]] = {}
     if lonely_old and lonely_new and len(lonely_old) * len(lonely_new) <= MAX_PAIRINGS:
         taken: set[int] = set()
-        for j in lonely_new:
+        for n in lonely_new:
             best_i, best_s = None, MOVE_SIMILARITY
-            short = len(new[j].split()) < MOVE_MIN_WORDS
-            for i in lonely_old:
-                if i in taken or (short and old[i] != new[j]):
+            short = len(new[n].split()) < MOVE_MIN_WORDS
+            for k in lonely_old:
+                if k in taken or (short and old[k] != new[n]):
                     continue
-                s = _similarity(old[i], new[j])
+                s = _similarity(old[k], new[n])
                 if s >= best_s:
-                    best_i, best_s = i, s
+                    best_i, best_s = k, s
             if best_i is not None:
                 taken.add(best_i)
-                moved_to[j] = (best_i, best_s)
+                moved_to[n] = (best_i, best_s)
     moved_from = {i for i, _ in moved_to.values()}
     rows: list[Row] = []
     for i, j, sim in pairs:

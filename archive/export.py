@@ -132,7 +132,7 @@ def histories(
     session: Session, *, since: datetime | None = None, url: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """One dict per article (id order), read in bounded batches."""
-    from archive.queries import require_article
+    from archive.lookups import require_article
 
     only = require_article(session, url).id if url is not None else None
     last_id = 0

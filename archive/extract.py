@@ -111,7 +111,7 @@ def _codec(name: str | None) -> str | None:
 def decode_html(raw: bytes, content_type: str | None = None) -> Decoded:
     """Decode page bytes: BOM, then HTTP charset, then the page's meta, then detection."""
     bom_encoding, bom = read_bom(raw)
-    if bom_encoding:
+    if bom_encoding and bom:
         return _decode_with(raw[len(bom) :], _codec(bom_encoding) or "utf-8")
     candidates: list[str] = []
     for name in (

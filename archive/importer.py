@@ -107,7 +107,7 @@ def capture_from_record(obj: Any, origin: FetchOrigin = FetchOrigin.IMPORT) -> C
     return Capture(url=url, fetched_at=fetched_at, status=status, extracted=extracted, origin=origin)
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> IO[bytes] | gzip.GzipFile:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from archive.diff import word_counts
 from archive.errors import NotFoundError
 from archive.models import Article, Fetch, Version
-from archive.store import find_article
 
 MAX_PAGE = 1000
 
@@ -97,13 +96,6 @@ def list_articles(session: Session, *, limit: int = 100, offset: int = 0) -> lis
         )
         for a, title in rows
     ]
-
-
-def require_article(session: Session, url: str) -> Article:
-    article = find_article(session, url)
-    if article is None:
-        raise NotFoundError(f"no archived article for {url}")
-    return article
 
 
 def versions_of(session: Session, article_id: int) -> list[Version]:

@@ -21,14 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive import dedup
 from archive.blobs import get_blob
 from archive.extract import Extracted, ExtractionError, extract
+from archive.lookups import current_version, find_article
 from archive.models import Article, ChangeKind, Version
 from archive.store import (
     _add_version,
     _lock_article,
     _state,
     _version_state,
-    current_version,
-    find_article,
     utcnow,
 )
 from archive.volatile import key_text

@@ -60,7 +60,7 @@ def close_abandoned_runs(session: Session, now: datetime) -> int:
         .values(status=RunStatus.ABANDONED, message="the process ended without closing its run")
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # Result of an UPDATE is a CursorResult
 
 
 @contextmanager
@@ -219,11 +219,17 @@ def due_queue(session: Session, *, now: datetime, limit: int = 50, overdue_only:
                 id=a.id,
                 url=a.canonical_url,
                 title=title,
-                next_check=a.next_check,
+                next_check=_queued_at(a),
                 last_checked=a.last_checked,
                 versions=a.version_count,
-                overdue=a.next_check <= now,
+                overdue=_queued_at(a) <= now,
             )
             for a, title in rows
         ],
     )
+
+
+def _queued_at(article: Article) -> datetime:
+    # Only queued articles (next_check set) reach the due list.
+    assert article.next_check is not None
+    return article.next_check

@@ -317,7 +317,7 @@ def _hits(
             .where(Version.id.in_(ids))
         )
     }
-    snippets = dict(session.execute(snippet_sql, {**params, "ids": ids}).all())
+    snippets: dict[int, str] = dict(session.execute(snippet_sql, {**params, "ids": ids}).all())
     hits = []
     for row, group in zip(newest, groups, strict=True):
         v = found.get(row.id)

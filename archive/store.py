@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +44,7 @@ from archive.blobs import put_blob, sha256_hex
 from archive.db import insert_ignore
 from archive.errors import ConfigError
 from archive.extract import Extracted, ExtractionError, extract
+from archive.lookups import current_version, find_article, latest_version, normalize_url_or_none
 from archive.models import (
     Article,
     ArticleStatus,
@@ -60,7 +61,6 @@ from archive.normalize import (
     normalize_field,
     normalize_url,
     same_site,
-    url_variants,
 )
 from archive.schedule import DEFAULT_LADDER, Rung, next_check
 from archive.volatile import (
@@ -174,43 +174,6 @@ class RecordResult:
 
 # ---------------------------------------------------------------------------------------------
 # Look-ups
-
-
-def find_article(session: Session, url: str) -> Article | None:
-    """The article a URL leads to: its canonical URL or any recorded alias."""
-    try:
-        key = normalize_url(url)
-    except URLError:
-        return None
-    for candidate in (key, *url_variants(key)):
-        article = session.scalar(select(Article).where(Article.canonical_url == candidate))
-        if article is not None:
-            return article
-        article = session.scalar(
-            select(Article)
-            .join(ArticleURL, ArticleURL.article_id == Article.id)
-            .where(or_(ArticleURL.url == candidate, ArticleURL.url == url))
-        )
-        if article is not None:
-            return article
-    return None
-
-
-def current_version(session: Session, article: Article) -> Version | None:
-    """The version the page shows now: ``current_seq`` while it flip-flops, else the latest."""
-    if article.current_seq is not None:
-        version = session.scalar(
-            select(Version).where(Version.article_id == article.id, Version.seq == article.current_seq)
-        )
-        if version is not None:
-            return version
-    return latest_version(session, article.id)
-
-
-def latest_version(session: Session, article_id: int) -> Version | None:
-    return session.scalar(
-        select(Version).where(Version.article_id == article_id).order_by(Version.seq.desc()).limit(1)
-    )
 
 
 def _lock_article(session: Session, article_id: int) -> Article:
@@ -746,13 +709,6 @@ def _record_out_of_order(
         FetchOutcome.SUSPECT,
         "capture older than the archived history and not matching the version current then",
     )
-
-
-def normalize_url_or_none(url: str) -> str | None:
-    try:
-        return normalize_url(url)
-    except URLError:
-        return None
 
 
 def _add_version(

@@ -46,9 +46,10 @@ from warcio.warcwriter import WARCWriter
 from archive.blobs import get_blob, put_blob, sha256_hex
 from archive.db import Archive
 from archive.errors import InputError, NotFoundError
+from archive.lookups import find_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_url
-from archive.store import Capture, RecordResult, find_article, record_fetch
+from archive.store import Capture, RecordResult, record_fetch
 
 logger = logging.getLogger(__name__)
 

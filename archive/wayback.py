@@ -40,9 +40,10 @@ from sqlalchemy import or_, select
 
 from archive.db import Archive
 from archive.errors import InputError, MediawatchError
+from archive.lookups import find_article
 from archive.models import Article, Fetch, FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_url
-from archive.store import Capture, find_article, record
+from archive.store import Capture, record
 from archive.warc import looks_like_html, safe_headers
 
 logger = logging.getLogger(__name__)
@@ -98,14 +99,14 @@ def parse_cdx(body: bytes) -> list[CdxRow]:
         fields = [str(name) for name in data[0]]
         for item in data[1:]:
             if isinstance(item, list) and len(item) == len(fields):
-                row = dict(zip(fields, (str(v) for v in item), strict=True))
+                named = dict(zip(fields, (str(v) for v in item), strict=True))
                 rows.append(
                     CdxRow(
-                        row.get("timestamp", ""),
-                        row.get("original", ""),
-                        row.get("mimetype", ""),
-                        row.get("statuscode", ""),
-                        row.get("digest", ""),
+                        named.get("timestamp", ""),
+                        named.get("original", ""),
+                        named.get("mimetype", ""),
+                        named.get("statuscode", ""),
+                        named.get("digest", ""),
                     )
                 )
     else:

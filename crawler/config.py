@@ -7,7 +7,9 @@ traceback.
 
 from __future__ import annotations
 
+import os
 import re
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote_plus, urlsplit
@@ -17,11 +19,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from archive.errors import ConfigError
 from archive.policy import RevisitLadder, SourcePolicy
-from mediawatch.notify import NotifyTarget
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR_ENV = "MEDIAWATCH_CONFIG_DIR"
+CONFIG_FILES = ("sources.yaml", "topic.yaml", "schedule.yaml")
+
+
+def config_dir() -> Path:
+    """Where the default configuration files are: ``$MEDIAWATCH_CONFIG_DIR`` when set, else the
+    copies shipped inside the installed package (``crawler/defaults``), else ``config/`` of a
+    checkout. ``mediawatch config init DIR`` writes editable copies."""
+    chosen = os.environ.get(CONFIG_DIR_ENV)
+    if chosen:
+        return Path(chosen)
+    packaged = Path(str(files("crawler").joinpath("defaults")))
+    if (packaged / "sources.yaml").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+CONFIG_DIR = config_dir()
 DEFAULT_SOURCES = CONFIG_DIR / "sources.yaml"
 DEFAULT_TOPIC = CONFIG_DIR / "topic.yaml"
+DEFAULT_SCHEDULE = CONFIG_DIR / "schedule.yaml"
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
 
 Status = Literal["verified_live", "production_config", "seen_in_configs", "unverified", "blocked_reported"]
@@ -32,6 +51,39 @@ def _check_http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"not an http(s) URL: {value!r}")
     return value
+
+
+class NotifyTarget(BaseModel):
+    """One place to post to. ``url`` is an Apprise URL: https://github.com/caronc/apprise/wiki."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(default=None, min_length=3, max_length=4000)
+    url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    send: Literal["digest", "edits"] = "digest"
+    format: Literal["text", "markdown", "html"] = "text"
+    # digest: "changes" posts only when the run found a new article or an edit, or a run failed.
+    when: Literal["changes", "always"] = "changes"
+    # edits: a text edit counts when it adds or removes at least this many words.
+    min_words: int = Field(default=1, ge=0)
+    include_metadata: bool = False  # edits: also post headline/byline-only changes
+    max_messages: int = Field(default=20, ge=1, le=1000)  # edits: then one "and N more" message
+    viewer_url: str | None = None  # the web viewer's address, for links to diffs
+
+    @model_validator(mode="after")
+    def _one_url(self) -> NotifyTarget:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url or url_env")
+        if self.viewer_url is not None and urlsplit(self.viewer_url).scheme not in ("http", "https"):
+            raise ValueError("viewer_url must be an http(s) URL")
+        return self
+
+    def label(self, index: int) -> str:
+        """How the target is named in messages: never the URL itself, which may hold a secret."""
+        if self.url_env is not None:
+            return f"notify[{index}] (${self.url_env})"
+        scheme = (self.url or "").split("://", 1)[0][:20]
+        return f"notify[{index}] ({scheme})"
 
 
 class _Strict(BaseModel):
@@ -166,7 +218,7 @@ class SourcesFile(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     sources: list[SourceConfig]
     discovery: Discovery = Field(default_factory=Discovery)
-    # Where to post after each crawl (mediawatch/notify.py; README "Notifications").
+    # Where to post after each crawl (the CLI posts them through mediawatch/notify.py).
     notify: list[NotifyTarget] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")

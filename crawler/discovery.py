@@ -152,8 +152,8 @@ def parse_feed(data: bytes, base_url: str) -> FeedResult:
     links, dupes = _dedupe(links)
     version = parsed.get("version") or None
     if not links and not version:
-        exc = parsed.get("bozo_exception")
-        why = f": {type(exc).__name__}" if exc else " (no feed format recognised)"
+        problem = parsed.get("bozo_exception")
+        why = f": {type(problem).__name__}" if problem else " (no feed format recognised)"
         return FeedResult(error=f"not a feed{why}", dropped=dropped)
     return FeedResult(
         links=links,
@@ -179,7 +179,7 @@ def _entry_date(entry: Any) -> datetime | None:
         value = entry.get(key)
         if value:
             try:
-                return datetime(*value[:6], tzinfo=UTC)
+                return datetime(*value[:6]).replace(tzinfo=UTC)
             except (TypeError, ValueError):
                 continue
     return None

@@ -19,8 +19,9 @@ from sqlalchemy.exc import OperationalError
 from archive.blobs import sha256_hex
 from archive.db import insert_ignore
 from archive.extract import Extracted, ExtractionError
+from archive.lookups import normalize_url_or_none
 from archive.models import FetchOutcome, SkippedURL
-from archive.store import Capture, RecordResult, add_link_alias, assess, normalize_url_or_none
+from archive.store import Capture, RecordResult, add_link_alias, assess
 from crawler.extraction import ExtractionPool
 from crawler.state import CrawlState
 from crawler.writer import BatchWriter

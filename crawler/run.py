@@ -42,7 +42,6 @@ from crawler.config import (
 from crawler.relevance import Relevance
 from crawler.settings import CrawlSettings, scrapy_settings
 from crawler.state import CrawlPlan, CrawlState, PlannedSource, Revisit
-from mediawatch.notify import NotifyResult, notify_window
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +90,6 @@ class CrawlReport:
     sources_failed: list[str]
     finish_reason: str | None
     stats: dict[str, Any]
-    notifications: NotifyResult = field(default_factory=NotifyResult)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,7 +105,6 @@ class CrawlReport:
             "finish_reason": self.finish_reason,
             "warc": {k[16:]: v for k, v in self.stats.items() if k.startswith("mediawatch/warc/")},
             "elapsed_seconds": self.stats.get("elapsed_time_seconds"),
-            "notifications": self.notifications.as_dict(),
         }
 
 
@@ -308,7 +305,6 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         raise DatabaseError(
             f"crawl run {run_id} stopped: the archive database is unavailable ({state.database_error})"
         )
-    notifications = _notify(archive, sources, run_id, started, finished)
     return CrawlReport(
         run_id=run_id,
         status=status,
@@ -321,28 +317,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         sources_failed=summary["sources_failed"],
         finish_reason=finish_reason,
         stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
-        notifications=notifications,
     )
-
-
-def _notify(
-    archive: Archive, sources: SourcesFile, run_id: int, started: datetime, finished: datetime
-) -> NotifyResult:
-    """Post this run's digest or edits to the sources file's targets; a failure is only counted."""
-    if not sources.notify:
-        return NotifyResult()
-    try:
-        result = notify_window(archive, sources.notify, since=started, until=finished)
-    except SQLAlchemyError as exc:
-        return NotifyResult(failed=[f"cannot read the run's digest: {exc}"])
-    try:
-        with archive.transaction() as session:
-            row = session.get(CrawlRun, run_id)
-            if row is not None:
-                row.counters = {**(row.counters or {}), "notifications": result.as_dict()}
-    except SQLAlchemyError:
-        pass  # the run itself is recorded; the count of messages is a nicety
-    return result
 
 
 def _discovery_slots(sources: SourcesFile) -> dict[str, dict[str, Any]]:

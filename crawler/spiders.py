@@ -157,7 +157,7 @@ class ArchiveSpider(scrapy.Spider):
         source = self._source_of(response)
         result = parse_feed(response.body, response.url)
         if result.error:
-            yield _doc_failure(response.request.url, source, response.status, result.error)
+            yield _doc_failure(_requested_url(response), source, response.status, result.error)
             return
         self._doc_ok(source, "feed")
         self.state.count(source.name, "links_dropped", result.dropped)
@@ -176,7 +176,7 @@ class ArchiveSpider(scrapy.Spider):
             response.body, response.url, since=plan.sitemap_since, max_urls=plan.max_urls_per_sitemap
         )
         if result.error:
-            yield _doc_failure(response.request.url, source, response.status, result.error)
+            yield _doc_failure(_requested_url(response), source, response.status, result.error)
             return
         self._doc_ok(source, "sitemap")
         self.state.count(source.name, "links_dropped", result.dropped)
@@ -220,7 +220,7 @@ class ArchiveSpider(scrapy.Spider):
             yield {"mw": "link-alias", "url": link.url, "target": url, "source": source.name}
 
     def on_google_error(self, failure: Failure) -> None:
-        request = failure.request  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on download failures
         _status, reason = failure_reason(failure)
         self._undecoded(request.meta, reason)
 
@@ -234,7 +234,7 @@ class ArchiveSpider(scrapy.Spider):
         self.state.count(source.name, f"{kind}s_ok")
 
     def on_doc_error(self, failure: Failure) -> Iterator[Any]:
-        request = failure.request  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on download failures
         source = self._source_of(request)
         status, reason = failure_reason(failure)
         if request.meta.get("mw_kind") == "robots":
@@ -265,7 +265,7 @@ class ArchiveSpider(scrapy.Spider):
         yield item
 
     def on_confirm_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
-        request = failure.request  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on download failures
         status, _reason = failure_reason(failure)
         item = confirmed(request.meta["mw_first"], status, None, None)
         self._stat(outcome_key(item))
@@ -278,7 +278,7 @@ class ArchiveSpider(scrapy.Spider):
             crawler.stats.inc_value(STAT_PREFIX + key)
 
     def on_article_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
-        request = failure.request  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on download failures
         status, reason = failure_reason(failure)
         yield {
             "mw": "page",
@@ -298,7 +298,7 @@ class ArchiveSpider(scrapy.Spider):
 
 def _page_item(response: Response) -> dict[str, Any]:
     redirects = response.meta.get("redirect_urls") or []
-    original = response.meta.get("mw_via") or (redirects[0] if redirects else response.request.url)
+    original = response.meta.get("mw_via") or (redirects[0] if redirects else _requested_url(response))
     headers = response.headers
     return {
         "mw": "page",
@@ -333,3 +333,8 @@ def _robots_urls(source: PlannedSource) -> list[str]:
         if root not in roots:
             roots.append(root)
     return roots
+
+
+def _requested_url(response: Response) -> str:
+    """The URL that was asked for (before redirects), which the plan and the failures are keyed by."""
+    return response.request.url if response.request is not None else response.url

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from archive.lookups import normalize_url_or_none
 from archive.schedule import Rung
-from archive.store import normalize_url_or_none
 from crawler.relevance import Relevance
 
 

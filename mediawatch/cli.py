@@ -62,7 +62,7 @@ def archive_options(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # wraps keeps the signature F at run time
 
 
 # ``--sources FILE``: the sources file (feeds, policies, notify targets) for crawl and report.
@@ -142,6 +142,44 @@ def db_upgrade(db_url: str | None) -> None:
 
     archive = open_archive(db_url)
     click.echo(f"database at schema revision {current_revision(archive.engine)}")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The configuration files: sources, topic and schedule.
+
+    Without --sources/--topic/--config, commands read them from $MEDIAWATCH_CONFIG_DIR, else the
+    defaults shipped with mediawatch.
+
+    Example: mediawatch config init /etc/mediawatch
+    """
+
+
+@config_group.command("init")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite files that are already there.")
+def config_init(directory: Path, force: bool) -> None:
+    """Write editable copies of the default sources.yaml, topic.yaml and schedule.yaml to DIRECTORY.
+
+    Point commands at them with MEDIAWATCH_CONFIG_DIR=DIRECTORY (or --sources/--topic/--config).
+
+    Example: mediawatch config init ./my-config && MEDIAWATCH_CONFIG_DIR=./my-config mediawatch crawl
+    """
+    from crawler.config import CONFIG_DIR, CONFIG_FILES
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{directory}: cannot create the directory: {exc.strerror}") from None
+    existing = [name for name in CONFIG_FILES if (directory / name).exists()]
+    if existing and not force:
+        raise InputError(f"{directory}: {', '.join(existing)} already there; --force overwrites")
+    for name in CONFIG_FILES:
+        try:
+            (directory / name).write_bytes((CONFIG_DIR / name).read_bytes())
+        except OSError as exc:
+            raise InputError(f"{directory / name}: cannot write: {exc.strerror}") from None
+        click.echo(f"wrote {directory / name}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,7 +323,8 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
 
     Example: mediawatch versions https://www.dawn.com/news/1234567
     """
-    from archive.queries import require_article, version_rows
+    from archive.lookups import require_article
+    from archive.queries import version_rows
 
     archive = open_archive(db_url)
     with archive.reading() as session:
@@ -323,10 +362,11 @@ def show(url: str, seq: int | None, at: str | None, as_json: bool, db_url: str |
     Example: mediawatch show https://www.dawn.com/news/1234567 --at 2026-03-03
     """
     from archive import queries
+    from archive.lookups import require_article
 
     archive = open_archive(db_url)
     with archive.reading() as session:
-        article = queries.require_article(session, url)
+        article = require_article(session, url)
         if seq is not None:
             v = queries.version_by_seq(session, article.id, seq)
         elif at is not None:
@@ -379,10 +419,11 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
     """
     from archive import queries
     from archive.diff import unified, word_ops
+    from archive.lookups import require_article
 
     archive = open_archive(db_url)
     with archive.reading() as session:
-        article = queries.require_article(session, url)
+        article = require_article(session, url)
         all_versions = queries.versions_of(session, article.id)
         if a is not None and b is not None:
             old, new = (queries.version_by_seq(session, article.id, s) for s in (a, b))
@@ -541,10 +582,10 @@ def crawl(
         report = run_crawl(
             CrawlOptions(
                 sources_path=sources_path,
-                topic_path=topic_path,  # type: ignore[arg-type]
+                topic_path=topic_path,  # type: ignore[arg-type]  # "none" is the literal CrawlOptions takes
                 feeds=list(feeds),
                 sitemaps=list(sitemaps),
-                revisit=revisit,  # type: ignore[arg-type]
+                revisit=revisit,  # type: ignore[arg-type]  # click.Choice gives one of the Literal values
                 discovery=not no_discovery,
                 allow_private_networks=allow_private_networks,
                 db_url=db_url,
@@ -555,14 +596,24 @@ def crawl(
                 warc_max_size=parse_size(warc_max_size) if warc_max_size else None,
             )
         )
-    for line in report.notifications.failed:  # printed even with --quiet: cron mails it
+        # The crawl returns its report; posting it is the caller's job (still under the lock, so
+        # the next run cannot start before this one's messages are out).
+        from crawler.config import DEFAULT_SOURCES, load_sources
+        from mediawatch.notify import notify_run
+
+        targets = load_sources(sources_path or DEFAULT_SOURCES).notify
+        notifications = notify_run(
+            open_archive(db_url), targets, report.run_id, report.started_at, report.finished_at
+        )
+    for line in notifications.failed:  # printed even with --quiet: cron mails it
         click.echo(f"Warning: notification failed: {terminal_safe(line)}", err=True)
     if quiet and report.status == "completed":
         return
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        document = {**report.as_dict(), "notifications": notifications.as_dict()}
+        click.echo(json.dumps(document, ensure_ascii=False))
     else:
-        _render_crawl(report)
+        _render_crawl(report, notifications)
     if report.status == "interrupted":
         raise Interrupted(f"crawl run {report.run_id} stopped by SIGTERM/SIGINT; what it fetched is recorded")
     if report.status == "all-sources-failed":
@@ -571,7 +622,7 @@ def crawl(
         raise CrawlAborted(f"crawl run {report.run_id} did not complete: {report.status}")
 
 
-def _render_crawl(report: Any) -> None:
+def _render_crawl(report: Any, notifications: Any) -> None:
     c = report.counters
     out = stdout()
     seconds = (report.finished_at - report.started_at).total_seconds()
@@ -597,7 +648,7 @@ def _render_crawl(report: Any) -> None:
         )
     for reason, count in sorted(report.failures.items(), key=lambda kv: -kv[1])[:10]:
         out.print(f"    {count:>5}  {terminal_safe(reason)}")
-    sent, failed = report.notifications.sent, len(report.notifications.failed)
+    sent, failed = notifications.sent, len(notifications.failed)
     if sent or failed:
         out.print(f"  notifications: {sent} sent, {failed} targets failed")
     table = Table("source", "docs ok", "failed", "new", "versions", "304/same", "off-topic", "suspect")
@@ -631,6 +682,7 @@ def demo(db_file: Path) -> None:
     """
     from archive import queries
     from archive.diff import word_ops
+    from archive.lookups import require_article
     from mediawatch.demo import OUTLET, run_demo
 
     out = stdout()
@@ -646,10 +698,10 @@ def demo(db_file: Path) -> None:
         )
     archive = open_archive(result.db_url)
     with archive.reading() as session:
-        article = queries.require_article(session, result.edited_url)
+        article = require_article(session, result.edited_url)
         rows = queries.version_rows(session, article.id)
         old, new = queries.default_diff_pair(queries.versions_of(session, article.id))
-        removed = queries.version_rows(session, queries.require_article(session, result.removed_url).id)
+        removed = queries.version_rows(session, require_article(session, result.removed_url).id)
     out.print(f"\n[bold]versions of {terminal_safe(result.edited_url)}[/bold]")
     for r in rows:
         counts = f"+{r.words_added} -{r.words_removed}"
@@ -952,13 +1004,13 @@ def serve_cmd(host: str, port: int, db_url: str | None) -> None:
     "--config",
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    default="config/schedule.yaml",
-    show_default=True,
+    default=None,
     envvar="MEDIAWATCH_SCHEDULE",
-    help="The jobs: name, mediawatch args, cron or interval, deadline [env: MEDIAWATCH_SCHEDULE].",
+    help="The jobs: name, mediawatch args, cron or interval, deadline [env: MEDIAWATCH_SCHEDULE; "
+    "default: schedule.yaml of the configuration directory, see `mediawatch config init`].",
 )
 @archive_options
-def schedule(config_path: Path, db_url: str | None) -> None:
+def schedule(config_path: Path | None, db_url: str | None) -> None:
     """Run the scheduler daemon: each job is a `mediawatch …` subprocess on a cron or interval trigger.
 
     Stops cleanly on SIGTERM/SIGINT (running jobs get SIGTERM and are waited for); a second
@@ -966,11 +1018,14 @@ def schedule(config_path: Path, db_url: str | None) -> None:
 
     Example: mediawatch schedule --config config/schedule.yaml
     """
+    from crawler.config import DEFAULT_SCHEDULE
     from scheduler import serve
 
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
-        logging.getLogger("mediawatch").setLevel(logging.INFO)  # a daemon logs each run's outcome
-    serve(db_url, config_path)
+        # A daemon logs each run's outcome (the scheduler's own logger and the modules it calls).
+        for name in ("scheduler", "archive", "mediawatch"):
+            logging.getLogger(name).setLevel(logging.INFO)
+    serve(db_url, config_path or DEFAULT_SCHEDULE)
 
 
 @cli.command()
@@ -1072,7 +1127,7 @@ def report(
     """
     from archive.reports import digest, render
     from archive.runs import utcnow
-    from scheduler import parse_duration
+    from archive.schedule import parse_duration
 
     now = utcnow()
     try:

@@ -15,54 +15,18 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
-from urllib.parse import urlsplit
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from archive.db import Archive
 from archive.models import ChangeKind
 from archive.reports import Digest, Edit, digest, one_line, render
 from archive.textsafe import control_safe
+from crawler.config import NotifyTarget
 
 logger = logging.getLogger(__name__)
 
 MAX_TITLE = 250  # chat services cut long titles; ours name the run, not an article
 DIGEST_ITEMS = 30  # per section of a posted digest; the totals still count everything
 EDITS_SCANNED = 1000  # edits looked at per run for edit-by-edit messages
-
-
-class NotifyTarget(BaseModel):
-    """One place to post to. ``url`` is an Apprise URL: https://github.com/caronc/apprise/wiki."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str | None = Field(default=None, min_length=3, max_length=4000)
-    url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-    send: Literal["digest", "edits"] = "digest"
-    format: Literal["text", "markdown", "html"] = "text"
-    # digest: "changes" posts only when the run found a new article or an edit, or a run failed.
-    when: Literal["changes", "always"] = "changes"
-    # edits: a text edit counts when it adds or removes at least this many words.
-    min_words: int = Field(default=1, ge=0)
-    include_metadata: bool = False  # edits: also post headline/byline-only changes
-    max_messages: int = Field(default=20, ge=1, le=1000)  # edits: then one "and N more" message
-    viewer_url: str | None = None  # the web viewer's address, for links to diffs
-
-    @model_validator(mode="after")
-    def _one_url(self) -> NotifyTarget:
-        if (self.url is None) == (self.url_env is None):
-            raise ValueError("give exactly one of url or url_env")
-        if self.viewer_url is not None and urlsplit(self.viewer_url).scheme not in ("http", "https"):
-            raise ValueError("viewer_url must be an http(s) URL")
-        return self
-
-    def label(self, index: int) -> str:
-        """How the target is named in messages: never the URL itself, which may hold a secret."""
-        if self.url_env is not None:
-            return f"notify[{index}] (${self.url_env})"
-        scheme = (self.url or "").split("://", 1)[0][:20]
-        return f"notify[{index}] ({scheme})"
 
 
 @dataclass
@@ -158,8 +122,8 @@ def deliver(targets: list[NotifyTarget], result: Digest) -> NotifyResult:
         failures = 0
         for message in messages:
             try:
-                ok = client.notify(
-                    title=message.title, body=message.body, body_format=formats[message.format]
+                ok = bool(
+                    client.notify(title=message.title, body=message.body, body_format=formats[message.format])
                 )
             except Exception as exc:  # a plugin bug must not cost the run its other targets
                 logger.warning("%s: %r", label, exc)
@@ -185,3 +149,27 @@ def notify_window(
     for line in outcome.failed:
         logger.warning("notification failed: %s", line)
     return outcome
+
+
+def notify_run(
+    archive: Archive, targets: list[NotifyTarget], run_id: int, since: datetime, until: datetime
+) -> NotifyResult:
+    """Post a finished run's digest or edits to the targets; a failure is counted (on the run row too)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from archive.models import CrawlRun
+
+    if not targets:
+        return NotifyResult()
+    try:
+        result = notify_window(archive, targets, since=since, until=until)
+    except SQLAlchemyError as exc:
+        return NotifyResult(failed=[f"cannot read the run's digest: {exc}"])
+    try:
+        with archive.transaction() as session:
+            row = session.get(CrawlRun, run_id)
+            if row is not None:
+                row.counters = {**(row.counters or {}), "notifications": result.as_dict()}
+    except SQLAlchemyError:
+        pass  # the run itself is recorded; the count of messages is a nicety
+    return result

@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 
 from archive import blobs
 from archive.db import Archive
 from archive.models import Blob, Fetch, FetchOutcome, Version
+
+pytestmark = pytest.mark.slow  # racing and SIGKILLed writer processes
 
 WRITER = Path(__file__).parent / "writer_proc.py"
 

@@ -30,6 +30,8 @@ from crawler.config import capture_options, load_sources
 from crawler.confirm import confirmed, needs_confirmation, outcome_key
 from crawler.state import Revisit
 
+pytestmark = pytest.mark.slow  # real crawls with confirming re-fetches
+
 
 class RenderingSite(Site):
     """The crawl site, with paths whose body is rendered afresh on every request."""

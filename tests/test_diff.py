@@ -23,7 +23,8 @@ from archive.diff import (
     word_ops,
 )
 from archive.extract import extract
-from archive.queries import require_article, versions_of
+from archive.lookups import require_article
+from archive.queries import versions_of
 from mediawatch.cli import cli
 
 EDGI = "edgi-web-monitoring-diff-fixtures/web_monitoring_diff"

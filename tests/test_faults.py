@@ -26,6 +26,8 @@ from archive.blobs import decompress
 from archive.db import Archive
 from archive.models import Article, Blob, CrawlRun, Fetch, Version
 
+pytestmark = pytest.mark.slow  # real crawls killed and faulted
+
 PAGES = 4
 KILLS = 20
 

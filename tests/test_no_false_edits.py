@@ -22,6 +22,8 @@ from archive.extract import ExtractionError, extract
 from archive.models import ChangeKind, FetchOutcome
 from archive.store import Capture, record
 
+pytestmark = pytest.mark.slow  # the perturbation suite over real corpus pages
+
 SAMPLE = int(os.environ.get("MEDIAWATCH_PERTURB_PAGES", "50"))
 PG_SAMPLE = 8  # the masking is backend-independent: PostgreSQL checks the same writes
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

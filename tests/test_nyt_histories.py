@@ -13,7 +13,8 @@ from corpus_data import nyt_captures, nyt_slugs, nyt_version_index, write_nyt_js
 from archive.db import Archive
 from archive.diff import word_ops
 from archive.importer import import_jsonl, parse_timestamp
-from archive.queries import require_article, versions_of
+from archive.lookups import require_article
+from archive.queries import versions_of
 from mediawatch.cli import cli
 
 

@@ -15,6 +15,8 @@ from archive.errors import AlreadyRunning
 from archive.models import Fetch, Version
 from archive.runlock import acquire_run_lock, lock_key, lock_path
 
+pytestmark = pytest.mark.slow  # racing and signalled processes
+
 STARTS = 20
 # Racing starts each may run a whole import; ten keep the race real and the suite short.
 RACERS = 10

@@ -26,6 +26,8 @@ from archive.models import Version
 from mediawatch.cli import cli
 from scheduler import load_config, parse_duration
 
+pytestmark = pytest.mark.slow  # a real scheduler daemon starting real jobs
+
 PROJECT = Path(__file__).resolve().parent.parent
 UNIT = PROJECT / "deploy" / "mediawatch-scheduler.service"
 UNIT_CONFIG = "/etc/mediawatch/schedule.yaml"
@@ -251,10 +253,10 @@ def test_restart_keeps_declared_jobs_only(db_url: str, tmp_path: Path) -> None:
 
 def test_job_store_table_is_outside_alembic_drift_check(db_url: str) -> None:
     """The scheduler's apscheduler_jobs table lives in the archive but is not a migration's to own."""
+    from alembic import command
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from alembic import command
     from archive.db import alembic_config
 
     engine = make_engine(db_url)

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from archive import blobs
 from archive.db import Archive
+from archive.lookups import find_article
 from archive.models import Article, ArticleStatus, Blob, ChangeKind, Fetch, FetchOutcome, Version
-from archive.store import Capture, find_article, record
+from archive.store import Capture, record
 
 GUARDIAN = "theguardian.com.academics.html.gz"
 URL = "https://www.theguardian.com/education/2020/jan/20/thousands-of-uk-academics-treated-as-second-class-citizens"

@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 from archive.db import Archive
 from archive.dedup import duplicates_of, jaccard, signature
 from archive.extract import ExtractionError, extract
+from archive.lookups import find_article
 from archive.models import Article, ArticleURL, DuplicateLink, FetchOutcome, LshBucket, Version
-from archive.store import Capture, find_article, record
+from archive.store import Capture, record
 from mediawatch.cli import cli
 
 GUARDIAN = "theguardian.com.academics.html.gz"

@@ -38,6 +38,8 @@ from crawler.warccapture import (
     payload_digest,
 )
 
+pytestmark = pytest.mark.slow  # real crawls writing WARC files
+
 PAGES = 5
 NAME = re.compile(r"^mediawatch-(\d+)-(\d{17})-(\d{5})\.warc\.gz$")
 NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"

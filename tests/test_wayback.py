@@ -16,8 +16,9 @@ from test_nyt_histories import _fold, expected_versions
 from wayback_site import WaybackSite, nyt_mementos, serve, surt_key
 
 from archive.db import Archive
+from archive.lookups import require_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
-from archive.queries import require_article, versions_of
+from archive.queries import versions_of
 from archive.store import Capture, record
 from archive.wayback import (
     Backfiller,

@@ -13,7 +13,7 @@ from views_site import PAYLOADS, hostile_archive, import_nyt, live_viewer
 
 from archive.db import Archive
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("MEDIAWATCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

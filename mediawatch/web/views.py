@@ -261,7 +261,7 @@ def _languages(session: Session) -> list[str]:
     cached for a few minutes per database (the menu need not follow every import at once)."""
     import time as _time
 
-    key = str(session.get_bind().url)
+    key = str(session.get_bind().engine.url)
     cached = _LANGUAGE_CACHE.get(key)
     if cached is not None and _time.monotonic() - cached[0] < LANGUAGE_CACHE_S:
         return cached[1]

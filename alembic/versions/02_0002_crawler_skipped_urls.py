@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from alembic import op
 
 import archive.models
-from alembic import op
 
 revision: str = "0002_crawler"
 down_revision: str | None = "0001"
