@@ -166,7 +166,7 @@ class SourcesFile(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     sources: list[SourceConfig]
     discovery: Discovery = Field(default_factory=Discovery)
-    # Where to post after each crawl (mediawatch/notify.py; README "Notifications").
+    # Where to post after each crawl (mediawatch/notify.py; docs/running.md, Notifications).
     notify: list[NotifyTarget] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
