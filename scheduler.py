@@ -2,10 +2,10 @@
 
 An APScheduler 3.x ``BlockingScheduler`` whose jobs come from a YAML file (config/schedule.yaml).
 Each run is a fresh ``python -m mediawatch …`` subprocess (Twisted's reactor cannot be restarted
-in one process: RELIABILITY.md F1) that must finish within the job's deadline, shorter than its
-interval; the child gets SIGTERM at the deadline and SIGKILL if it ignores that.
+in one process: docs/running.md, The scheduler (systemd)) that must finish within the job's
+deadline, shorter than its interval; the child gets SIGTERM at the deadline and SIGKILL if it ignores that.
 
-Safety (RELIABILITY.md F2-F6): ``max_instances=1``, ``coalesce=True`` and an explicit
+Safety (docs/running.md, The scheduler (systemd)): ``max_instances=1``, ``coalesce=True`` and an explicit
 ``misfire_grace_time`` of hours (the 3.x default of 1 s skips late runs silently); missed and
 failed runs are logged through event listeners; the job store is a table in the archive's
 database, reconciled with the declared jobs at every start (unchanged jobs keep their next run

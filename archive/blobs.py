@@ -13,7 +13,7 @@ from archive.db import insert_ignore
 from archive.errors import MediawatchError
 from archive.models import Blob
 
-ZSTD_LEVEL = 3  # ~5x on HTML at ~350 MB/s (PERFORMANCE.md §6)
+ZSTD_LEVEL = 3  # ~5x on HTML at ~350 MB/s (docs/development.md, Benchmarks)
 _local = threading.local()
 
 

@@ -3,7 +3,8 @@
 SQLite is the embedded default; PostgreSQL is selected with a ``postgresql+psycopg://`` URL.
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE``: a deferred transaction
 that reads and then writes cannot be saved by ``busy_timeout`` and fails with "database is
-locked" under concurrent writers (RELIABILITY.md E5). Read-only engines use plain ``BEGIN``.
+locked" under concurrent writers (docs/versions.md, One transaction per fetch). Read-only
+engines use plain ``BEGIN``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 EXTRACTOR = f"trafilatura {trafilatura.__version__}"
 # Bigger documents are refused: extraction cost grows superlinearly (30 MB took 30 s, 700 MB).
 MAX_HTML_BYTES = 20 * 1024 * 1024
-# libxml2 silently drops content nested deeper than this (RELIABILITY.md B3).
+# libxml2 silently drops content nested deeper than this (docs/versions.md, Suspect fetches).
 LIBXML2_MAX_DEPTH = 255
 
 _ARTICLE_TYPES = {

@@ -7,7 +7,7 @@
 
 A second holder gets :class:`~archive.errors.AlreadyRunning` (exit code 75) at once and
 touches nothing. Lock files are never deleted: deleting a lock file that another process is
-about to open is the classic race that lets two holders in (RELIABILITY.md E6, newsdiffs).
+about to open is the classic race that lets two holders in (docs/running.md, The run lock).
 
 Usage::
 

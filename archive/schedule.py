@@ -1,4 +1,4 @@
-"""When to check an article again (DESIGN.md rule 5).
+"""When to check an article again (docs/crawling.md, The revisit ladder).
 
 New articles are checked often, then less and less; a detected change resets the ladder;
 after the last rung the article is no longer revisited.

@@ -1,6 +1,6 @@
 """The versioned store. ``record_fetch`` is the only code that writes versions.
 
-It implements DESIGN.md's versioning rules 1–4:
+It implements the versioning rules of docs/versions.md (How versions are decided); in short:
 
 1. a new version when the normalised text, title, byline or declared dates differ from the
    latest version;
@@ -12,7 +12,7 @@ It implements DESIGN.md's versioning rules 1–4:
    ``BEGIN IMMEDIATE`` on SQLite, ``SELECT … FOR UPDATE`` on PostgreSQL; a unique
    ``(article_id, seq)`` backs it up and ``record`` retries the loser).
 
-Issue 5 (no false edits, RELIABILITY.md D1–D5) refines them:
+The rules against false edits refine them (docs/versions.md, Removals to Republication links):
 
 - versions are compared by their *key* (``volatile.key_text``: furniture masked, and with a
   ``Capture.confirm`` re-fetch only the words both fetches agree on);

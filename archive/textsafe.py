@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 # C0/C1 control characters (ESC, BEL, …) except newline and tab, and bidi overrides: archived
-# text must not drive a terminal or a mail reader (RELIABILITY.md H7).
+# text must not drive a terminal or a mail reader (docs/fetching-safely.md, Hostile text).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 

@@ -123,7 +123,7 @@ def backup_sqlite(db_url: str | None, path: Path) -> BackupResult:
     """A consistent single-file copy of a live SQLite archive (readers and writers keep going)."""
     url = make_url(database_url(db_url))
     if url.get_backend_name() != "sqlite":
-        raise ConfigError("db backup is for SQLite archives; back up PostgreSQL with pg_dump (see README)")
+        raise ConfigError("db backup is for SQLite archives; back up PostgreSQL with pg_dump --format=custom")
     source = Path(url.database or "")
     if not url.database or not source.is_file():
         raise InputError(f"no SQLite archive at {source}")

@@ -9,7 +9,7 @@ varied with a seeded RNG; a third of the articles get a second or third version)
 with SQLAlchemy Core (the FTS triggers / generated tsvector column index every row as usual).
 Every figure is printed next to a baseline measured in the same run, as a ratio:
 - diff: compare() (paragraph alignment + word diff + summary) vs raw difflib on word lists
-  (PERFORMANCE.md §5's baseline);
+  (the baseline of docs/development.md, Benchmarks);
 - search: search() (FTS, grouped per article, snippets, count) vs a LIKE '%word%' scan LIMIT 20;
 - list page: list_articles() and the full HTTP page vs SELECT * FROM article ORDER BY id LIMIT 50.
 The PostgreSQL database given is emptied (schema dropped) first: point it at a scratch database.

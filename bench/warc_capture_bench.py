@@ -6,7 +6,7 @@ Writes N trafilatura-evaldata pages from the corpus (default 200) three ways and
 MB/s and the ratios to the baseline:
 
 * baseline: warcio ``WARCWriter`` writing one gzip ``response`` record per page (what
-  PERFORMANCE.md §6 measured at 5.4 ms per 174 KB page);
+  docs/development.md, Benchmarks);
 * capture, first crawl: `WarcFiles.write` (request + response + metadata records, revisit index);
 * capture, unchanged re-crawl: the same pages again, now ``revisit`` records found by payload digest.
 """

@@ -218,7 +218,8 @@ class SourcesFile(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     sources: list[SourceConfig]
     discovery: Discovery = Field(default_factory=Discovery)
-    # Where to post after each crawl (the CLI posts them through mediawatch/notify.py).
+    # Where to post after each crawl (the CLI posts through mediawatch/notify.py; docs/running.md,
+    # Notifications).
     notify: list[NotifyTarget] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")

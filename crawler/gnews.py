@@ -1,7 +1,7 @@
 """Google News article links: from the opaque ``news.google.com/rss/articles/<id>`` to the publisher's URL.
 
 Since July 2024 the id no longer contains the publisher's URL, and the link is not an HTTP
-redirect: the page needs JavaScript (SOURCES.md §2.1, E14). What the page's script does is two
+redirect: the page needs JavaScript (docs/crawling.md, Google News links). What the page's script does is two
 requests, which the spider makes itself (so they go through the same downloader, rate limits and
 address checks as every other request):
 

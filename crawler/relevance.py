@@ -2,7 +2,7 @@
 
 Used by the crawler after extraction and importable by anything else (import, backfill):
 ``Relevance.from_topic(load_topic()).score(text, title=..., url=...)``. The scorer is the
-weighted query of SOURCES.md §3.2; the weights, term groups and threshold live in
+weighted query of docs/topic.md; the weights, term groups and threshold live in
 config/topic.yaml.
 """
 
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from crawler.config import TermGroup, TopicFile
 
-# Arabic-script normalisation before matching (SOURCES.md §3.4). Pashto letters are kept.
+# Arabic-script normalisation before matching (docs/topic.md, How a page is scored). Pashto letters are kept.
 _CHAR_MAP = str.maketrans(
     {
         "\u064a": "\u06cc",  # ي -> ی

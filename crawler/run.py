@@ -321,7 +321,8 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
 
 
 def _discovery_slots(sources: SourcesFile) -> dict[str, dict[str, Any]]:
-    # The web-wide search services ask for low rates (SOURCES.md §2): one request at a time, spaced.
+    # The web-wide search services ask for low rates (docs/crawling.md, Politeness): one request at a
+    # time, spaced.
     gn = sources.discovery.google_news
     google_host = urlsplit(gn.template).hostname or "news.google.com"
     return {

@@ -87,7 +87,8 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         "MEMUSAGE_LIMIT_MB": s.memusage_limit_mb,
         "RETRY_TIMES": s.retry_times,
         "REDIRECT_MAX_TIMES": 10,
-        # PERFORMANCE.md §2: one item task per response instead of 100 (1.3x for 200s, 1.75x for 304s).
+        # One item task per response instead of 100: 1.3x for 200s, 1.75x for 304s
+        # (docs/development.md, Benchmarks).
         "CONCURRENT_ITEMS": 1,
         # Revisits send their own conditional GET; a cache would hide what the site answers.
         "HTTPCACHE_ENABLED": False,

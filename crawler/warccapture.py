@@ -18,7 +18,7 @@ Each file starts with a ``warcinfo`` record, is written as ``<name>.open`` and r
 A file's responses enter the index only once the file is complete, so a later run never refers
 to a record in a file that was left unfinished.
 
-Compression and disk writes run on one writer thread (5 ms per 174 KB page, PERFORMANCE.md §6),
+Compression and disk writes run on one writer thread (~5 ms a page: docs/development.md, Benchmarks),
 never on the reactor. A failed write is logged and counted (``mediawatch/warc/write_errors``);
 the unfinished file keeps its ``.open`` name and the crawl goes on with a new file.
 

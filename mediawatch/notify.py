@@ -1,6 +1,6 @@
 """Notifications after a run: the digest, or each substantive edit, posted through Apprise.
 
-Targets are declared in the sources file (``notify:``, see README "Notifications") as Apprise URLs
+Targets are declared in the sources file (``notify:``, docs/running.md, Notifications) as Apprise URLs
 (webhooks, e-mail, chat services), or as the name of an environment variable that holds one so a
 secret never sits in the file. A target that cannot be reached is reported and counted, never
 fatal: the crawl has already been recorded, and the next run still notifies.

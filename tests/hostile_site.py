@@ -1,4 +1,4 @@
-"""Loopback-only hostile web servers for the fetch-safety tests (RELIABILITY.md §4).
+"""Loopback-only hostile web servers for the fetch-safety tests (docs/fetching-safely.md).
 
 `HostileSite` serves on 127.0.0.1, port 0, and logs every request path server-side, so tests can count
 requests that reached it (e.g. 0 requests to robots-disallowed paths). Each site has one robots.txt

@@ -14,7 +14,7 @@ from corpus_data import eval_pages
 from archive.extract import decode_html, extract, normalize_date
 from archive.normalize import comparable_text
 
-# Measured on all 990 pages (see README "Extraction quality"); the gate sits a little below.
+# Measured on all 990 pages (docs/archivist.md, Extracting one page); the gate sits a little below.
 # Every second page keeps the suite fast; bench/extract_gold.py measures all 990.
 GOLD_STRIDE = 2
 MIN_TITLE_ACCURACY = 0.62

@@ -1,4 +1,4 @@
-"""Fault injection against real crawls (issue #6: RELIABILITY.md E1, E3, E6, I3).
+"""Fault injection against real crawls (docs/running.md, What a crawl survives).
 
 Each crawl is a real ``mediawatch crawl`` process against the loopback site of tests/crawl_site.py;
 faults are real: SIGKILL at random points, two crawls started at once, PostgreSQL stopped mid-run.

@@ -1,4 +1,4 @@
-"""Issue 5 / RELIABILITY.md D1: furniture is never an edit, a real edit always is.
+"""Furniture is never an edit, a real edit always is (docs/versions.md, Furniture and volatile text).
 
 Real pages of the trafilatura evaluation corpus are served as a crawler would see them: every
 check is fetched twice (``Capture.confirm``) and each request carries freshly rotated furniture.

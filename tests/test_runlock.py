@@ -1,4 +1,4 @@
-"""Never two runs at once (RELIABILITY.md E6): the run lock, overlapping starts, stale locks."""
+"""Never two runs at once (docs/running.md, The run lock): the run lock, overlapping starts, stale locks."""
 
 from __future__ import annotations
 

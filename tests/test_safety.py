@@ -1,4 +1,4 @@
-"""The fetch policy layer (RELIABILITY.md A1, A2, A3, A6, A7, A8, A9).
+"""The fetch policy layer (docs/fetching-safely.md).
 
 Pure tests of the URL/address guard, in-process tests of the guarded resolver against Twisted's
 MemoryReactor (nothing ever connects), and real Scrapy crawls through the real downloader, each in a

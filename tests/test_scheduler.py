@@ -318,19 +318,25 @@ def test_second_sigterm_kills_a_job_that_ignores_the_first(
     assert messages[-1] == "scheduler stopped"
 
 
-def _readme_block(heading: str, fence: str) -> list[str]:
-    readme = (PROJECT / "README.md").read_text()
-    section = readme[readme.index(heading) :]
-    block = section[section.index(f"```{fence}\n") + len(fence) + 4 :]
-    return [line for line in block[: block.index("```")].splitlines() if line and not line.startswith("#")]
+RUNNING_DOCS = PROJECT / "docs" / "running.md"
 
 
-def test_readme_cron_and_systemd_recipes_are_the_tested_files() -> None:
-    """What a reader copies from the README is exactly what the tests above run and parse."""
+def _docs_block(page: Path, heading: str, fence: str) -> list[str]:
+    """The first ```fence block under the section titled `heading` (any level) of a docs page."""
+    lines = page.read_text().splitlines()
+    headings = [line.lstrip("#").strip() if line.startswith("#") else None for line in lines]
+    at = headings.index(heading)
+    start = lines.index(f"```{fence}", at) + 1
+    block = lines[start : lines.index("```", start)]
+    return [line for line in block if line and not line.startswith("#")]
+
+
+def test_documented_cron_and_systemd_recipes_are_the_tested_files() -> None:
+    """What a reader copies from docs/running.md is exactly what the tests above run and parse."""
     crontab = (PROJECT / "deploy" / "crontab").read_text().splitlines()
-    cron_lines = _readme_block("### Cron", "crontab")
+    cron_lines = _docs_block(RUNNING_DOCS, "Cron", "crontab")
     assert len(cron_lines) >= 5 and all(line in crontab for line in cron_lines)
     unit = UNIT.read_text().splitlines()
-    unit_lines = _readme_block("### The scheduler (systemd)", "ini")
+    unit_lines = _docs_block(RUNNING_DOCS, "The scheduler (systemd)", "ini")
     assert "[Service]" in unit_lines and any(line.startswith("ExecStart=") for line in unit_lines)
     assert all(line in unit for line in unit_lines), [line for line in unit_lines if line not in unit]

@@ -1,4 +1,4 @@
-"""Issue 5 / RELIABILITY.md D5 and republication links, on real corpus pages and both backends.
+"""One article per story and republication links (docs/versions.md), on real corpus pages and both backends.
 
 Prints the near-duplicate precision and recall (run with ``-s``).
 """

@@ -1,4 +1,4 @@
-"""Issue 5 / RELIABILITY.md D2–D4: flip-flops, confirmed suspects and removals, lossy decoding,
+"""docs/versions.md: flip-flops, confirmed suspects and removals, lossy decoding,
 per-source furniture, and re-derivation, on a real page and both backends."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from archive.importer import import_jsonl
 from archive.models import FetchOrigin, Source, SourceKind
 from archive.store import Capture, record
 
-# XSS vectors for titles, bylines, bodies and raw HTML (RELIABILITY.md H1/H2). Each sets the
+# XSS vectors for titles, bylines, bodies and raw HTML (docs/archivist.md, The web viewer). Each sets the
 # sentinel window.__pwned or opens a dialog if it ever runs. URLs only point at loopback.
 PAYLOADS = [
     "<script>window.__pwned='script'</script>",

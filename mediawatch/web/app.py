@@ -1,6 +1,6 @@
 """The read-only web viewer: server-rendered pages that work without JavaScript, and a JSON API.
 
-Security (RELIABILITY.md H1–H4, H6):
+Security (docs/archivist.md, The web viewer):
 - Jinja autoescape everywhere; crawled text is never marked safe; links only for http(s).
 - A strict Content-Security-Policy on every response (no script at all, styles from 'self');
   ``nosniff``, ``frame-ancestors 'none'``, no referrer.
