@@ -3,6 +3,8 @@
 Deterministic (no cross-document deduplication cache), comments excluded. Bytes are decoded
 from the HTTP charset, a BOM or the page's own declaration, with detection as the fallback;
 decoding that had to replace bytes is reported, so it can never pass for an edit.
+Characters XML cannot carry (C0 controls, U+FFFE, U+FFFF) become spaces before parsing: lxml
+refuses them, and one of them would otherwise make trafilatura discard the whole page.
 Structured data (JSON-LD ``NewsArticle``/``Article``) wins over heuristics when present.
 """
 
@@ -13,7 +15,7 @@ import json
 import logging
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from dateutil import parser as dateparser
 from lxml import etree
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
-from archive.normalize import normalize_field, normalize_text
+from archive.normalize import has_non_xml, normalize_field, normalize_text, xml_safe
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,28 @@ class Extracted:
             "encoding": self.encoding,
             "lossy_decoding": self.lossy_decoding,
         }
+
+
+def storable(extracted: Extracted) -> Extracted:
+    """The extraction with no character XML cannot carry in any field.
+
+    Every field the archive stores passes here (whatever extracted it: this module, an import,
+    a test), so a stored title can never make a feed or an export ill-formed.
+    """
+    changes: dict[str, Any] = {}
+    for spec in fields(extracted):
+        value = getattr(extracted, spec.name)
+        if isinstance(value, str) and has_non_xml(value):
+            if spec.name == "text":
+                changes[spec.name] = normalize_text(value)
+            elif spec.name == "canonical_url":
+                # A URL must not gain spaces; the characters are dropped.
+                changes[spec.name] = "".join(ch for ch in value if not has_non_xml(ch)) or None
+            else:
+                changes[spec.name] = normalize_field(value)
+        elif spec.name == "warnings" and any(has_non_xml(w) for w in value):
+            changes[spec.name] = tuple(xml_safe(w) for w in value)
+    return replace(extracted, **changes) if changes else extracted
 
 
 class ExtractionError(Exception):
@@ -269,6 +293,8 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
         return Extracted(text="", encoding=decoded.encoding, lossy_decoding=decoded.lossy)
     # lxml refuses str input that carries an XML encoding declaration.
     source = re.sub(r"^\s*<\?xml[^>]*\?>", "", decoded.text, count=1)
+    # One BEL or U+FFFF in a paragraph would make trafilatura drop the page (lxml refuses it).
+    source = xml_safe(source)
     tree, truncated = _parse(source)
     warnings: list[str] = []
     if truncated:
@@ -311,21 +337,23 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
     ) or html_lang
     language = language or getattr(document, "language", None)
     sitename = normalize_field(getattr(document, "sitename", None))
-    return Extracted(
-        text=text,
-        title=title,
-        byline=byline,
-        published=published,
-        modified=modified,
-        language=(language or None) and language[:16],
-        sitename=sitename,
-        canonical_url=canonical,
-        encoding=decoded.encoding,
-        lossy_decoding=decoded.lossy,
-        truncated=truncated,
-        paywalled=paywalled,
-        dates_declared=bool(declared or modified),
-        warnings=tuple(warnings),
+    return storable(
+        Extracted(
+            text=text,
+            title=title,
+            byline=byline,
+            published=published,
+            modified=modified,
+            language=(language or None) and language[:16],
+            sitename=sitename,
+            canonical_url=canonical,
+            encoding=decoded.encoding,
+            lossy_decoding=decoded.lossy,
+            truncated=truncated,
+            paywalled=paywalled,
+            dates_declared=bool(declared or modified),
+            warnings=tuple(warnings),
+        )
     )
 
 

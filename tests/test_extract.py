@@ -34,7 +34,14 @@ def _author_match(gold: str, found: str | None) -> bool:
 
 
 def metadata_accuracy(corpus: Path) -> dict[str, tuple[int, int]]:
-    scores = {"title": [0, 0], "author": [0, 0], "date": [0, 0], "with": [0, 0], "without": [0, 0]}
+    scores = {
+        "title": [0, 0],
+        "author": [0, 0],
+        "date": [0, 0],
+        "with": [0, 0],
+        "without": [0, 0],
+        "text": [0, 0],
+    }
     for index, page in enumerate(eval_pages(corpus)):
         if index % GOLD_STRIDE:
             continue
@@ -51,6 +58,8 @@ def metadata_accuracy(corpus: Path) -> dict[str, tuple[int, int]]:
             scores[name][1] += 1
             scores[name][0] += bool(matches(value, found_value))
         text = comparable_text(found.text)
+        scores["text"][1] += 1  # pages that gave any text at all
+        scores["text"][0] += bool(text)
         for snippet in gold.get("with", []):
             scores["with"][1] += 1
             scores["with"][0] += comparable_text(snippet) in text
