@@ -153,21 +153,151 @@ def decode_html(raw: bytes, content_type: str | None = None) -> Decoded:
             return Decoded(raw.decode(codec), codec)
         except UnicodeDecodeError:
             continue
-    # Nothing declared decodes cleanly: try UTF-8, then detection, then the first declaration.
+    # Nothing declared decodes cleanly: try UTF-8, then the codecs of the page's language, then
+    # detection, then the first declaration.
     try:
         return Decoded(raw.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
 
+    language = declared_language(raw)
+    if language in LANGUAGE_CODECS:
+        # A page in Japanese labelled UTF-8 is Shift_JIS or EUC-JP, not whatever a few hundred
+        # bytes of kana look like to a detector (cp775, cp1251 or cp949 on short pages).
+        best = from_bytes(raw[:200_000], cp_isolation=list(LANGUAGE_CODECS[language])).best()
+        for codec in (_codec(best.encoding) if best is not None else None, *LANGUAGE_CODECS[language]):
+            if codec is None:
+                continue
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            if _in_script(text, language):
+                return Decoded(text, codec)
+    japanese = _kana_rich_shift_jis(raw)
+    if japanese is not None:
+        return Decoded(japanese, "cp932")
     best = from_bytes(raw[:200_000]).best()
     detected = _codec(best.encoding) if best is not None else None
     if detected:
         try:
-            return Decoded(raw.decode(detected), detected)
+            text = raw.decode(detected)
         except UnicodeDecodeError:
             pass
+        else:
+            # A guess that contradicts the page's language, or bytes that read as CJK text just
+            # as well: reported like any lossy decoding, never passed off as the page's words.
+            single_byte = len(text) == len(raw)
+            doubtful = (language in LANGUAGE_SCRIPT and not _in_script(text, language)) or (
+                single_byte and _reads_as_cjk(raw)
+            )
+            return Decoded(text, detected, lossy=doubtful)
     return _decode_with(raw, candidates[0] if candidates else "utf-8")
+
+
+# Legacy codecs of languages whose pages are still served in them, and the script their letters
+# are in. Used only when the declared charset is wrong (bytes that do not decode with it).
+_CYRILLIC = "[\u0400-\u04ff]"
+LANGUAGE_CODECS: dict[str, tuple[str, ...]] = {
+    "ja": ("cp932", "euc_jp", "iso2022_jp"),
+    "zh": ("gb18030", "big5"),
+    "ko": ("cp949",),
+    "ru": ("cp1251", "koi8_r"),
+    "uk": ("cp1251", "koi8_u"),
+    "bg": ("cp1251",),
+    "be": ("cp1251",),
+    "mk": ("cp1251",),
+    "sr": ("cp1251",),
+    "el": ("cp1253", "iso8859_7"),
+    "he": ("cp1255", "iso8859_8"),
+    "ar": ("cp1256", "iso8859_6"),
+    "fa": ("cp1256",),
+    "ur": ("cp1256",),
+    "th": ("cp874",),
+}
+LANGUAGE_SCRIPT: dict[str, re.Pattern[str]] = {
+    language: re.compile(script)
+    for language, script in {
+        "ja": "[\u3040-\u30ff\u31f0-\u31ff\u4e00-\u9fff\uff66-\uff9f]",
+        "zh": "[\u4e00-\u9fff\u3400-\u4dbf]",
+        "ko": "[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f\u4e00-\u9fff]",
+        "ru": _CYRILLIC,
+        "uk": _CYRILLIC,
+        "bg": _CYRILLIC,
+        "be": _CYRILLIC,
+        "mk": _CYRILLIC,
+        "sr": _CYRILLIC,
+        "el": "[\u0370-\u03ff\u1f00-\u1fff]",
+        "he": "[\u0590-\u05ff]",
+        "ar": "[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
+        "fa": "[\u0600-\u06ff\ufb50-\ufdff\ufe70-\ufeff]",
+        "ur": "[\u0600-\u06ff\ufb50-\ufdff\ufe70-\ufeff]",
+        "th": "[\u0e00-\u0e7f]",
+    }.items()
+}
+_CJK_CODECS = ("cp932", "euc_jp", "gb18030", "big5", "cp949")
+_CJK_LETTER = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+_LANG = re.compile(
+    rb"""<html\b[^>]*?\blang\s*=\s*["']?([a-zA-Z]{2,3})"""
+    rb"""|<meta\b[^>]*?(?:content-language|og:locale)["']?[^>]*?\bcontent\s*=\s*["']?([a-zA-Z]{2,3})""",
+    re.IGNORECASE,
+)
+
+
+def declared_language(raw: bytes) -> str | None:
+    """The page's language from ``<html lang>``, Content-Language or og:locale (two letters)."""
+    match = _LANG.search(raw[:65536])
+    if match is None:
+        return None
+    return (match.group(1) or match.group(2)).decode("ascii").lower()[:2]
+
+
+def _non_ascii_letters(text: str) -> list[str]:
+    return [ch for ch in text if ord(ch) > 127 and ch.isalpha()]
+
+
+def _in_script(text: str, language: str) -> bool:
+    """Whether most non-ASCII letters of the text are in the language's script."""
+    script = LANGUAGE_SCRIPT.get(language)
+    letters = _non_ascii_letters(text)
+    if script is None or not letters:
+        return True
+    return sum(1 for ch in letters if script.match(ch)) >= len(letters) / 2
+
+
+def _kana_rich_shift_jis(raw: bytes) -> str | None:
+    """The bytes read as Shift_JIS, when that gives Japanese text (kana), else None.
+
+    Kana are two-byte pairs led by 0x82/0x83 in Shift_JIS, which no other encoding of real
+    text produces in numbers (EUC-family pages read as half-width katakana here, not kana); a
+    detector reading short Japanese pages picks cp775, cp1251 or cp949 instead.
+    """
+    try:
+        text = raw.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+    letters = _non_ascii_letters(text)
+    kana = sum(1 for ch in letters if "\u3040" <= ch <= "\u30ff")
+    return text if kana >= 3 and kana >= 0.3 * len(letters) else None
+
+
+def _reads_as_cjk(raw: bytes) -> bool:
+    """Whether a CJK codec decodes the bytes cleanly into (mostly) CJK letters.
+
+    Western text fails these codecs almost at once (an accented letter before a space is not a
+    valid pair), so a clean, CJK-rich reading means the detector's single-byte guess is doubtful.
+    """
+    for codec in _CJK_CODECS:
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        letters = _non_ascii_letters(text)
+        cjk = sum(1 for ch in letters if _CJK_LETTER.match(ch))
+        if cjk >= 4 and cjk >= 0.9 * len(letters):
+            return True
+    return False
 
 
 def _decode_with(raw: bytes, codec: str) -> Decoded:
