@@ -3,6 +3,8 @@
 Deterministic (no cross-document deduplication cache), comments excluded. Bytes are decoded
 from the HTTP charset, a BOM or the page's own declaration, with detection as the fallback;
 decoding that had to replace bytes is reported, so it can never pass for an edit.
+Characters XML cannot carry (C0 controls, U+FFFE, U+FFFF) become spaces before parsing: lxml
+refuses them, and one of them would otherwise make trafilatura discard the whole page.
 Structured data (JSON-LD ``NewsArticle``/``Article``) wins over heuristics when present.
 """
 
@@ -13,7 +15,7 @@ import json
 import logging
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from dateutil import parser as dateparser
 from lxml import etree
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
-from archive.normalize import normalize_field, normalize_text
+from archive.normalize import has_non_xml, normalize_field, normalize_text, xml_safe
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,28 @@ class Extracted:
         }
 
 
+def storable(extracted: Extracted) -> Extracted:
+    """The extraction with no character XML cannot carry in any field.
+
+    Every field the archive stores passes here (whatever extracted it: this module, an import,
+    a test), so a stored title can never make a feed or an export ill-formed.
+    """
+    changes: dict[str, Any] = {}
+    for spec in fields(extracted):
+        value = getattr(extracted, spec.name)
+        if isinstance(value, str) and has_non_xml(value):
+            if spec.name == "text":
+                changes[spec.name] = normalize_text(value)
+            elif spec.name == "canonical_url":
+                # A URL must not gain spaces; the characters are dropped.
+                changes[spec.name] = "".join(ch for ch in value if not has_non_xml(ch)) or None
+            else:
+                changes[spec.name] = normalize_field(value)
+        elif spec.name == "warnings" and any(has_non_xml(w) for w in value):
+            changes[spec.name] = tuple(xml_safe(w) for w in value)
+    return replace(extracted, **changes) if changes else extracted
+
+
 class ExtractionError(Exception):
     """The page could not be turned into article text (too large, not HTML)."""
 
@@ -129,21 +153,151 @@ def decode_html(raw: bytes, content_type: str | None = None) -> Decoded:
             return Decoded(raw.decode(codec), codec)
         except UnicodeDecodeError:
             continue
-    # Nothing declared decodes cleanly: try UTF-8, then detection, then the first declaration.
+    # Nothing declared decodes cleanly: try UTF-8, then the codecs of the page's language, then
+    # detection, then the first declaration.
     try:
         return Decoded(raw.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
 
+    language = declared_language(raw)
+    if language in LANGUAGE_CODECS:
+        # A page in Japanese labelled UTF-8 is Shift_JIS or EUC-JP, not whatever a few hundred
+        # bytes of kana look like to a detector (cp775, cp1251 or cp949 on short pages).
+        best = from_bytes(raw[:200_000], cp_isolation=list(LANGUAGE_CODECS[language])).best()
+        for codec in (_codec(best.encoding) if best is not None else None, *LANGUAGE_CODECS[language]):
+            if codec is None:
+                continue
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            if _in_script(text, language):
+                return Decoded(text, codec)
+    japanese = _kana_rich_shift_jis(raw)
+    if japanese is not None:
+        return Decoded(japanese, "cp932")
     best = from_bytes(raw[:200_000]).best()
     detected = _codec(best.encoding) if best is not None else None
     if detected:
         try:
-            return Decoded(raw.decode(detected), detected)
+            text = raw.decode(detected)
         except UnicodeDecodeError:
             pass
+        else:
+            # A guess that contradicts the page's language, or bytes that read as CJK text just
+            # as well: reported like any lossy decoding, never passed off as the page's words.
+            single_byte = len(text) == len(raw)
+            doubtful = (language in LANGUAGE_SCRIPT and not _in_script(text, language)) or (
+                single_byte and _reads_as_cjk(raw)
+            )
+            return Decoded(text, detected, lossy=doubtful)
     return _decode_with(raw, candidates[0] if candidates else "utf-8")
+
+
+# Legacy codecs of languages whose pages are still served in them, and the script their letters
+# are in. Used only when the declared charset is wrong (bytes that do not decode with it).
+_CYRILLIC = "[\u0400-\u04ff]"
+LANGUAGE_CODECS: dict[str, tuple[str, ...]] = {
+    "ja": ("cp932", "euc_jp", "iso2022_jp"),
+    "zh": ("gb18030", "big5"),
+    "ko": ("cp949",),
+    "ru": ("cp1251", "koi8_r"),
+    "uk": ("cp1251", "koi8_u"),
+    "bg": ("cp1251",),
+    "be": ("cp1251",),
+    "mk": ("cp1251",),
+    "sr": ("cp1251",),
+    "el": ("cp1253", "iso8859_7"),
+    "he": ("cp1255", "iso8859_8"),
+    "ar": ("cp1256", "iso8859_6"),
+    "fa": ("cp1256",),
+    "ur": ("cp1256",),
+    "th": ("cp874",),
+}
+LANGUAGE_SCRIPT: dict[str, re.Pattern[str]] = {
+    language: re.compile(script)
+    for language, script in {
+        "ja": "[\u3040-\u30ff\u31f0-\u31ff\u4e00-\u9fff\uff66-\uff9f]",
+        "zh": "[\u4e00-\u9fff\u3400-\u4dbf]",
+        "ko": "[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f\u4e00-\u9fff]",
+        "ru": _CYRILLIC,
+        "uk": _CYRILLIC,
+        "bg": _CYRILLIC,
+        "be": _CYRILLIC,
+        "mk": _CYRILLIC,
+        "sr": _CYRILLIC,
+        "el": "[\u0370-\u03ff\u1f00-\u1fff]",
+        "he": "[\u0590-\u05ff]",
+        "ar": "[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
+        "fa": "[\u0600-\u06ff\ufb50-\ufdff\ufe70-\ufeff]",
+        "ur": "[\u0600-\u06ff\ufb50-\ufdff\ufe70-\ufeff]",
+        "th": "[\u0e00-\u0e7f]",
+    }.items()
+}
+_CJK_CODECS = ("cp932", "euc_jp", "gb18030", "big5", "cp949")
+_CJK_LETTER = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+_LANG = re.compile(
+    rb"""<html\b[^>]*?\blang\s*=\s*["']?([a-zA-Z]{2,3})"""
+    rb"""|<meta\b[^>]*?(?:content-language|og:locale)["']?[^>]*?\bcontent\s*=\s*["']?([a-zA-Z]{2,3})""",
+    re.IGNORECASE,
+)
+
+
+def declared_language(raw: bytes) -> str | None:
+    """The page's language from ``<html lang>``, Content-Language or og:locale (two letters)."""
+    match = _LANG.search(raw[:65536])
+    if match is None:
+        return None
+    return (match.group(1) or match.group(2)).decode("ascii").lower()[:2]
+
+
+def _non_ascii_letters(text: str) -> list[str]:
+    return [ch for ch in text if ord(ch) > 127 and ch.isalpha()]
+
+
+def _in_script(text: str, language: str) -> bool:
+    """Whether most non-ASCII letters of the text are in the language's script."""
+    script = LANGUAGE_SCRIPT.get(language)
+    letters = _non_ascii_letters(text)
+    if script is None or not letters:
+        return True
+    return sum(1 for ch in letters if script.match(ch)) >= len(letters) / 2
+
+
+def _kana_rich_shift_jis(raw: bytes) -> str | None:
+    """The bytes read as Shift_JIS, when that gives Japanese text (kana), else None.
+
+    Kana are two-byte pairs led by 0x82/0x83 in Shift_JIS, which no other encoding of real
+    text produces in numbers (EUC-family pages read as half-width katakana here, not kana); a
+    detector reading short Japanese pages picks cp775, cp1251 or cp949 instead.
+    """
+    try:
+        text = raw.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+    letters = _non_ascii_letters(text)
+    kana = sum(1 for ch in letters if "\u3040" <= ch <= "\u30ff")
+    return text if kana >= 3 and kana >= 0.3 * len(letters) else None
+
+
+def _reads_as_cjk(raw: bytes) -> bool:
+    """Whether a CJK codec decodes the bytes cleanly into (mostly) CJK letters.
+
+    Western text fails these codecs almost at once (an accented letter before a space is not a
+    valid pair), so a clean, CJK-rich reading means the detector's single-byte guess is doubtful.
+    """
+    for codec in _CJK_CODECS:
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        letters = _non_ascii_letters(text)
+        cjk = sum(1 for ch in letters if _CJK_LETTER.match(ch))
+        if cjk >= 4 and cjk >= 0.9 * len(letters):
+            return True
+    return False
 
 
 def _decode_with(raw: bytes, codec: str) -> Decoded:
@@ -269,6 +423,8 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
         return Extracted(text="", encoding=decoded.encoding, lossy_decoding=decoded.lossy)
     # lxml refuses str input that carries an XML encoding declaration.
     source = re.sub(r"^\s*<\?xml[^>]*\?>", "", decoded.text, count=1)
+    # One BEL or U+FFFF in a paragraph would make trafilatura drop the page (lxml refuses it).
+    source = xml_safe(source)
     tree, truncated = _parse(source)
     warnings: list[str] = []
     if truncated:
@@ -311,21 +467,23 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
     ) or html_lang
     language = language or getattr(document, "language", None)
     sitename = normalize_field(getattr(document, "sitename", None))
-    return Extracted(
-        text=text,
-        title=title,
-        byline=byline,
-        published=published,
-        modified=modified,
-        language=(language or None) and language[:16],
-        sitename=sitename,
-        canonical_url=canonical,
-        encoding=decoded.encoding,
-        lossy_decoding=decoded.lossy,
-        truncated=truncated,
-        paywalled=paywalled,
-        dates_declared=bool(declared or modified),
-        warnings=tuple(warnings),
+    return storable(
+        Extracted(
+            text=text,
+            title=title,
+            byline=byline,
+            published=published,
+            modified=modified,
+            language=(language or None) and language[:16],
+            sitename=sitename,
+            canonical_url=canonical,
+            encoding=decoded.encoding,
+            lossy_decoding=decoded.lossy,
+            truncated=truncated,
+            paywalled=paywalled,
+            dates_declared=bool(declared or modified),
+            warnings=tuple(warnings),
+        )
     )
 
 

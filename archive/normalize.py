@@ -16,6 +16,12 @@ from w3lib.url import canonicalize_url
 
 # Zero-width and invisible formatting characters that never change what a reader sees.
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+# Characters XML 1.0 cannot carry: C0 controls other than tab, newline and carriage return,
+# UTF-16 surrogates (JSON escapes can produce lone ones) and the non-characters U+FFFE/U+FFFF.
+# lxml refuses them, so the extractor would drop a whole page for one of them, and one in a
+# title would make the Atom feed ill-formed. Each becomes a space: a control character between
+# two words ("Panel\x07on") still separates them, and the space collapses with its neighbours.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _HSPACE = re.compile(r"[^\S\n]+")
 _ANY_SPACE = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n{2,}")
@@ -23,11 +29,20 @@ _BLANK_LINES = re.compile(r"\n{2,}")
 MAX_URL_LENGTH = 2048
 
 
+def xml_safe(text: str) -> str:
+    """The text with every character XML 1.0 cannot carry replaced by a space."""
+    return _NOT_XML.sub(" ", text)
+
+
+def has_non_xml(text: str) -> bool:
+    return _NOT_XML.search(text) is not None
+
+
 def normalize_text(text: str | None) -> str:
     """The stored form of article text: NFC, no zero-width characters, one paragraph a line."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+    text = unicodedata.normalize("NFC", xml_safe(text)).translate(_ZERO_WIDTH)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = (_HSPACE.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)

@@ -43,7 +43,7 @@ from archive import dedup
 from archive.blobs import put_blob, sha256_hex
 from archive.db import insert_ignore
 from archive.errors import ConfigError
-from archive.extract import Extracted, ExtractionError, extract
+from archive.extract import Extracted, ExtractionError, extract, storable
 from archive.lookups import current_version, find_article, latest_version, normalize_url_or_none
 from archive.models import (
     Article,
@@ -409,6 +409,9 @@ def record_fetch(
         except ExtractionError as exc:
             return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, str(exc))
         did_extract = True
+    # Whoever extracted it (the pool, an import, a WARC), no stored field carries a character
+    # XML cannot: one U+FFFF in a title would make the Atom feed ill-formed.
+    extracted = storable(extracted)
 
     new_article = False
     if article is None:
@@ -442,6 +445,7 @@ def record_fetch(
     if capture.confirm is not None:
         second = _confirming_extraction(capture, extracted, extractor, fetched_url)
         if second is not None:
+            second = storable(second)
             agreed = confirmed_key_text(extracted.text, second.text, patterns)
             if len(agreed) < len(key) * MIN_AGREEMENT:
                 return _fetch_only(
@@ -699,7 +703,7 @@ def _record_out_of_order(
     if (
         current is not None
         and extracted is not None
-        and _version_state(current) == _state(extracted, capture.ignore_patterns)
+        and _version_state(current) == _state(storable(extracted), capture.ignore_patterns)
     ):
         return _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=current)
     return _fetch_only(

@@ -4,6 +4,11 @@ trafilatura holds the GIL for tens of milliseconds per page; run on the reactor 
 would stall every download. A page that takes longer than the timeout is abandoned: the
 pool's processes are killed and a fresh pool takes over (other pages in flight are retried
 once on the new pool), so one pathological page cannot wedge a crawl.
+
+Workers die with the crawl: a SIGKILLed or OOM-killed crawl cannot run its shutdown, and a
+worker blocks on its task queue forever (it holds both ends). Each worker watches the pipe
+multiprocessing keeps from the crawl process (the parent sentinel) and exits when it closes;
+the forkserver then sees its last client gone and exits, and the resource tracker follows.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +37,24 @@ def _warm_up() -> None:
     extract(b"<html><body><article><p>warm up</p></article></body></html>")
 
 
+def _exit_with_parent() -> None:
+    """Exit this worker as soon as the process that started it is gone (whatever killed it)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # the sentinel pipe reads EOF when the crawl process ends
+        os._exit(1)  # no cleanup to run: the worker holds nothing the archive needs
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _start_worker() -> None:
+    _exit_with_parent()
+    _warm_up()
+
+
 def _extract(raw: bytes, url: str | None, content_type: str | None) -> Extracted:
     return extract(raw, url=url, content_type=content_type)
 
@@ -46,7 +71,7 @@ class ExtractionPool:
         # forkserver: never fork a process that runs the reactor's threads.
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["archive.extract"])
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_warm_up)
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_start_worker)
         return pool
 
     def warm(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,3 +103,52 @@ def eval_pages(corpus: Path) -> Iterator[EvalPage]:
             if path.exists():
                 yield EvalPage(key, path, value)
                 break
+
+
+NEWSPAPER_DIR = "newspaper4k-fixtures/current/tests/data"
+JAPANESE_ARTICLES = ("japanese_article", "japanese_article2")  # Nikkei and AFP-BB, served as UTF-8
+_ASCII_HEAD_ELEMENT = re.compile(
+    r"<script\b.*?</script>|<style\b.*?</style>|<link\b[^>]*>|<meta\b[^>]*>", re.S
+)
+
+
+@dataclass(frozen=True)
+class MislabelledPage:
+    url: str
+    shift_jis: bytes  # the page in Shift_JIS, still declaring charset=UTF-8 in its <meta>
+    utf8: bytes  # the same page as UTF-8 (what the site meant)
+
+
+def shift_jis_news_flashes(corpus: Path, *, with_lang: bool) -> list[MislabelledPage]:
+    """Short Japanese news items on the real pages' markup, re-encoded to Shift_JIS.
+
+    Each is three consecutive sentences of a real article inside the real page's ``<html>`` tag
+    (with or without its ``lang="ja"``) and the page's ASCII head (scripts, styles, metas,
+    including ``<meta charset="UTF-8">``): markup outweighs the text, as on a short item.
+    """
+    pages = []
+    for name in JAPANESE_ARTICLES:
+        html = gzip.decompress((corpus / NEWSPAPER_DIR / "html" / f"{name}.html.gz").read_bytes()).decode()
+        meta = json.loads((corpus / NEWSPAPER_DIR / "metadata" / f"{name}.json").read_text())
+        # Without the page's canonical link: each item is an article of its own.
+        head = "".join(
+            m.group(0)
+            for m in _ASCII_HEAD_ELEMENT.finditer(html)
+            if m.group(0).isascii() and "canonical" not in m.group(0) and "og:url" not in m.group(0)
+        )
+        opening = re.search(r"<html[^>]*>", html)
+        assert opening is not None
+        tag = opening.group(0) if with_lang else re.sub(r'\s(?:xml:)?lang="ja"', "", opening.group(0))
+        text = (corpus / NEWSPAPER_DIR / "txt" / f"{name}.txt").read_text().replace("\n", "")
+        sentences = [s.strip() + "。" for s in text.split("。") if s.strip()]
+        for i in range(len(sentences) - 2):
+            body = "".join(f"<p>{s}</p>" for s in sentences[i : i + 3])
+            page = f"<!DOCTYPE html>{tag}<head>{head}</head><body><article>{body}</article></body></html>"
+            pages.append(
+                MislabelledPage(
+                    url=f"{meta['url'].rstrip('/')}/flash-{i}",
+                    shift_jis=page.encode("cp932", errors="xmlcharrefreplace"),
+                    utf8=page.encode("utf-8"),
+                )
+            )
+    return pages

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from corpus_data import eval_pages
+from corpus_data import eval_pages, shift_jis_news_flashes
 
 from archive.extract import decode_html, extract, normalize_date
 from archive.normalize import comparable_text
@@ -34,7 +35,14 @@ def _author_match(gold: str, found: str | None) -> bool:
 
 
 def metadata_accuracy(corpus: Path) -> dict[str, tuple[int, int]]:
-    scores = {"title": [0, 0], "author": [0, 0], "date": [0, 0], "with": [0, 0], "without": [0, 0]}
+    scores = {
+        "title": [0, 0],
+        "author": [0, 0],
+        "date": [0, 0],
+        "with": [0, 0],
+        "without": [0, 0],
+        "text": [0, 0],
+    }
     for index, page in enumerate(eval_pages(corpus)):
         if index % GOLD_STRIDE:
             continue
@@ -51,6 +59,8 @@ def metadata_accuracy(corpus: Path) -> dict[str, tuple[int, int]]:
             scores[name][1] += 1
             scores[name][0] += bool(matches(value, found_value))
         text = comparable_text(found.text)
+        scores["text"][1] += 1  # pages that gave any text at all
+        scores["text"][0] += bool(text)
         for snippet in gold.get("with", []):
             scores["with"][1] += 1
             scores["with"][0] += comparable_text(snippet) in text
@@ -99,6 +109,39 @@ def test_wrong_http_charset_is_detected_and_lossy_decoding_reported() -> None:
     assert "caf\u00e9" in decoded.text and not decoded.lossy
     broken = b"<html><body><p>abc \xff\xfe\xfa def</p></body></html>" * 3
     assert decode_html(broken, "text/html; charset=utf-8").lossy or "\ufffd" not in decode_html(broken).text
+
+
+@pytest.mark.parametrize("with_lang", [True, False], ids=["lang-ja", "no-lang"])
+def test_shift_jis_page_labelled_utf8_is_read_as_japanese(corpus: Path, with_lang: bool) -> None:
+    # Real Japanese articles as short items on their pages' markup, served as Shift_JIS while
+    # the header and <meta> say UTF-8. A detector alone read them as cp775/cp1251/cp949 text.
+    pages = shift_jis_news_flashes(corpus, with_lang=with_lang)
+    assert len(pages) >= 10
+    for page in pages:
+        decoded = decode_html(page.shift_jis, "text/html; charset=utf-8")
+        assert decoded.text == page.utf8.decode("utf-8"), (page.url, decoded.encoding)
+        assert decoded.encoding == "cp932" and not decoded.lossy
+
+
+def test_mislabelled_japanese_is_never_unflagged_mojibake(corpus: Path) -> None:
+    # Every clause of the real articles alone on its page (no lang): some carry too little kana
+    # to be sure they are Japanese. Each is read right, or its decoding is reported as lossy
+    # (never stored as if it were the page's words).
+    right = flagged = 0
+    clauses: dict[str, str] = {}
+    for page in shift_jis_news_flashes(corpus, with_lang=False):
+        before, rest = page.utf8.decode().split("<article>")
+        for clause in re.split("[、。]", re.sub("<[^>]+>", "", rest.split("</article>")[0])):
+            if clause:
+                clauses[clause] = before + f"<article><p>{clause}</p></article></body></html>"
+    for clause, html in clauses.items():
+        decoded = decode_html(html.encode("cp932", errors="xmlcharrefreplace"), "text/html; charset=utf-8")
+        if decoded.text == html:
+            right += 1
+        else:
+            assert decoded.lossy, (clause, decoded.encoding)
+            flagged += 1
+    assert right >= 3 * flagged, (right, flagged)
 
 
 def test_bom_wins_over_header() -> None:

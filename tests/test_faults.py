@@ -205,3 +205,73 @@ def test_postgresql_stopped_mid_run_fails_clearly_and_the_next_crawl_catches_up(
         archive.engine.dispose()
     finally:
         cluster.stop()
+
+
+def _proc_stat(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, state, start time) of a live process, None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0], fields[19]
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """Every process below ``root`` (pid -> start time), read from /proc."""
+    children: dict[int, list[int]] = {}
+    started: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
+            children.setdefault(stat[0], []).append(int(entry.name))
+            started[int(entry.name)] = stat[2]
+    found: dict[int, str] = {}
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found[child] = started[child]
+            stack.append(child)
+    return found
+
+
+def _still_alive(processes: dict[int, str]) -> list[int]:
+    alive = []
+    for pid, start in processes.items():
+        stat = _proc_stat(pid)
+        if stat is not None and stat[2] == start and stat[1] != "Z":
+            alive.append(pid)
+    return alive
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sigkill_of_a_crawl_leaves_no_extraction_process_behind(
+    db_url: str, site: Site, pages: list[CorpusPage], tmp_path: Path, corpus: Path
+) -> None:
+    # Slow pages keep the crawl busy while it is killed.
+    _serve(site, corpus, pages, 0, {page.path: 20.0 for page in pages})
+    cmd = _crawl_cmd(sources_file(tmp_path), site.url("/feed.xml"))
+    cmd[cmd.index("--workers") + 1] = "2"
+    env = {**os.environ, "MEDIAWATCH_DATABASE_URL": db_url}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    children: dict[int, str] = {}
+    try:
+        # The forkserver, the resource tracker and two warmed extraction workers.
+        for _ in range(600):
+            children = _descendants(proc.pid)
+            if len(children) >= 4 or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the crawl ended before it could be killed"
+        assert len(children) >= 4, f"extraction processes not started: {children}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        time.sleep(10)
+        survivors = _still_alive(children)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in _still_alive(children):
+            os.kill(pid, signal.SIGKILL)  # do not leave them to the next test
+    assert survivors == [], f"{len(survivors)} of {len(children)} child processes outlived the crawl"

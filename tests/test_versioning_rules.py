@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from corpus_data import EvalPage, eval_pages
+from corpus_data import EvalPage, eval_pages, shift_jis_news_flashes
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -25,6 +25,7 @@ from mediawatch.cli import cli
 GUARDIAN = "theguardian.com.academics.html.gz"
 URL = "https://www.theguardian.com/education/2020/jan/20/thousands-of-uk-academics-treated-as-second-class-citizens"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+HTML_UTF8 = "text/html; charset=utf-8"
 TITLE_A = b"second-class citizens'"
 CONSENT_WALL = b"""<html><head><title>Before you continue</title></head><body><main>
 <h1>We value your privacy</h1><p>We use cookies and similar technologies to deliver our
@@ -219,6 +220,25 @@ def test_lossy_decoding_is_never_an_edit(archive: Archive, guardian: bytes) -> N
     assert len(versions(archive)) == 1
     assert lossy_matches("low-p\ufffdid staff", "low-paid staff")
     assert not lossy_matches("low-p\ufffdid staff", "well-paid staff")
+
+
+def test_shift_jis_labelled_utf8_is_archived_as_its_words(archive: Archive, corpus: Path) -> None:
+    # Short real Japanese items served as Shift_JIS under a UTF-8 label: the first version holds
+    # the Japanese text (or is flagged lossy-decoding), and the same page served correctly later
+    # is not an edit.
+    for page in shift_jis_news_flashes(corpus, with_lang=False):
+        result = record(
+            archive.sessions, Capture(page.url, at(0), raw=page.shift_jis, content_type=HTML_UTF8)
+        )
+        assert result.outcome == FetchOutcome.NEW_VERSION, (page.url, result.message)
+        right = extract(page.utf8, content_type=HTML_UTF8).text
+        with archive.reading() as session:
+            stored = session.scalars(
+                select(Version).where(Version.article_id == result.article_id, Version.seq == 1)
+            ).one()
+        assert stored.text == right or "lossy-decoding" in stored.flags, (page.url, stored.text[:80])
+        fixed = record(archive.sessions, Capture(page.url, at(1), raw=page.utf8, content_type=HTML_UTF8))
+        assert fixed.outcome == FetchOutcome.UNCHANGED, (page.url, fixed.message)
 
 
 def test_source_ignore_patterns_mask_site_furniture(archive: Archive, guardian: bytes) -> None:

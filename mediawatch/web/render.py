@@ -22,6 +22,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 # Control characters that should never reach a page (C0 except tab/newline, C1, bidi overrides).
 _HIDDEN = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0)])
 _HIDDEN.update(dict.fromkeys([0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069]))
+# Nor characters XML cannot carry (one would make the Atom feed ill-formed): the store drops
+# them since they were found, but an archive written earlier may still hold some.
+_HIDDEN.update(dict.fromkeys([*range(0xD800, 0xE000), 0xFFFE, 0xFFFF]))
 
 
 def http_url(value: Any) -> str | None:
