@@ -4,8 +4,11 @@ A version is keyed by the digest of its *key text*: the normalised text with in-
 removed (relative timestamps, counters, "Also read:" links to rotating headlines, newsletter
 promos), using the default patterns below plus a source's own ``ignore_lines``. Text that
 changes on every request and matches no pattern is masked by *confirmation*: the crawler
-fetches the page twice and only the words both fetches agree on (:func:`agreed_text`) count.
-The stored version text is never masked; only the comparison is.
+fetches the page twice and only what both fetches agree on counts. Volatility is decided per
+paragraph, and inside a long paragraph per *sentence* (:func:`sentences`): a sentence whose
+text differs between the two fetches is furniture as a whole, so the words a rotating insert
+shares from one request to the next ("Also read: … you may have missed it") never stay behind
+to look like an edit. The stored version text is never masked; only the comparison is.
 """
 
 from __future__ import annotations
@@ -51,8 +54,6 @@ DEFAULT_INLINE_PATTERNS: tuple[str, ...] = (
 MAX_PATTERNS = 200
 # Consecutive list items ("- …", as trafilatura renders <li>) up to this long form a list.
 MAX_LIST_LINE = 120
-# Runs of agreeing words shorter than this between two disagreements are masked as well.
-MIN_AGREED_RUN = 3
 MAX_PATTERN_LENGTH = 500
 
 
@@ -128,10 +129,11 @@ def version_key(text: str | None, extra: Sequence[str] = ()) -> str:
 def confirmed_key_text(first: str | None, second: str | None, extra: Sequence[str] = ()) -> str:
     """The key text two fetches of the same page agree on.
 
-    What differs between two requests made moments apart is masked: a short paragraph that is
-    not the same in both (a rotating "Today's pick", a per-request counter line) is dropped; in a
-    long paragraph only the words both agree on are kept (a token inside the text). A real
-    edit is in both fetches and survives.
+    What differs between two requests made moments apart is masked: of a paragraph that is not
+    the same in both, only the sentences both repeat are kept (:func:`agreed_sentences`), so a
+    rotating "Today's pick" line or an "Updated … ago. Also read: …" insert in front of a body
+    sentence is dropped whole; a list of short items in which anything rotated is dropped as a
+    whole. A real edit is in both fetches and survives.
     """
     a, b = key_lines(first, extra), key_lines(second, extra)
     if a == b:
@@ -157,16 +159,74 @@ def confirmed_key_text(first: str | None, second: str | None, extra: Sequence[st
             kept.extend(line for i, line in enumerate(a[a0:a1], start=a0) if i not in short_run_dropped)
             continue
         others = b[b0:b1]
-        for line in a[a0:a1]:
-            if len(line) <= MAX_FURNITURE_LINE or not others:
-                continue
-            best = max(
-                others, key=lambda other: SequenceMatcher(None, line, other, autojunk=False).quick_ratio()
-            )
-            agreed = agreed_text(line, best)
-            if len(agreed) >= len(line) * 0.5:
+        for i, line in enumerate(a[a0:a1], start=a0):
+            agreed = agreed_sentences(line, _closest(line, others)) if others else ""
+            if agreed and i not in short_run_dropped:
                 kept.append(agreed)
     return " ".join(kept)
+
+
+def _closest(line: str, others: Sequence[str]) -> str:
+    return max(others, key=lambda other: SequenceMatcher(None, line, other, autojunk=False).quick_ratio())
+
+
+# A sentence ends at . ! ? … (then optional closing quotes or brackets) followed by a space, or at
+# a CJK or Arabic-script full stop or question mark. A colon or a decimal point never ends one:
+# "Also read: <headline>" and "3.5 million" stay whole.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+|[。！？؟۔]+[\"'”’»)\]」』]*\s*")
+_WORDY = re.compile(r"\w")
+
+
+def sentences(line: str) -> list[str]:
+    """A paragraph's sentences, each with its trailing space: ``"".join(sentences(x)) == x``."""
+    units, start = [], 0
+    for match in _SENTENCE_END.finditer(line):
+        units.append(line[start : match.end()])
+        start = match.end()
+    if start < len(line):
+        units.append(line[start:])
+    return units
+
+
+_Opcodes = list[tuple[str, int, int, int, int]]
+
+
+def _sentence_opcodes(first: str, second: str) -> tuple[list[str], list[str], _Opcodes]:
+    a, b = sentences(first), sentences(second)
+    matcher = SequenceMatcher(None, [s.strip() for s in a], [s.strip() for s in b], autojunk=False)
+    return a, b, matcher.get_opcodes()
+
+
+def agreed_sentences(first: str, second: str) -> str:
+    """The sentences of ``first`` that ``second`` repeats, in order, as one line.
+
+    A sentence that differs at all is dropped whole: a per-request insert ("Updated 17 minutes
+    ago. Also read: <a random story>, you may have missed it.") leaves nothing behind, while a
+    real edit, present in both fetches, is in a sentence both agree on. A sentence left with no
+    word in it (the full stop of a masked "Updated … ago.") is not text.
+    """
+    if first == second:
+        return first
+    a, _b, opcodes = _sentence_opcodes(first, second)
+    kept = [
+        unit
+        for tag, a0, a1, _b0, _b1 in opcodes
+        if tag == "equal"
+        for unit in a[a0:a1]
+        if _WORDY.search(unit)
+    ]
+    return "".join(kept).strip()
+
+
+def _lost_sentences(stored: str, new: str) -> bool:
+    """Whether a sentence with words in ``stored`` has no counterpart in ``new`` (deleted)."""
+    a, b, opcodes = _sentence_opcodes(stored, new)
+    for tag, a0, a1, b0, b1 in opcodes:
+        stored_units = [u for u in a[a0:a1] if _WORDY.search(u)]
+        new_units = [u for u in b[b0:b1] if _WORDY.search(u)]
+        if tag in ("delete", "replace") and len(stored_units) > len(new_units):
+            return True
+    return False
 
 
 def only_rotated_since(
@@ -180,29 +240,16 @@ def only_rotated_since(
     line was *replaced* by a line the confirming fetch does not repeat: masking the stored text
     against the first fetch gives the same key as the pair agrees on. A stored line with no
     counterpart in the new fetch (a deleted paragraph) is never masked, so a deletion stays an edit.
+    The same holds for the sentences of a long paragraph: a stored sentence replaced by one the
+    two fetches disagree on is furniture; a stored sentence with no counterpart is a deletion.
     """
     a, f = key_lines(stored, extra), key_lines(first, extra)
     for tag, a0, a1, f0, f1 in SequenceMatcher(None, a, f, autojunk=False).get_opcodes():
         if tag == "delete" or (tag == "replace" and a1 - a0 > f1 - f0):
             return False
+        if tag == "replace" and any(_lost_sentences(line, _closest(line, f[f0:f1])) for line in a[a0:a1]):
+            return False
     return confirmed_key_text(stored, first, extra) == confirmed_key_text(first, second, extra)
-
-
-def agreed_text(first: str, second: str) -> str:
-    """The words two texts agree on, in order; short coincidental runs between differences are masked."""
-    if first == second:
-        return first
-    a, b = first.split(), second.split()
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    words: list[str] = []
-    for block in matcher.get_matching_blocks():
-        at_edge = (block.a == 0 and block.b == 0) or (
-            block.a + block.size == len(a) and block.b + block.size == len(b)
-        )
-        # A word or two in common between two rotated snippets ("for", "the") is coincidence.
-        if block.size >= MIN_AGREED_RUN or at_edge:
-            words.extend(a[block.a : block.a + block.size])
-    return " ".join(words)
 
 
 _REPLACEMENT_RUN = re.compile("\ufffd+")

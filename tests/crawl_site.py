@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -141,6 +142,24 @@ class Site:
         handler.send_header("Content-Length", str(len(page.body)))
         handler.end_headers()
         handler.wfile.write(page.body)
+
+
+class RenderingSite(Site):
+    """The crawl site, with paths whose body is rendered afresh on every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renderers: dict[str, Callable[[int], bytes]] = {}
+
+    def _serve(self, handler: Any) -> None:
+        render = self.renderers.get(handler.path)
+        if render is not None:
+            with self.lock:
+                number = self.hits[handler.path] + 1
+            body = render(number)
+            with self.lock:
+                self.pages[handler.path] = Page(body)
+        super()._serve(handler)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -206,3 +206,47 @@ def with_volatile(raw: bytes, anchor: Anchor, rng: random.Random) -> bytes:
     for name in ("rotating-related", "ads", "timestamps", "tokens"):
         page = FURNITURE[name](page, anchor, rng)
     return page
+
+
+_SENTENCE_START = re.compile(rb"(?<=[a-z][.!?] )(?=[A-Z])")
+
+
+def inline_volatile(raw: bytes, anchor: Anchor, rng: random.Random) -> bytes:
+    """Per-request text inserted INSIDE the anchor's body paragraph, in front of a real sentence:
+    a relative time and a link to a random story, as some sites splice into the article text."""
+    close = anchor.insert_at - len(b"</p>")
+    position = raw.rfind(anchor.text, 0, close)  # in this paragraph, not a JSON-LD copy before it
+    opening = raw.find(b">", max(raw.rfind(b"<p>", 0, position), raw.rfind(b"<p ", 0, position))) + 1
+    starts = [opening + m.start() for m in _SENTENCE_START.finditer(raw[opening:close])]
+    # The second sentence if there is one (text on both sides), else the paragraph's start.
+    at = starts[0] if starts else opening
+    number = rng.randrange(10**6)
+    inserted = (
+        f"Updated {rng.randrange(2, 59)} minutes ago. Also read: "
+        f'<a href="/story/{number}">Story number {number}: {rng.choice(HEADLINES)}</a>, '
+        "you may have missed it. "
+    )
+    return raw[:at] + inserted.encode() + raw[at:]
+
+
+def delete_paragraph(raw: bytes, body_text: str, anchor: Anchor) -> tuple[bytes, Anchor, str]:
+    """The page without one body paragraph other than the anchor's (a real deletion).
+
+    Returns the new bytes, the anchor found again, and a run of the deleted paragraph's words.
+    """
+    for line in body_text.split("\n"):
+        match = _PLAIN.search(line) if len(line) > 120 else None
+        if match is None:
+            continue
+        snippet = match.group(0)[:80].rsplit(" ", 1)[0].encode()
+        if len(snippet) < 40 or snippet in anchor.text or anchor.text in snippet:
+            continue
+        closes = _closes(raw, snippet)
+        if len(closes) != 1 or closes[0] + len(b"</p>") == anchor.insert_at:
+            continue
+        position = raw.rfind(snippet, 0, closes[0])
+        opening = max(raw.rfind(b"<p>", 0, position), raw.rfind(b"<p ", 0, position))
+        edited = raw[:opening] + raw[closes[0] + len(b"</p>") :]
+        if anchor.text in edited:
+            return edited, _reanchor(edited, anchor.text), snippet.decode()
+    raise AssertionError("no deletable body paragraph")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import random
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from crawl_site import CorpusPage, Page, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file
+from crawl_site import CorpusPage, RenderingSite, healthy_pages, rewrite_feed, run_crawl_cli, sources_file
 from perturb import Anchor, edit_sentence, find_anchor, volatile_lines
 from sqlalchemy import select
 
@@ -25,30 +25,12 @@ from archive.db import Archive
 from archive.errors import ConfigError
 from archive.models import Article, ChangeKind, FetchOutcome, Version
 from archive.store import Capture, record
-from archive.volatile import only_rotated_since
+from archive.volatile import confirmed_key_text, key_text, only_rotated_since
 from crawler.config import capture_options, load_sources
 from crawler.confirm import confirmed, needs_confirmation, outcome_key
 from crawler.state import Revisit
 
 pytestmark = pytest.mark.slow  # real crawls with confirming re-fetches
-
-
-class RenderingSite(Site):
-    """The crawl site, with paths whose body is rendered afresh on every request."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.renderers: dict[str, Callable[[int], bytes]] = {}
-
-    def _serve(self, handler: Any) -> None:
-        render = self.renderers.get(handler.path)
-        if render is not None:
-            with self.lock:
-                number = self.hits[handler.path] + 1
-            body = render(number)
-            with self.lock:
-                self.pages[handler.path] = Page(body)
-        super()._serve(handler)
 
 
 @pytest.fixture
@@ -326,3 +308,32 @@ def test_store_masks_the_stored_per_request_line_on_the_first_confirmed_check(
         FetchOutcome.NEW_VERSION
     )
     archive.close()
+
+
+def test_a_sentence_spliced_into_a_paragraph_is_furniture_but_a_deleted_sentence_is_an_edit(
+    anchored: list[tuple[CorpusPage, Anchor]],
+) -> None:
+    """Sentence-level volatility on a real article's paragraphs (the rules the crawl test exercises)."""
+    (page, _), _ = anchored
+    paragraphs = [p for p in page.text.split("\n") if len(p) > 80][:4]
+    body = "\n".join(paragraphs)
+    target = paragraphs[1]
+
+    def spliced(n: int, text: str = body) -> str:
+        splice = f"Updated {n} minutes ago. Also read: Story number {n * 7919}, you may have missed it. "
+        return text.replace(target, splice + target, 1)
+
+    # The spliced sentences differ between the two fetches: masked whole, nothing left behind.
+    assert confirmed_key_text(spliced(3), spliced(4)) == key_text(body)
+    # A version recorded from one fetch that carried a splice: that slot rotates, not an edit.
+    assert only_rotated_since(spliced(2), spliced(3), spliced(4))
+    # A sentence deleted from the paragraph, or one word changed in it, in both fetches: an edit.
+    first_sentence = target.split(". ")[0] + ". "
+    assert first_sentence in target and first_sentence != target
+    without = body.replace(first_sentence, "", 1)
+    assert not only_rotated_since(spliced(2), spliced(3, without), spliced(4, without))
+    assert confirmed_key_text(spliced(3, without), spliced(4, without)) != key_text(body)
+    word = max(target.split(), key=len)
+    edited = body.replace(word, "Zanzibarian", 1)
+    assert "Zanzibarian" in confirmed_key_text(spliced(3, edited), spliced(4, edited))
+    assert not only_rotated_since(spliced(2), spliced(3, edited), spliced(4, edited))
