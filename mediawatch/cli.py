@@ -48,15 +48,16 @@ class MediawatchGroup(click.Group):
 
 
 def archive_options(func: F) -> F:
-    """``--db URL``: the archive database (else MEDIAWATCH_DATABASE_URL, else ./mediawatch.db)."""
+    """``--db URL|FILE``: the archive database (else MEDIAWATCH_DATABASE_URL, else ./mediawatch.db)."""
 
     @click.option(
         "--db",
         "db_url",
         envvar="MEDIAWATCH_DATABASE_URL",
         default=None,
-        metavar="URL",
-        help="Database URL [env: MEDIAWATCH_DATABASE_URL; default: sqlite:///mediawatch.db]",
+        metavar="URL|FILE",
+        help="The archive: a SQLite file path, sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME "
+        "[env: MEDIAWATCH_DATABASE_URL; default: mediawatch.db]",
     )
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -87,6 +88,8 @@ def trigger_option(func: F) -> F:
 
 
 def open_archive(db_url: str | None, *, readonly: bool = False) -> Any:
+    """The archive; ``readonly`` for commands that only read: they never create a missing SQLite
+    file (exit 3, "no archive at PATH")."""
     from archive.db import Archive
 
     return Archive(db_url, readonly=readonly)
@@ -257,7 +260,7 @@ def articles(limit: int, offset: int, as_json: bool, db_url: str | None) -> None
     """
     from archive.queries import list_articles
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         rows = list_articles(session, limit=limit, offset=offset)
     if as_json:
@@ -287,7 +290,7 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
     """
     from archive.queries import require_article, version_rows
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article = require_article(session, url)
         rows = version_rows(session, article.id)
@@ -324,7 +327,7 @@ def show(url: str, seq: int | None, at: str | None, as_json: bool, db_url: str |
     """
     from archive import queries
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article = queries.require_article(session, url)
         if seq is not None:
@@ -380,7 +383,7 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
     from archive import queries
     from archive.diff import unified, word_ops
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article = queries.require_article(session, url)
         all_versions = queries.versions_of(session, article.id)
@@ -936,12 +939,16 @@ def export_cmd(
 def serve_cmd(host: str, port: int, db_url: str | None) -> None:
     """Run the read-only web viewer: article list, version timelines, diffs, search, feed.
 
+    Exit codes: 2 the port is taken (or not allowed), 3 no archive at --db.
+
     Example: mediawatch serve --port 8000   (then open http://127.0.0.1:8000/)
     """
     from mediawatch.web.app import serve
 
-    stderr().print(f"mediawatch viewer on http://{terminal_safe(host)}:{port}/ (Ctrl-C to stop)")
-    serve(db_url, host=host, port=port)
+    def announce(url: str) -> None:
+        stderr().print(f"mediawatch viewer on {terminal_safe(url)} (Ctrl-C to stop)")
+
+    serve(db_url, host=host, port=port, on_listening=announce)
 
 
 # ---- operations: scheduler, runs, due, report, db copy/backup ----
@@ -984,7 +991,7 @@ def runs(limit: int, as_json: bool, db_url: str | None) -> None:
     """
     from archive.runs import recent_runs
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         rows = recent_runs(session, limit=limit)
     if as_json:
@@ -1018,7 +1025,7 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
     """
     from archive.runs import due_queue, utcnow
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         queue = due_queue(session, now=utcnow(), limit=limit, overdue_only=overdue)
     if as_json:
@@ -1082,7 +1089,7 @@ def report(
     if notify:
         _notify_report(sources_path, db_url, start, now)
         return
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         result = digest(session, since=start, until=now, limit=limit)
     click.echo(render(result, fmt, base_url=base_url, safe=terminal_safe), nl=False)
@@ -1096,7 +1103,7 @@ def _notify_report(sources_path: Path | None, db_url: str | None, since: Any, un
     targets = load_sources(sources_path or DEFAULT_SOURCES).notify
     if not targets:
         raise ConfigError(f"{sources_path or DEFAULT_SOURCES}: no notify targets are configured")
-    result = notify_window(open_archive(db_url), targets, since=since, until=until)
+    result = notify_window(open_archive(db_url, readonly=True), targets, since=since, until=until)
     click.echo(f"{result.sent} message(s) sent to {len(targets)} target(s)")
     if result.failed:
         raise NotificationFailed("; ".join(result.failed))
@@ -1151,7 +1158,7 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
     """
     from archive.dedup import duplicates_for_url
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article, found = duplicates_for_url(session, url)
     if as_json:

@@ -1,0 +1,145 @@
+"""What a new user and an archivist run into in the first hour: `--db` mistakes, garbage input,
+a taken port, slow read-only commands, failure causes that tell the truth, readable runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mediawatch.cli import cli
+
+READ_ONLY = [
+    ["articles"],
+    ["versions", "https://example.com/a"],
+    ["show", "https://example.com/a"],
+    ["diff", "https://example.com/a"],
+    ["search", "Torkham"],
+    ["runs"],
+    ["due"],
+    ["report"],
+    ["duplicates", "https://example.com/a"],
+    ["export", "--format", "jsonl", "--output", "out.jsonl"],
+    ["export", "--format", "warc", "--output", "out.warc.gz"],
+]
+
+GOOD_RECORD = {
+    "url": "https://example.com/a",
+    "fetched_at": "2026-03-01T08:00:00Z",
+    "title": "Talks at Torkham",
+    "text": "Pakistan and Afghanistan held talks on the border crossing at Torkham. " * 5,
+}
+
+
+def mediawatch(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mediawatch", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={k: v for k, v in os.environ.items() if k != "MEDIAWATCH_DATABASE_URL"},
+    )
+
+
+def write_jsonl(path: Path, *records: object) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# 13.2 --db mistakes
+
+
+def test_db_takes_a_plain_file_path_as_sqlite(tmp_path: Path) -> None:
+    """`--db mediawatch-demo.db` (no sqlite:///) is a SQLite file, relative to the working directory."""
+    source = write_jsonl(tmp_path / "one.jsonl", GOOD_RECORD)
+    done = mediawatch("import", str(source), "--db", "plain.db", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "plain.db").is_file()
+    listed = mediawatch("articles", "--db", "plain.db", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["url"] == "https://example.com/a"
+    absolute = mediawatch("articles", "--db", str(tmp_path / "plain.db"), "--json")
+    assert json.loads(absolute.stdout)["url"] == "https://example.com/a"
+    helped = CliRunner().invoke(cli, ["articles", "--help"])
+    assert "SQLite file path" in " ".join(helped.output.split())
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://me@localhost:notaport/archive", "://nowhere", "sqlite:mediawatch.db"]
+)
+def test_malformed_database_url_is_one_line_exit_2(url: str) -> None:
+    result = CliRunner().invoke(cli, ["articles", "--db", url])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: invalid database URL") and len(result.output.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=lambda a: "-".join(a[:3]))
+def test_read_only_command_never_creates_a_missing_archive(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "mistyped.db"
+    result = CliRunner().invoke(cli, [*args, "--db", str(missing)])
+    assert result.exit_code == 3, result.output
+    assert result.output.splitlines() == [
+        f"Error: no archive at {missing} (check --db or MEDIAWATCH_DATABASE_URL)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no database, no lock, no output file
+
+
+def test_serve_refuses_a_missing_archive_before_announcing(tmp_path: Path) -> None:
+    done = mediawatch("serve", "--port", "0", "--db", str(tmp_path / "nothing.db"))
+    assert done.returncode == 3
+    assert done.stderr.startswith("Error: no archive at") and "http://" not in done.stderr
+    assert not (tmp_path / "nothing.db").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 13.4 serve on a port in use
+
+
+def test_serve_on_a_taken_port_says_so_and_exits_2(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "one.jsonl", GOOD_RECORD)
+    db = tmp_path / "archive.db"
+    assert mediawatch("import", str(source), "--db", str(db)).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = mediawatch("serve", "--port", str(port), "--db", str(db))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"Error: port {port} on 127.0.0.1 is already in use: stop the other server or pass --port"
+    ]
+    assert done.stdout == ""  # no URL was announced
+
+
+def test_serve_announces_the_port_it_bound(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "one.jsonl", GOOD_RECORD)
+    db = tmp_path / "archive.db"
+    assert mediawatch("import", str(source), "--db", str(db)).returncode == 0
+    viewer = subprocess.Popen(
+        [sys.executable, "-m", "mediawatch", "serve", "--port", "0", "--db", str(db)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert viewer.stderr is not None
+        line = viewer.stderr.readline()
+        assert line.startswith("mediawatch viewer on http://127.0.0.1:"), line
+        url = line.split()[3]
+        assert not url.endswith(":0/")
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert "Talks at Torkham" in page.read().decode()
+    finally:
+        viewer.terminate()
+        viewer.wait(timeout=30)
