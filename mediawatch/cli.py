@@ -157,11 +157,18 @@ def db_upgrade(db_url: str | None) -> None:
 def extract(files: tuple[Path, ...], url: str | None) -> None:
     """Extract article text and metadata from saved HTML files; one JSON object per file.
 
+    Exit codes: 2 a file does not exist (nothing is extracted), 1 a file could not be extracted.
+
     Example: mediawatch extract page.html other-page.html.gz
     """
     from archive.extract import ExtractionError
     from archive.extract import extract as extract_page
 
+    for path in files:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory")
     failed = 0
     for path in files:
         try:
@@ -186,29 +193,45 @@ def import_(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | 
 
     Records are applied in fetched_at order per article, so another tool's archive becomes a
     version history. Runs under the archive's run lock (exit 75 if a crawl or import is
-    already running) and is recorded as a run (see `mediawatch runs`).
+    already running) and is recorded as a run (see `mediawatch runs`). Unusable lines are
+    rejected and counted, each named on stderr ("FILE line 3: not JSON: …"); exit 2 when a
+    file had no usable line at all (a binary file, the wrong file).
 
     Example: mediawatch import nyt-captures.jsonl
     """
     from archive.jobs import run_import
 
     def render(path: Path, summary: Any) -> None:
+        name = terminal_safe(str(path))
         if as_json:
             click.echo(json.dumps({"file": str(path), **summary.as_dict()}))
-            return
-        out = stdout()
-        out.print(
-            f"{terminal_safe(str(path))}: {summary.records} records, "
-            f"{summary.new_articles} new articles, {summary.new_versions} new versions"
-        )
-        out.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items())))
-        for number, reason in summary.rejected[:20]:
-            stderr().print(f"  line {number} rejected: {terminal_safe(reason)}")
-        if len(summary.rejected) > 20:
-            stderr().print(f"  … and {len(summary.rejected) - 20} more rejected lines")
+        else:
+            rejected = len(summary.rejected)
+            click.echo(
+                f"{name}: {summary.records} records imported, {summary.new_articles} new articles, "
+                f"{summary.new_versions} new versions, {rejected} {plural(rejected, 'line')} rejected"
+            )
+            if summary.outcomes:
+                click.echo("  " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items())))
+        for number, reason in summary.rejected[:SHOWN_REJECTIONS]:
+            click.echo(f"{name} line {number}: {terminal_safe(reason)}", err=True)
+        if len(summary.rejected) > SHOWN_REJECTIONS:
+            more = len(summary.rejected) - SHOWN_REJECTIONS
+            click.echo(f"{name}: … and {more} more rejected lines", err=True)
 
     with _progress("importing") as advance:
-        run_import(db_url, files, trigger=trigger, progress=lambda _path: advance, on_file=render)
+        results = run_import(db_url, files, trigger=trigger, progress=lambda _path: advance, on_file=render)
+    unusable = [path for path, summary in results if summary.records == 0 and summary.rejected]
+    if unusable:
+        names = ", ".join(terminal_safe(str(path)) for path in unusable)
+        raise InputError(f"nothing imported from {names}: every line was rejected")
+
+
+SHOWN_REJECTIONS = 10
+
+
+def plural(count: int, word: str) -> str:
+    return word if count == 1 else word + "s"
 
 
 class _progress:

@@ -143,3 +143,62 @@ def test_serve_announces_the_port_it_bound(tmp_path: Path) -> None:
     finally:
         viewer.terminate()
         viewer.wait(timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------
+# 13.3 garbage input
+
+
+def test_import_of_a_binary_file_imports_nothing_and_exits_2(db_url: str, corpus: Path) -> None:
+    binary = corpus / "warc-samples/pywb/sample_archive/waczs/valid_example_1.wacz"  # a zip archive
+    result = CliRunner().invoke(cli, ["import", str(binary), "--db", db_url])
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"{binary}: 0 records imported, 0 new articles, 0 new versions, 1 line rejected"
+    assert f"{binary} line 1: not a JSON Lines file: binary data, not UTF-8 text" in lines
+    assert lines[-1] == f"Error: nothing imported from {binary}: every line was rejected"
+    assert len(lines) == 3  # one reason for the file, not one per "line" of binary data
+
+
+def test_import_summary_counts_rejected_lines_and_names_each_once(db_url: str, tmp_path: Path) -> None:
+    broken = '{"url": "https://example.com/b", "fetched_at": "2026-03-01", "text": "x" oops}'
+    source = write_jsonl(tmp_path / "mixed.jsonl", GOOD_RECORD, {"url": "https://example.com/c"}, broken)
+    result = CliRunner().invoke(cli, ["import", str(source), "--db", db_url])
+    assert result.exit_code == 0, result.output  # partial: imported, and says what it rejected
+    lines = result.output.splitlines()
+    assert lines[0] == f"{source}: 1 records imported, 1 new articles, 1 new versions, 2 lines rejected"
+    assert f"{source} line 2: fetched_at must be an ISO 8601 string" in lines
+    assert f"{source} line 3: not JSON: Expecting ',' delimiter at column 74" in lines
+    assert "line 1 column" not in result.output
+
+
+def test_import_of_gzip_data_without_gz_suffix_says_so(db_url: str, tmp_path: Path, corpus: Path) -> None:
+    page = next((corpus / "trafilatura-evaldata").rglob("*.html.gz"))
+    renamed = tmp_path / "captures.jsonl"
+    renamed.write_bytes(page.read_bytes())
+    result = CliRunner().invoke(cli, ["import", str(renamed), "--db", db_url])
+    assert result.exit_code == 2
+    assert f"{renamed} line 1: not a JSON Lines file: gzip-compressed data (name it .gz)" in result.output
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "warc-samples/pywb/sample_archive/waczs/valid_example_1.wacz",
+        "warc-samples/resiliparse/tests/data/warcfile.warc.lz4",
+    ],
+)
+def test_import_warc_of_a_non_warc_file_is_one_printable_line(name: str, db_url: str, corpus: Path) -> None:
+    path = corpus / name
+    done = mediawatch("import-warc", str(path), "--db", db_url)
+    assert done.returncode == 1
+    reason = "not a WARC or ARC file (unknown format at its start)"
+    assert done.stderr.splitlines() == [f"Error: {path}: {reason}"]
+    assert done.stdout.startswith("1 files, 0 records read")
+
+
+def test_extract_of_a_missing_file_exits_2(tmp_path: Path, corpus: Path) -> None:
+    page = next((corpus / "trafilatura-evaldata").rglob("*.html.gz"))
+    result = CliRunner().invoke(cli, ["extract", str(page), str(tmp_path / "missing.html")])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [f"Error: {tmp_path / 'missing.html'}: no such file"]
