@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from archive.diff import word_counts
 from archive.errors import NotFoundError
+from archive.lookup import find_article
 from archive.models import Article, Fetch, Version
-from archive.store import find_article
 
 MAX_PAGE = 1000
 

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +44,7 @@ from archive.blobs import put_blob, sha256_hex
 from archive.db import insert_ignore
 from archive.errors import ConfigError
 from archive.extract import Extracted, ExtractionError, extract
+from archive.lookup import find_article
 from archive.models import (
     Article,
     ArticleStatus,
@@ -60,7 +61,6 @@ from archive.normalize import (
     normalize_field,
     normalize_url,
     same_site,
-    url_variants,
 )
 from archive.schedule import DEFAULT_LADDER, Rung, next_check
 from archive.volatile import (
@@ -174,26 +174,6 @@ class RecordResult:
 
 # ---------------------------------------------------------------------------------------------
 # Look-ups
-
-
-def find_article(session: Session, url: str) -> Article | None:
-    """The article a URL leads to: its canonical URL or any recorded alias."""
-    try:
-        key = normalize_url(url)
-    except URLError:
-        return None
-    for candidate in (key, *url_variants(key)):
-        article = session.scalar(select(Article).where(Article.canonical_url == candidate))
-        if article is not None:
-            return article
-        article = session.scalar(
-            select(Article)
-            .join(ArticleURL, ArticleURL.article_id == Article.id)
-            .where(or_(ArticleURL.url == candidate, ArticleURL.url == url))
-        )
-        if article is not None:
-            return article
-    return None
 
 
 def current_version(session: Session, article: Article) -> Version | None:

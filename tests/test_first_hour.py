@@ -202,3 +202,60 @@ def test_extract_of_a_missing_file_exits_2(tmp_path: Path, corpus: Path) -> None
     result = CliRunner().invoke(cli, ["extract", str(page), str(tmp_path / "missing.html")])
     assert result.exit_code == 2
     assert result.output.splitlines() == [f"Error: {tmp_path / 'missing.html'}: no such file"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 13.6 read-only commands start without the crawler's and the extractor's libraries
+
+HEAVY = ("trafilatura", "scrapy", "twisted", "numpy", "datasketch")
+
+PROBE = """
+import json, sys
+from mediawatch.cli import cli
+try:
+    cli.main(args=sys.argv[1:], prog_name="mediawatch")
+except SystemExit as stop:
+    code = stop.code
+heavy = sorted(name for name in sys.modules if name.split(".")[0] in {heavy!r})
+print(json.dumps({{"exit": code, "heavy": heavy}}), file=sys.stderr)
+"""
+
+
+def nyt_history_file(corpus: Path, path: Path) -> str:
+    """A JSON Lines file of one NYT article's captures (several text versions); returns its URL."""
+    from corpus_data import nyt_captures, nyt_slugs
+
+    for slug in nyt_slugs(corpus):
+        captures = nyt_captures(corpus, slug)
+        if len({c.text for c in captures if c.text}) >= 2:
+            write_jsonl(path, *(c.as_record() for c in captures))
+            return captures[0].url
+    raise AssertionError("no NYT history with two texts in the corpus")
+
+
+def test_read_only_commands_do_not_import_the_crawler_or_extractor(
+    db_url: str, tmp_path: Path, corpus: Path
+) -> None:
+    url = nyt_history_file(corpus, tmp_path / "nyt.jsonl")
+    assert CliRunner().invoke(cli, ["import", str(tmp_path / "nyt.jsonl"), "--db", db_url]).exit_code == 0
+    commands = [
+        ["articles"],
+        ["versions", url],
+        ["show", url],
+        ["diff", url],
+        ["diff", url, "--format", "json"],
+        ["search", "China"],
+        ["runs"],
+        ["due"],
+    ]
+    for command in commands:
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *command, "--db", db_url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        outcome = json.loads(done.stderr.strip().splitlines()[-1])
+        assert outcome["exit"] in (0, None), (command, done.stderr)
+        assert done.stdout.strip(), command  # it did show something
+        assert outcome["heavy"] == [], (command, outcome["heavy"])
