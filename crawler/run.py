@@ -29,7 +29,7 @@ from archive.models import (
     SourceKind,
 )
 from archive.policy import revisit_ladder
-from archive.runs import close_abandoned_runs
+from archive.runs import close_abandoned_runs, top_causes
 from crawler.config import (
     DEFAULT_SOURCES,
     DEFAULT_TOPIC,
@@ -298,7 +298,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
             row.finished_at = finished
             row.status = status
             row.counters = summary
-            row.message = None if status == "completed" else (state.database_error or status)[:500]
+            row.message = None if status == "completed" else run_message(status, state)[:500]
     except SQLAlchemyError as exc:
         # The row stays "running"; the next run (under the run lock) closes it as abandoned.
         raise DatabaseError(
@@ -323,6 +323,15 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
         notifications=notifications,
     )
+
+
+def run_message(status: str, state: CrawlState) -> str:
+    """The one line a failed run leaves for `runs` and `report`: what went wrong, and why."""
+    if state.database_error is not None:
+        return state.database_error
+    if status == "all-sources-failed":
+        return f"every source failed: {top_causes(state.failures)}"
+    return status
 
 
 def _notify(

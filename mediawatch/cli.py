@@ -592,54 +592,64 @@ def crawl(
     if report.status == "interrupted":
         raise Interrupted(f"crawl run {report.run_id} stopped by SIGTERM/SIGINT; what it fetched is recorded")
     if report.status == "all-sources-failed":
-        raise AllSourcesFailed(f"every source failed (crawl run {report.run_id}); see the reasons above")
+        from archive.runs import top_causes
+
+        causes = top_causes(report.failures) or "see the log above"
+        raise AllSourcesFailed(f"every source failed (crawl run {report.run_id}): {causes}")
     if report.status != "completed":
         raise CrawlAborted(f"crawl run {report.run_id} did not complete: {report.status}")
 
 
+SUMMARY_SOURCES = 15  # source lines in a crawl summary: with the totals it fits one screen
+
+
 def _render_crawl(report: Any) -> None:
+    """The crawl summary cron mails: totals, the top failure causes, then one line for each source
+    with new items or failures (the first SUMMARY_SOURCES; `mediawatch runs RUN` has them all)."""
+    from archive.runs import top_causes
+
     c = report.counters
-    out = stdout()
     seconds = (report.finished_at - report.started_at).total_seconds()
-    out.print(f"[bold]crawl run {report.run_id}[/bold]: {report.status} in {seconds:.0f} s")
-    rows = [
-        ("new articles", c.get("new_articles", 0)),
-        ("new versions (text)", c.get("new_versions_text", 0) + c.get("new_versions_restored", 0)),
-        ("new versions (metadata)", c.get("new_versions_metadata", 0)),
-        ("unchanged", c.get("unchanged", 0)),
-        ("not modified (304)", c.get("not_modified", 0)),
-        ("removed (404/410)", c.get("removed", 0)),
-        ("suspect (walls, error pages)", c.get("suspect", 0)),
-        ("skipped off-topic", c.get("skipped_offtopic", 0)),
-        ("failed", c.get("failed", 0)),
-    ]
-    for label, value in rows:
-        out.print(f"  {label:<30} {value}")
+    edits = sum(c.get(f"new_versions_{kind}", 0) for kind in ("text", "restored"))
+    click.echo(f"crawl run {report.run_id}: {report.status} in {_took(seconds)}")
+    click.echo(
+        f"  {c.get('new_articles', 0)} new articles, {edits} edited (text), "
+        f"{c.get('new_versions_metadata', 0)} metadata changes, {c.get('removed', 0)} removed, "
+        f"{c.get('failed', 0)} failed"
+    )
+    click.echo(
+        f"  {c.get('unchanged', 0)} unchanged, {c.get('not_modified', 0)} not modified (304), "
+        f"{c.get('suspect', 0)} suspect (walls, error pages), {c.get('skipped_offtopic', 0)} off-topic"
+    )
+    if report.failures:
+        click.echo(f"  failure causes: {one_line(top_causes(report.failures, limit=5))}")
     warc = report.as_dict()["warc"]
     if warc:
-        out.print(
+        click.echo(
             f"  WARC: {warc.get('files', 0)} files, {warc.get('responses', 0)} responses, "
             f"{warc.get('revisits', 0)} revisits, {warc.get('write_errors', 0)} write errors"
         )
-    for reason, count in sorted(report.failures.items(), key=lambda kv: -kv[1])[:10]:
-        out.print(f"    {count:>5}  {terminal_safe(reason)}")
     sent, failed = report.notifications.sent, len(report.notifications.failed)
     if sent or failed:
-        out.print(f"  notifications: {sent} sent, {failed} targets failed")
-    table = Table("source", "docs ok", "failed", "new", "versions", "304/same", "off-topic", "suspect")
-    for name, sc in sorted(report.sources.items()):
-        table.add_row(
-            terminal_safe(name)[:50],
-            str(sc.get("feeds_ok", 0) + sc.get("sitemaps_ok", 0)),
-            str(sc.get("failed", 0)),
-            str(sc.get("new_articles", 0)),
-            str(sum(v for k, v in sc.items() if k.startswith("new_versions_"))),
-            str(sc.get("not_modified", 0) + sc.get("unchanged", 0)),
-            str(sc.get("skipped_offtopic", 0)),
-            str(sc.get("suspect", 0)),
-        )
-    if report.sources:
-        out.print(table)
+        click.echo(f"  notifications: {sent} sent, {failed} targets failed")
+    if not report.sources:
+        return
+    ok, tried = len(report.sources_ok), len(report.sources_ok) + len(report.sources_failed)
+    notable = []
+    for name, sc in report.sources.items():
+        new = sc.get("new_articles", 0)
+        versions = sum(sc.get(f"new_versions_{kind}", 0) for kind in ("text", "metadata", "restored"))
+        failures = sc.get("failed", 0)
+        if new or versions or failures:
+            notable.append((-new, -versions, -failures, name, new, versions, failures))
+    click.echo(f"  sources: {ok} of {tried} read, {len(notable)} with new items or failures")
+    for _a, _b, _c, name, new, versions, failures in sorted(notable)[:SUMMARY_SOURCES]:
+        shown = one_line(name)
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        unread = "  (feeds unreadable)" if name in report.sources_failed else ""
+        click.echo(f"    {shown:<40} {new:>4} new {versions:>4} versions {failures:>5} failed{unread}")
+    if len(notable) > SUMMARY_SOURCES:
+        click.echo(f"    … and {len(notable) - SUMMARY_SOURCES} more: mediawatch runs {report.run_id}")
 
 
 @cli.command()
@@ -1004,36 +1014,90 @@ def schedule(config_path: Path, db_url: str | None) -> None:
 
 
 @cli.command()
+@click.argument("run_id", required=False, type=click.IntRange(1, 2**63 - 1), metavar="[RUN]")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 @archive_options
-def runs(limit: int, as_json: bool, db_url: str | None) -> None:
-    """List recent crawl and import runs: when, how long, counters, status.
+def runs(run_id: int | None, limit: int, as_json: bool, db_url: str | None) -> None:
+    """List recent crawl and import runs, one line each; `runs RUN` shows one run in full.
 
-    Example: mediawatch runs --limit 10
+    Each line: id, start, duration, trigger, command, status, new articles, edits, removals,
+    failures and the top failure causes.
+
+    Example: mediawatch runs --limit 10; mediawatch runs 42
     """
-    from archive.runs import recent_runs
+    from archive.runs import recent_runs, run_by_id
 
     archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
-        rows = recent_runs(session, limit=limit)
+        rows = [run_by_id(session, run_id)] if run_id is not None else recent_runs(session, limit=limit)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
         return
-    table = Table("id", "started (UTC)", "seconds", "trigger", "status", "counters")
+    if run_id is not None:
+        _render_run(rows[0])
+        return
+    if not rows:
+        click.echo("no runs recorded yet")
+        return
+    click.echo(RUN_LINE.format("id", "started (UTC)", "took", "trigger", "command", "status", *RUN_COUNTS))
     for r in rows:
-        counters = ", ".join(f"{k}: {v}" for k, v in sorted(r.counters.items()))
-        status = r.status + (f"\n[dim]{terminal_safe(r.message)}[/dim]" if r.message else "")
-        table.add_row(
-            str(r.id),
+        cause = r.top_failures or (r.message if r.status not in ("completed", "running") else "")
+        line = RUN_LINE.format(
+            r.id,
             f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-            "-" if r.seconds is None else f"{r.seconds:.1f}",
+            _took(r.seconds),
             r.trigger,
-            status,
-            terminal_safe(counters),
+            r.command,
+            r.status,
+            r.new_articles,
+            r.edits,
+            r.removed,
+            r.failed,
         )
-    stdout().print(table)
+        click.echo(line + ("  " + one_line(cause) if cause else ""))
+
+
+RUN_COUNTS = ("new", "edits", "removed", "failed")
+RUN_LINE = "{:>5}  {:<19}  {:>7}  {:<8}  {:<7}  {:<18}  {:>5}  {:>5}  {:>7}  {:>6}"
+
+
+def one_line(text: str) -> str:
+    return " ".join(terminal_safe(text).split())
+
+
+def _took(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} m {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} m"
+
+
+def _render_run(r: Any) -> None:
+    finished = f"{r.finished_at:%Y-%m-%d %H:%M:%S} UTC" if r.finished_at else "not finished"
+    click.echo(f"run {r.id}: {r.command}, {r.status} (trigger: {r.trigger})")
+    click.echo(
+        f"  started {r.started_at:%Y-%m-%d %H:%M:%S} UTC, finished {finished}, took {_took(r.seconds)}"
+    )
+    if r.message:
+        click.echo(f"  {one_line(r.message)}")
+    click.echo(f"  {r.new_articles} new articles, {r.edits} edits, {r.removed} removed, {r.failed} failed")
+    if r.counts:
+        click.echo("counts:")
+        for key, value in sorted(r.counts.items()):
+            click.echo(f"  {key:<32} {value}")
+    if r.failures:
+        click.echo("failure causes:")
+        for cause, count in sorted(r.failures.items(), key=lambda kv: (-kv[1], kv[0])):
+            click.echo(f"  {count:>6}  {one_line(cause)}")
+    if r.sources:
+        click.echo("sources:")
+        for name, counts in sorted(r.sources.items()):
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            click.echo(f"  {one_line(name)}: {shown}")
 
 
 @cli.command()

@@ -259,3 +259,123 @@ def test_read_only_commands_do_not_import_the_crawler_or_extractor(
         assert outcome["exit"] in (0, None), (command, done.stderr)
         assert done.stdout.strip(), command  # it did show something
         assert outcome["heavy"] == [], (command, outcome["heavy"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 13.1, 13.8, 13.9 failures that tell their cause; runs one line each; a summary that fits a screen
+
+UNRESOLVABLE = "news.mediawatch-test.invalid"  # .invalid never resolves (RFC 6761)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def outlets_file(tmp: Path, feeds: dict[str, str], *, robots: bool = True) -> Path:
+    """A sources file with one outlet per (name, feed URL)."""
+    lines = [
+        "version: 1",
+        "defaults: {download_delay_seconds: 0, concurrent_per_domain: 8, sitemap_window_days: 30,"
+        f" contact_url: 'https://example.org/mediawatch-tests', respect_robots: {str(robots).lower()}}}",
+        "sources:",
+    ]
+    for i, (name, url) in enumerate(feeds.items()):
+        lines.append(f"- {{id: s{i}, name: '{name}', country: PK, lang: en, feeds: [{{url: '{url}'}}]}}")
+    path = tmp / "sources.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def crawl(db_url: str, sources: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return mediawatch(
+        "crawl",
+        "--sources",
+        str(sources),
+        "--topic",
+        "none",
+        "--no-discovery",
+        "--allow-private-networks",
+        "--workers",
+        "1",
+        "--db",
+        db_url,
+        *extra,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_offline_crawl_reports_the_root_cause_not_robots(db_url: str, tmp_path: Path) -> None:
+    """Robots.txt that cannot be fetched (no DNS, port closed, no answer) is reported as such."""
+    with socket.socket() as silent:  # accepts connections (kernel backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        feeds = {
+            "Gone Outlet": f"http://{UNRESOLVABLE}/feed.xml",
+            "Closed Outlet": f"http://127.0.0.1:{closed_port()}/feed.xml",
+            "Silent Outlet": f"http://127.0.0.1:{silent.getsockname()[1]}/feed.xml",
+        }
+        done = crawl(db_url, outlets_file(tmp_path, feeds))
+    causes = (
+        "1 robots.txt unreachable (connection refused), 1 robots.txt unreachable (dns), "
+        "1 robots.txt unreachable (timeout)"
+    )
+    assert done.returncode == 5, done.stderr
+    assert "forbidden by robots.txt" not in done.stdout + done.stderr
+    assert f"  failure causes: {causes}" in done.stdout.splitlines()
+    assert done.stderr.splitlines()[-1] == f"Error: every source failed (crawl run 1): {causes}"
+    assert "WARNING" not in done.stderr  # the cause is counted, not logged once per site
+
+    listed = CliRunner().invoke(cli, ["runs", "--db", db_url])
+    header, line = listed.output.splitlines()  # one line a run
+    assert header.split()[0] == "id" and line.split()[0] == "1"
+    assert "all-sources-failed" in line and line.endswith(causes)
+    full = json.loads(CliRunner().invoke(cli, ["runs", "1", "--json", "--db", db_url]).output)
+    assert full["failures"] == {
+        "robots.txt unreachable (dns)": 1,
+        "robots.txt unreachable (connection refused)": 1,
+        "robots.txt unreachable (timeout)": 1,
+    }
+    assert full["command"] == "crawl" and full["failed"] == 3 and "counters" not in full
+    assert full["counts"]["feed_requests"] == 3 and full["top_failures"] == causes
+    digest = CliRunner().invoke(cli, ["report", "--db", db_url]).output
+    assert f"  run 1 all-sources-failed: every source failed: {causes}" in digest.splitlines()
+
+
+@pytest.mark.slow
+def test_crawl_summary_fits_one_screen(tmp_path: Path, corpus: Path) -> None:
+    """Forty failing outlets and two readable ones: totals, causes, and the notable sources only."""
+    from crawl_site import Site, healthy_pages, rewrite_feed
+
+    site = Site().start()
+    try:
+        pages = healthy_pages(corpus, 2)
+        for page in pages:
+            site.set(page.path, page.raw)
+        site.set("/feed.xml", rewrite_feed(corpus, site, [p.path for p in pages]))
+        site.set("/same.xml", rewrite_feed(corpus, site, []))  # the real feed, no items today
+        port = closed_port()
+        feeds = {"Working Outlet": site.url("/feed.xml"), "Quiet Outlet": site.url("/same.xml")}
+        feeds |= {f"Unresolvable Outlet {i:02d}": f"http://{UNRESOLVABLE}/{i}.xml" for i in range(20)}
+        feeds |= {
+            f"Closed Outlet {i:02d} with a long name": f"http://127.0.0.1:{port}/{i}.xml" for i in range(20)
+        }
+        db = str(tmp_path / "archive.db")
+        done = crawl(db, outlets_file(tmp_path, feeds, robots=False))
+    finally:
+        site.stop()
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) <= 25, done.stdout
+    assert lines[0].startswith("crawl run 1: completed in")
+    assert lines[1].startswith("  2 new articles,") and lines[1].endswith("40 failed")
+    assert "  failure causes: 20 connection refused, 20 dns" in lines
+    assert "  sources: 2 of 42 read, 41 with new items or failures" in lines
+    assert lines[-1] == "    … and 26 more: mediawatch runs 1"
+    assert not any("Quiet Outlet" in line for line in lines)  # nothing new, nothing failed
+    working = next(line for line in lines if "Working Outlet" in line)
+    assert working.split()[2:4] == ["2", "new"]
+    assert all(len(line) <= 100 for line in lines)  # no wrapped names
