@@ -1060,7 +1060,7 @@ def runs(run_id: int | None, limit: int, as_json: bool, db_url: str | None) -> N
 
 
 RUN_COUNTS = ("new", "edits", "removed", "failed")
-RUN_LINE = "{:>5}  {:<19}  {:>7}  {:<8}  {:<7}  {:<18}  {:>5}  {:>5}  {:>7}  {:>6}"
+RUN_LINE = "{:>5}  {:<19}  {:>8}  {:<8}  {:<7}  {:<18}  {:>5}  {:>5}  {:>7}  {:>6}"
 
 
 def one_line(text: str) -> str:

@@ -379,3 +379,16 @@ def test_crawl_summary_fits_one_screen(tmp_path: Path, corpus: Path) -> None:
     working = next(line for line in lines if "Working Outlet" in line)
     assert working.split()[2:4] == ["2", "new"]
     assert all(len(line) <= 100 for line in lines)  # no wrapped names
+
+
+# ---------------------------------------------------------------------------------------------
+# 13.21 what the demo and the run lock leave behind is not offered for a commit
+
+
+def test_demo_database_and_run_locks_are_ignored_by_git() -> None:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    paths = ["mediawatch-demo.db", "mediawatch-demo.db-wal", "docs/mediawatch-demo.db", "archive.db.run.lock"]
+    done = subprocess.run(["git", "check-ignore", *paths], cwd=root, capture_output=True, text=True)
+    assert done.stdout.split() == paths
