@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -18,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.errors import DatabaseError, SchemaTooNewError
+from archive.errors import ConfigError, DatabaseError, SchemaTooNewError
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,31 @@ DATABASE_URL_ENV = "MEDIAWATCH_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
+# "postgresql:", "sqlite:" … without "//": a URL typed wrong, not a file name.
+_SCHEME_WITHOUT_SLASHES = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?!//)")
+
+
 def database_url(explicit: str | None = None) -> str:
-    """The database URL: ``--db``, else ``MEDIAWATCH_DATABASE_URL``, else ./mediawatch.db."""
-    return explicit or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    """The database URL: ``--db``, else ``MEDIAWATCH_DATABASE_URL``, else ./mediawatch.db.
+
+    A plain file path (no ``scheme://``) means a SQLite file, so ``--db mediawatch-demo.db``
+    works. A malformed URL is a ConfigError (exit 2).
+    """
+    value = explicit or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    if "://" not in value and not _SCHEME_WITHOUT_SLASHES.match(value):
+        value = f"sqlite:///{value}"
+    _parse_url(value)
+    return value
+
+
+def _parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"invalid database URL {url!r}: give a file path, sqlite:///PATH "
+            "or postgresql+psycopg://USER@HOST/NAME"
+        ) from None
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -44,10 +67,7 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 
 def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> Engine:
     """Create an engine with the pragmas and transaction behaviour mediawatch relies on."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
+    parsed = _parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             parsed,
@@ -205,11 +225,25 @@ def _safe_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
+def require_existing(url: str) -> None:
+    """Refuse a SQLite file that does not exist: opening it would create an empty archive, and a
+    read-only command pointed at a mistyped path must say so instead of showing nothing."""
+    parsed = _parse_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    if parsed.query.get("uri") or parsed.database.startswith("file:"):
+        return  # a SQLite URI (mode=ro, shared memory …): SQLite resolves it itself
+    if not Path(parsed.database).is_file():
+        raise DatabaseError(f"no archive at {parsed.database} (check --db or {DATABASE_URL_ENV})")
+
+
 class Archive:
     """An open archive: an engine at schema head and a session factory."""
 
     def __init__(self, url: str | None = None, *, readonly: bool = False, migrate: bool = True):
         self.url = database_url(url)
+        if readonly:
+            require_existing(self.url)
         self.engine = make_engine(self.url, readonly=readonly)
         if migrate:
             ensure_schema(self.engine)

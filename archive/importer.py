@@ -115,16 +115,51 @@ def _open(path: Path) -> IO[bytes] | gzip.GzipFile:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _binary_reason(first: bytes) -> str | None:
+    """Why a file whose first line is this is not JSON Lines at all (None: it is text)."""
+    if first.startswith(GZIP_MAGIC):
+        return "not a JSON Lines file: gzip-compressed data (name it .gz)"
+    try:
+        first.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not a JSON Lines file: binary data, not UTF-8 text"
+    if b"\x00" in first:
+        return "not a JSON Lines file: binary data (NUL bytes)"
+    return None
+
+
+def _parse_line(line: bytes) -> Capture:
+    """One line as a Capture; ValueError with a reason that names no second line number."""
+    try:
+        obj = json.loads(line)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start + 1})") from None
+    except json.JSONDecodeError as exc:
+        # json counts lines inside the one it was given ("line 1 column 105"): only the column helps.
+        raise ValueError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    return capture_from_record(obj)
+
+
 def _read_lines(path: Path, summary: ImportSummary) -> Iterator[tuple[int, Capture]]:
     with _open(path) as handle:
+        checked_start = False
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            if not checked_start:
+                checked_start = True
+                binary = _binary_reason(line[:8192])
+                if binary is not None:
+                    summary.rejected.append((number, binary))
+                    return  # one reason for the whole file, not one per "line" of binary data
             if len(line) > MAX_LINE_BYTES:
                 summary.rejected.append((number, f"line longer than {MAX_LINE_BYTES} bytes"))
                 continue
             try:
-                yield number, capture_from_record(json.loads(line))
+                yield number, _parse_line(line)
             except (ValueError, OverflowError) as exc:
                 summary.rejected.append((number, str(exc)[:200]))
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from archive.diff import word_counts
 from archive.models import Article, ChangeKind, CrawlRun, Version
+from archive.runs import RunRow
 
 FORMATS = ("text", "markdown", "html", "json")
 MAX_TITLE = 200
@@ -147,8 +148,8 @@ def digest(session: Session, *, since: datetime, until: datetime, limit: int = 5
             select(CrawlRun.status, func.count()).where(*run_where).group_by(CrawlRun.status)
         ).all()
     )
-    failed = session.execute(
-        select(CrawlRun.id, CrawlRun.status, CrawlRun.message)
+    failed = session.scalars(
+        select(CrawlRun)
         .where(*run_where, CrawlRun.status.not_in(OK_STATUSES))
         .order_by(CrawlRun.id.desc())
         .limit(20)
@@ -161,8 +162,20 @@ def digest(session: Session, *, since: datetime, until: datetime, limit: int = 5
         edits=edits,
         edits_total=int(edits_total),
         runs={str(k): int(v) for k, v in runs.items()},
-        failed_runs=[(int(i), str(s), m) for i, s, m in failed],
+        failed_runs=[(run.id, run.status, _failure_line(run)) for run in failed],
     )
+
+
+def _failure_line(run: CrawlRun) -> str | None:
+    """A failed run's message, with its top failure causes when the message does not name them
+    (runs recorded before the message carried them said only their status)."""
+    row = RunRow.from_run(run)
+    causes = row.top_failures
+    if not causes or (row.message and causes in row.message):
+        return row.message
+    if row.message in (None, row.status):
+        return causes
+    return f"{row.message}: {causes}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from archive.db import Archive
-from archive.errors import Interrupted
+from archive.errors import Interrupted, NotFoundError
 from archive.models import Article, ArticleStatus, CrawlRun, Version
 
 logger = logging.getLogger(__name__)
@@ -115,15 +115,56 @@ def _close_run(archive: Archive, run: OpenRun, status: str, message: str | None,
 # Read side: recent runs and the revisit queue
 
 
+def top_causes(failures: dict[str, int], limit: int = 3) -> str:
+    """The most frequent failure causes in one line: ``43 robots.txt unreachable (dns), 2 timeout``."""
+    ranked = sorted(failures.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{count} {cause}" for cause, count in ranked[:limit])
+    hidden = len(ranked) - limit
+    return shown + (f" and {hidden} other causes" if hidden > 0 else "")
+
+
 @dataclass(frozen=True)
 class RunRow:
+    """One recorded run, its counters flattened: a crawl stores its whole summary (counts,
+    failure causes, per-source counts), an import a few counts; both read the same here."""
+
     id: int
     started_at: datetime
     finished_at: datetime | None
     trigger: str
     status: str
-    counters: dict[str, Any]
     message: str | None
+    command: str  # "crawl" or "import"
+    counts: dict[str, int]
+    failures: dict[str, int]  # cause -> count
+    sources: dict[str, dict[str, int]]  # per source: its counts (crawls)
+    details: dict[str, Any]  # the rest a crawl recorded: sources_ok/failed, finish_reason, notifications
+
+    @classmethod
+    def from_run(cls, run: CrawlRun) -> RunRow:
+        recorded = dict(run.counters or {})
+        command = str(recorded.pop("command", "") or "crawl")
+        nested = recorded.pop("counters", None)
+        if isinstance(nested, dict):  # a crawl's summary
+            counts = {k: int(v) for k, v in nested.items() if isinstance(v, int)}
+        else:
+            counts = {k: int(v) for k, v in recorded.items() if isinstance(v, int)}
+            recorded = {k: v for k, v in recorded.items() if not isinstance(v, int)}
+        failures = recorded.pop("failures", None) or {}
+        sources = recorded.pop("sources", None) or {}
+        return cls(
+            id=run.id,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            trigger=run.trigger,
+            status=run.status,
+            message=run.message,
+            command=command,
+            counts=counts,
+            failures={str(k): int(v) for k, v in failures.items()},
+            sources={str(k): dict(v) for k, v in sources.items()},
+            details=recorded,
+        )
 
     @property
     def seconds(self) -> float | None:
@@ -131,33 +172,62 @@ class RunRow:
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
+    @property
+    def new_articles(self) -> int:
+        return self.counts.get("new_articles", 0)
+
+    @property
+    def edits(self) -> int:
+        """New versions of articles already archived."""
+        if self.command == "import":  # an import counts every version, the first ones too
+            return max(0, self.counts.get("new_versions", 0) - self.new_articles)
+        return sum(self.counts.get(f"new_versions_{kind}", 0) for kind in ("text", "metadata", "restored"))
+
+    @property
+    def removed(self) -> int:
+        return self.counts.get("removed", 0)
+
+    @property
+    def failed(self) -> int:
+        """Failed fetches (a crawl) or rejected lines (an import)."""
+        return self.counts.get("failed", 0) + self.counts.get("rejected", 0)
+
+    @property
+    def top_failures(self) -> str:
+        return top_causes(self.failures)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "command": self.command,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "seconds": self.seconds,
             "trigger": self.trigger,
             "status": self.status,
-            "counters": self.counters,
             "message": self.message,
+            "new_articles": self.new_articles,
+            "edits": self.edits,
+            "removed": self.removed,
+            "failed": self.failed,
+            "top_failures": self.top_failures,
+            "counts": self.counts,
+            "failures": self.failures,
+            "sources": self.sources,
+            **self.details,
         }
 
 
 def recent_runs(session: Session, *, limit: int = 20) -> list[RunRow]:
     rows = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(max(1, min(limit, 1000))))
-    return [
-        RunRow(
-            id=r.id,
-            started_at=r.started_at,
-            finished_at=r.finished_at,
-            trigger=r.trigger,
-            status=r.status,
-            counters=dict(r.counters or {}),
-            message=r.message,
-        )
-        for r in rows
-    ]
+    return [RunRow.from_run(r) for r in rows]
+
+
+def run_by_id(session: Session, run_id: int) -> RunRow:
+    run = session.get(CrawlRun, run_id)
+    if run is None:
+        raise NotFoundError(f"no run {run_id} in this archive (see `mediawatch runs`)")
+    return RunRow.from_run(run)
 
 
 @dataclass(frozen=True)

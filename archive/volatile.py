@@ -194,7 +194,7 @@ _Opcodes = list[tuple[str, int, int, int, int]]
 def _sentence_opcodes(first: str, second: str) -> tuple[list[str], list[str], _Opcodes]:
     a, b = sentences(first), sentences(second)
     matcher = SequenceMatcher(None, [s.strip() for s in a], [s.strip() for s in b], autojunk=False)
-    return a, b, matcher.get_opcodes()
+    return a, b, list(matcher.get_opcodes())
 
 
 def agreed_sentences(first: str, second: str) -> str:

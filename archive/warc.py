@@ -450,15 +450,18 @@ class _Importer:
         self.arc = is_arc_file(path)
         with handle:
             records = iter(ArchiveIterator(handle, arc2warc=True, check_digests=True))
+            read = 0
             while True:
                 try:
                     rec = next(records)
                 except StopIteration:
                     break
                 except Exception as exc:  # hostile file: warcio fails in many ways; keep what was read
-                    summary.errors.append((str(path), _one_line(exc)))
-                    logger.warning("%s: stopped reading: %s", path, _one_line(exc))
+                    reason = _stop_reason(exc, read)
+                    summary.errors.append((str(path), reason))  # the caller reports it, once
+                    logger.debug("%s: %s", path, _one_line(exc))
                     break
+                read += 1
                 summary.records += 1
                 try:
                     item = self.parse(rec)
@@ -512,6 +515,15 @@ def _imported(session: Session, capture: Capture) -> bool:
         Fetch.raw_sha256.is_(None) if raw_digest is None else Fetch.raw_sha256 == raw_digest,
     )
     return session.scalar(same.limit(1)) is not None
+
+
+def _stop_reason(exc: Exception, records_read: int) -> str:
+    """One printable line for why reading a file stopped (warcio quotes the offending bytes)."""
+    if isinstance(exc, ArchiveLoadFailed) and records_read == 0:
+        return "not a WARC or ARC file (unknown format at its start)"
+    detail = _one_line(exc).split(", first line:")[0]
+    detail = "".join(c if c.isprintable() else "?" for c in detail)[:200]
+    return f"stopped reading after {records_read} records: {type(exc).__name__}: {detail}"
 
 
 def import_warc(

@@ -32,7 +32,7 @@ from twisted.internet.defer import Deferred
 from w3lib.url import safe_url_string
 
 from crawler.netguard import SSRF
-from crawler.safety import RefusedRequest, failure_reason, refuse
+from crawler.safety import RefusedRequest, cause_label, failure_reason, refuse
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -54,6 +54,7 @@ class RobotsVerdict:
     expires: float
     parser: Protego | None = None
     refusal: RefusedRequest | None = None
+    cause: str | None = None  # disallow_all: why, e.g. "robots.txt unreachable (dns)"
 
     def allows(self, url: str, user_agent: str) -> bool:
         if self.kind == "rules":
@@ -117,10 +118,8 @@ class RobotsPolicyMiddleware:
         if verdict.refusal is not None:
             raise refuse(self.crawler, verdict.refusal.reason, verdict.refusal.detail, request.url)
         if not verdict.allows(request.url, self.user_agent(request)):
-            detail = (
-                f"disallowed by {origin}/robots.txt" if verdict.kind == "rules" else verdict.detail
-            )
-            raise refuse(self.crawler, "robots", detail, request.url)
+            detail = f"disallowed by {origin}/robots.txt" if verdict.kind == "rules" else verdict.detail
+            raise refuse(self.crawler, "robots", detail, request.url, cause=verdict.cause)
 
     async def verdict(self, origin: str) -> RobotsVerdict:
         """The robots.txt verdict for `origin`, fetching it once while several requests wait."""
@@ -137,7 +136,7 @@ class RobotsPolicyMiddleware:
             verdict = await self._fetch(origin)
         except Exception as exc:  # never leave waiters hanging on an unexpected error
             logger.exception("robots.txt check for %s failed", origin)
-            verdict = self._disallow(f"robots.txt check failed: {exc}")
+            verdict = self._disallow(f"robots.txt check failed: {exc}", "error")
         self._verdicts[origin] = verdict
         for d in self._waiting.pop(origin):
             d.callback(verdict)
@@ -147,10 +146,15 @@ class RobotsPolicyMiddleware:
         self._inc("mediawatch/robots/allow_all")
         return RobotsVerdict("allow_all", detail, time.monotonic() + self.ttl)
 
-    def _disallow(self, detail: str) -> RobotsVerdict:
+    def _disallow(self, detail: str, why: str) -> RobotsVerdict:
+        """Robots.txt is unreachable: the whole site is disallowed for a while (RFC 9309 §2.3.1.4);
+        ``why`` (``dns``, ``timeout``, ``HTTP 503`` …) is the root cause the run reports."""
         self._inc("mediawatch/robots/disallow_all")
-        logger.warning("%s: disallowing the whole site for %.0f s", detail, self.error_ttl)
-        return RobotsVerdict("disallow_all", detail, time.monotonic() + self.error_ttl)
+        # INFO, not WARNING: offline, every site logs one; the run counts the cause and its summary
+        # and `mediawatch runs` report it ("robots.txt unreachable (dns)").
+        logger.info("%s: disallowing the whole site for %.0f s", detail, self.error_ttl)
+        cause = f"robots.txt unreachable ({why})"
+        return RobotsVerdict("disallow_all", detail, time.monotonic() + self.error_ttl, cause=cause)
 
     async def _download(self, url: str) -> Response:
         request = Request(
@@ -182,9 +186,10 @@ class RobotsPolicyMiddleware:
                     return RobotsVerdict("refused", exc.detail, expires, refusal=exc)
                 return self._allow(f"robots.txt unavailable: redirect refused ({exc.reason})")
             except IgnoreRequest as exc:
-                return self._disallow(f"{url} unreachable: {exc}")
+                return self._disallow(f"{url} unreachable: {exc}", cause_label(failure_reason(exc)))
             except Exception as exc:
-                return self._disallow(f"{url} unreachable ({failure_reason(exc)}: {type(exc).__name__})")
+                why = cause_label(failure_reason(exc))
+                return self._disallow(f"{url} unreachable ({why}: {type(exc).__name__})", why)
             status = response.status
             self._inc(f"mediawatch/robots/status/{status}")
             location = response.headers.get(b"Location")
@@ -194,7 +199,7 @@ class RobotsPolicyMiddleware:
             if 200 <= status < 300:
                 return self._parse(url, response.body)
             if status == 429 or status >= 500:
-                return self._disallow(f"{url} answered HTTP {status}")
+                return self._disallow(f"{url} answered HTTP {status}", f"HTTP {status}")
             return self._allow(f"{url} answered HTTP {status} (unavailable)")
         return self._allow(f"robots.txt unavailable: more than {self.max_redirects} redirects")
 

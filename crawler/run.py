@@ -29,7 +29,7 @@ from archive.models import (
     SourceKind,
 )
 from archive.policy import revisit_ladder
-from archive.runs import close_abandoned_runs
+from archive.runs import close_abandoned_runs, top_causes
 from crawler.config import (
     DEFAULT_SOURCES,
     DEFAULT_TOPIC,
@@ -295,7 +295,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
             row.finished_at = finished
             row.status = status
             row.counters = summary
-            row.message = None if status == "completed" else (state.database_error or status)[:500]
+            row.message = None if status == "completed" else run_message(status, state)[:500]
     except SQLAlchemyError as exc:
         # The row stays "running"; the next run (under the run lock) closes it as abandoned.
         raise DatabaseError(
@@ -318,6 +318,15 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         finish_reason=finish_reason,
         stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
     )
+
+
+def run_message(status: str, state: CrawlState) -> str:
+    """The one line a failed run leaves for `runs` and `report`: what went wrong, and why."""
+    if state.database_error is not None:
+        return state.database_error
+    if status == "all-sources-failed":
+        return f"every source failed: {top_causes(state.failures)}"
+    return status
 
 
 def _discovery_slots(sources: SourcesFile) -> dict[str, dict[str, Any]]:

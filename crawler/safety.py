@@ -119,11 +119,14 @@ class RefusedRequest(IgnoreRequest):
     `reason` is one of ``"scheme"``, ``"ssrf"``, ``"invalid"`` or ``"robots"``; `detail` says why.
     """
 
-    def __init__(self, reason: str, detail: str, url: str) -> None:
+    def __init__(self, reason: str, detail: str, url: str, cause: str | None = None) -> None:
         super().__init__(f"refused ({reason}): {detail}: {url}")
         self.reason = reason
         self.detail = detail
         self.url = url
+        # What a person should read when it is not the policy itself: a site whose robots.txt
+        # could not be fetched is refused as "robots", but the cause is e.g. "robots.txt unreachable (dns)".
+        self.cause = cause
 
 
 def failure_reason(error: BaseException | Any) -> str:
@@ -157,12 +160,19 @@ def _allowed_hosts(settings: BaseSettings) -> tuple[str, ...]:
     return tuple(settings.getlist(ALLOWED_HOSTS_SETTING))
 
 
-def refuse(crawler: Crawler | None, reason: str, detail: str, url: str) -> RefusedRequest:
+def refuse(
+    crawler: Crawler | None, reason: str, detail: str, url: str, cause: str | None = None
+) -> RefusedRequest:
     """Count and log a refusal; return the exception to raise."""
     if crawler is not None and crawler.stats is not None:
         crawler.stats.inc_value(f"mediawatch/refused/{reason}")
     logger.info("Refused (%s) %s: %s", reason, url, detail)
-    return RefusedRequest(reason, detail, url)
+    return RefusedRequest(reason, detail, url, cause)
+
+
+def cause_label(code: str) -> str:
+    """A failure_reason code as people read it: ``connection_refused`` → ``connection refused``."""
+    return code.replace("_", " ")
 
 
 # ---- connect-time guard: the resolver -------------------------------------------------------------

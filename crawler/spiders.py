@@ -22,24 +22,32 @@ from twisted.python.failure import Failure
 from crawler import gnews
 from crawler.confirm import STAT_PREFIX, confirmed, needs_confirmation, outcome_key
 from crawler.discovery import Link, parse_feed, parse_sitemap, robots_sitemaps
+from crawler.safety import RefusedRequest, cause_label
+from crawler.safety import failure_reason as network_failure
 from crawler.state import REVISIT_SOURCE, CrawlState, PlannedSource, Revisit
 
 ARTICLE_STATUSES = [304, 404, 410]
 
 
 def failure_reason(failure: Failure) -> tuple[int | None, str]:
-    """(HTTP status or None, a short reason) for a failed request."""
+    """(HTTP status or None, a short reason) for a failed request: the root cause a person can act
+    on ("dns", "connection refused", "timeout", "robots.txt unreachable (dns)"), counted per run."""
     if failure.check(HttpError):
         status = failure.value.response.status
         return status, f"HTTP {status}"
+    if failure.check(RefusedRequest) and failure.value.cause:
+        return None, failure.value.cause
     if failure.check(IgnoreRequest):
         text = str(failure.value) or type(failure.value).__name__
         return None, "forbidden by robots.txt" if "robots" in text.lower() else f"ignored: {text[:80]}"
+    code = network_failure(failure)
+    if code in ("dns", "connection_refused", "timeout"):
+        return None, cause_label(code)
     name = type(failure.value).__name__
     if name in ("TimeoutError", "TCPTimedOutError"):
         return None, "timeout"
     if name in ("DNSLookupError",):
-        return None, "DNS lookup failed"
+        return None, "dns"
     if name in ("ConnectionRefusedError",):
         return None, "connection refused"
     if name in ("ResponseNeverReceived", "ConnectionLost", "ConnectionDone", "_DataLoss"):

@@ -48,15 +48,16 @@ class MediawatchGroup(click.Group):
 
 
 def archive_options(func: F) -> F:
-    """``--db URL``: the archive database (else MEDIAWATCH_DATABASE_URL, else ./mediawatch.db)."""
+    """``--db URL|FILE``: the archive database (else MEDIAWATCH_DATABASE_URL, else ./mediawatch.db)."""
 
     @click.option(
         "--db",
         "db_url",
         envvar="MEDIAWATCH_DATABASE_URL",
         default=None,
-        metavar="URL",
-        help="Database URL [env: MEDIAWATCH_DATABASE_URL; default: sqlite:///mediawatch.db]",
+        metavar="URL|FILE",
+        help="The archive: a SQLite file path, sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME "
+        "[env: MEDIAWATCH_DATABASE_URL; default: mediawatch.db]",
     )
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -87,6 +88,8 @@ def trigger_option(func: F) -> F:
 
 
 def open_archive(db_url: str | None, *, readonly: bool = False) -> Any:
+    """The archive; ``readonly`` for commands that only read: they never create a missing SQLite
+    file (exit 3, "no archive at PATH")."""
     from archive.db import Archive
 
     return Archive(db_url, readonly=readonly)
@@ -192,11 +195,18 @@ def config_init(directory: Path, force: bool) -> None:
 def extract(files: tuple[Path, ...], url: str | None) -> None:
     """Extract article text and metadata from saved HTML files; one JSON object per file.
 
+    Exit codes: 2 a file does not exist (nothing is extracted), 1 a file could not be extracted.
+
     Example: mediawatch extract page.html other-page.html.gz
     """
     from archive.extract import ExtractionError
     from archive.extract import extract as extract_page
 
+    for path in files:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory")
     failed = 0
     for path in files:
         try:
@@ -221,29 +231,45 @@ def import_(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | 
 
     Records are applied in fetched_at order per article, so another tool's archive becomes a
     version history. Runs under the archive's run lock (exit 75 if a crawl or import is
-    already running) and is recorded as a run (see `mediawatch runs`).
+    already running) and is recorded as a run (see `mediawatch runs`). Unusable lines are
+    rejected and counted, each named on stderr ("FILE line 3: not JSON: …"); exit 2 when a
+    file had no usable line at all (a binary file, the wrong file).
 
     Example: mediawatch import nyt-captures.jsonl
     """
     from archive.jobs import run_import
 
     def render(path: Path, summary: Any) -> None:
+        name = terminal_safe(str(path))
         if as_json:
             click.echo(json.dumps({"file": str(path), **summary.as_dict()}))
-            return
-        out = stdout()
-        out.print(
-            f"{terminal_safe(str(path))}: {summary.records} records, "
-            f"{summary.new_articles} new articles, {summary.new_versions} new versions"
-        )
-        out.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items())))
-        for number, reason in summary.rejected[:20]:
-            stderr().print(f"  line {number} rejected: {terminal_safe(reason)}")
-        if len(summary.rejected) > 20:
-            stderr().print(f"  … and {len(summary.rejected) - 20} more rejected lines")
+        else:
+            rejected = len(summary.rejected)
+            click.echo(
+                f"{name}: {summary.records} records imported, {summary.new_articles} new articles, "
+                f"{summary.new_versions} new versions, {rejected} {plural(rejected, 'line')} rejected"
+            )
+            if summary.outcomes:
+                click.echo("  " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items())))
+        for number, reason in summary.rejected[:SHOWN_REJECTIONS]:
+            click.echo(f"{name} line {number}: {terminal_safe(reason)}", err=True)
+        if len(summary.rejected) > SHOWN_REJECTIONS:
+            more = len(summary.rejected) - SHOWN_REJECTIONS
+            click.echo(f"{name}: … and {more} more rejected lines", err=True)
 
     with _progress("importing") as advance:
-        run_import(db_url, files, trigger=trigger, progress=lambda _path: advance, on_file=render)
+        results = run_import(db_url, files, trigger=trigger, progress=lambda _path: advance, on_file=render)
+    unusable = [path for path, summary in results if summary.records == 0 and summary.rejected]
+    if unusable:
+        names = ", ".join(terminal_safe(str(path)) for path in unusable)
+        raise InputError(f"nothing imported from {names}: every line was rejected")
+
+
+SHOWN_REJECTIONS = 10
+
+
+def plural(count: int, word: str) -> str:
+    return word if count == 1 else word + "s"
 
 
 class _progress:
@@ -295,7 +321,7 @@ def articles(limit: int, offset: int, as_json: bool, db_url: str | None) -> None
     """
     from archive.queries import list_articles
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         rows = list_articles(session, limit=limit, offset=offset)
     if as_json:
@@ -326,7 +352,7 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
     from archive.lookups import require_article
     from archive.queries import version_rows
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article = require_article(session, url)
         rows = version_rows(session, article.id)
@@ -364,7 +390,7 @@ def show(url: str, seq: int | None, at: str | None, as_json: bool, db_url: str |
     from archive import queries
     from archive.lookups import require_article
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article = require_article(session, url)
         if seq is not None:
@@ -421,7 +447,7 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
     from archive.diff import unified, word_ops
     from archive.lookups import require_article
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article = require_article(session, url)
         all_versions = queries.versions_of(session, article.id)
@@ -617,54 +643,64 @@ def crawl(
     if report.status == "interrupted":
         raise Interrupted(f"crawl run {report.run_id} stopped by SIGTERM/SIGINT; what it fetched is recorded")
     if report.status == "all-sources-failed":
-        raise AllSourcesFailed(f"every source failed (crawl run {report.run_id}); see the reasons above")
+        from archive.runs import top_causes
+
+        causes = top_causes(report.failures) or "see the log above"
+        raise AllSourcesFailed(f"every source failed (crawl run {report.run_id}): {causes}")
     if report.status != "completed":
         raise CrawlAborted(f"crawl run {report.run_id} did not complete: {report.status}")
 
 
+SUMMARY_SOURCES = 15  # source lines in a crawl summary: with the totals it fits one screen
+
+
 def _render_crawl(report: Any, notifications: Any) -> None:
+    """The crawl summary cron mails: totals, the top failure causes, then one line for each source
+    with new items or failures (the first SUMMARY_SOURCES; `mediawatch runs RUN` has them all)."""
+    from archive.runs import top_causes
+
     c = report.counters
-    out = stdout()
     seconds = (report.finished_at - report.started_at).total_seconds()
-    out.print(f"[bold]crawl run {report.run_id}[/bold]: {report.status} in {seconds:.0f} s")
-    rows = [
-        ("new articles", c.get("new_articles", 0)),
-        ("new versions (text)", c.get("new_versions_text", 0) + c.get("new_versions_restored", 0)),
-        ("new versions (metadata)", c.get("new_versions_metadata", 0)),
-        ("unchanged", c.get("unchanged", 0)),
-        ("not modified (304)", c.get("not_modified", 0)),
-        ("removed (404/410)", c.get("removed", 0)),
-        ("suspect (walls, error pages)", c.get("suspect", 0)),
-        ("skipped off-topic", c.get("skipped_offtopic", 0)),
-        ("failed", c.get("failed", 0)),
-    ]
-    for label, value in rows:
-        out.print(f"  {label:<30} {value}")
+    edits = sum(c.get(f"new_versions_{kind}", 0) for kind in ("text", "restored"))
+    click.echo(f"crawl run {report.run_id}: {report.status} in {_took(seconds)}")
+    click.echo(
+        f"  {c.get('new_articles', 0)} new articles, {edits} edited (text), "
+        f"{c.get('new_versions_metadata', 0)} metadata changes, {c.get('removed', 0)} removed, "
+        f"{c.get('failed', 0)} failed"
+    )
+    click.echo(
+        f"  {c.get('unchanged', 0)} unchanged, {c.get('not_modified', 0)} not modified (304), "
+        f"{c.get('suspect', 0)} suspect (walls, error pages), {c.get('skipped_offtopic', 0)} off-topic"
+    )
+    if report.failures:
+        click.echo(f"  failure causes: {one_line(top_causes(report.failures, limit=5))}")
     warc = report.as_dict()["warc"]
     if warc:
-        out.print(
+        click.echo(
             f"  WARC: {warc.get('files', 0)} files, {warc.get('responses', 0)} responses, "
             f"{warc.get('revisits', 0)} revisits, {warc.get('write_errors', 0)} write errors"
         )
-    for reason, count in sorted(report.failures.items(), key=lambda kv: -kv[1])[:10]:
-        out.print(f"    {count:>5}  {terminal_safe(reason)}")
     sent, failed = notifications.sent, len(notifications.failed)
     if sent or failed:
-        out.print(f"  notifications: {sent} sent, {failed} targets failed")
-    table = Table("source", "docs ok", "failed", "new", "versions", "304/same", "off-topic", "suspect")
-    for name, sc in sorted(report.sources.items()):
-        table.add_row(
-            terminal_safe(name)[:50],
-            str(sc.get("feeds_ok", 0) + sc.get("sitemaps_ok", 0)),
-            str(sc.get("failed", 0)),
-            str(sc.get("new_articles", 0)),
-            str(sum(v for k, v in sc.items() if k.startswith("new_versions_"))),
-            str(sc.get("not_modified", 0) + sc.get("unchanged", 0)),
-            str(sc.get("skipped_offtopic", 0)),
-            str(sc.get("suspect", 0)),
-        )
-    if report.sources:
-        out.print(table)
+        click.echo(f"  notifications: {sent} sent, {failed} targets failed")
+    if not report.sources:
+        return
+    ok, tried = len(report.sources_ok), len(report.sources_ok) + len(report.sources_failed)
+    notable = []
+    for name, sc in report.sources.items():
+        new = sc.get("new_articles", 0)
+        versions = sum(sc.get(f"new_versions_{kind}", 0) for kind in ("text", "metadata", "restored"))
+        failures = sc.get("failed", 0)
+        if new or versions or failures:
+            notable.append((-new, -versions, -failures, name, new, versions, failures))
+    click.echo(f"  sources: {ok} of {tried} read, {len(notable)} with new items or failures")
+    for _a, _b, _c, name, new, versions, failures in sorted(notable)[:SUMMARY_SOURCES]:
+        shown = one_line(name)
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        unread = "  (feeds unreadable)" if name in report.sources_failed else ""
+        click.echo(f"    {shown:<40} {new:>4} new {versions:>4} versions {failures:>5} failed{unread}")
+    if len(notable) > SUMMARY_SOURCES:
+        click.echo(f"    … and {len(notable) - SUMMARY_SOURCES} more: mediawatch runs {report.run_id}")
 
 
 @cli.command()
@@ -988,12 +1024,16 @@ def export_cmd(
 def serve_cmd(host: str, port: int, db_url: str | None) -> None:
     """Run the read-only web viewer: article list, version timelines, diffs, search, feed.
 
+    Exit codes: 2 the port is taken (or not allowed), 3 no archive at --db.
+
     Example: mediawatch serve --port 8000   (then open http://127.0.0.1:8000/)
     """
     from mediawatch.web.app import serve
 
-    stderr().print(f"mediawatch viewer on http://{terminal_safe(host)}:{port}/ (Ctrl-C to stop)")
-    serve(db_url, host=host, port=port)
+    def announce(url: str) -> None:
+        stderr().print(f"mediawatch viewer on {terminal_safe(url)} (Ctrl-C to stop)")
+
+    serve(db_url, host=host, port=port, on_listening=announce)
 
 
 # ---- operations: scheduler, runs, due, report, db copy/backup ----
@@ -1029,36 +1069,90 @@ def schedule(config_path: Path | None, db_url: str | None) -> None:
 
 
 @cli.command()
+@click.argument("run_id", required=False, type=click.IntRange(1, 2**63 - 1), metavar="[RUN]")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 @archive_options
-def runs(limit: int, as_json: bool, db_url: str | None) -> None:
-    """List recent crawl and import runs: when, how long, counters, status.
+def runs(run_id: int | None, limit: int, as_json: bool, db_url: str | None) -> None:
+    """List recent crawl and import runs, one line each; `runs RUN` shows one run in full.
 
-    Example: mediawatch runs --limit 10
+    Each line: id, start, duration, trigger, command, status, new articles, edits, removals,
+    failures and the top failure causes.
+
+    Example: mediawatch runs --limit 10; mediawatch runs 42
     """
-    from archive.runs import recent_runs
+    from archive.runs import recent_runs, run_by_id
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
-        rows = recent_runs(session, limit=limit)
+        rows = [run_by_id(session, run_id)] if run_id is not None else recent_runs(session, limit=limit)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
         return
-    table = Table("id", "started (UTC)", "seconds", "trigger", "status", "counters")
+    if run_id is not None:
+        _render_run(rows[0])
+        return
+    if not rows:
+        click.echo("no runs recorded yet")
+        return
+    click.echo(RUN_LINE.format("id", "started (UTC)", "took", "trigger", "command", "status", *RUN_COUNTS))
     for r in rows:
-        counters = ", ".join(f"{k}: {v}" for k, v in sorted(r.counters.items()))
-        status = r.status + (f"\n[dim]{terminal_safe(r.message)}[/dim]" if r.message else "")
-        table.add_row(
-            str(r.id),
+        cause = r.top_failures or (r.message if r.status not in ("completed", "running") else "")
+        line = RUN_LINE.format(
+            r.id,
             f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-            "-" if r.seconds is None else f"{r.seconds:.1f}",
+            _took(r.seconds),
             r.trigger,
-            status,
-            terminal_safe(counters),
+            r.command,
+            r.status,
+            r.new_articles,
+            r.edits,
+            r.removed,
+            r.failed,
         )
-    stdout().print(table)
+        click.echo(line + ("  " + one_line(cause) if cause else ""))
+
+
+RUN_COUNTS = ("new", "edits", "removed", "failed")
+RUN_LINE = "{:>5}  {:<19}  {:>8}  {:<8}  {:<7}  {:<18}  {:>5}  {:>5}  {:>7}  {:>6}"
+
+
+def one_line(text: str) -> str:
+    return " ".join(terminal_safe(text).split())
+
+
+def _took(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} m {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} m"
+
+
+def _render_run(r: Any) -> None:
+    finished = f"{r.finished_at:%Y-%m-%d %H:%M:%S} UTC" if r.finished_at else "not finished"
+    click.echo(f"run {r.id}: {r.command}, {r.status} (trigger: {r.trigger})")
+    click.echo(
+        f"  started {r.started_at:%Y-%m-%d %H:%M:%S} UTC, finished {finished}, took {_took(r.seconds)}"
+    )
+    if r.message:
+        click.echo(f"  {one_line(r.message)}")
+    click.echo(f"  {r.new_articles} new articles, {r.edits} edits, {r.removed} removed, {r.failed} failed")
+    if r.counts:
+        click.echo("counts:")
+        for key, value in sorted(r.counts.items()):
+            click.echo(f"  {key:<32} {value}")
+    if r.failures:
+        click.echo("failure causes:")
+        for cause, count in sorted(r.failures.items(), key=lambda kv: (-kv[1], kv[0])):
+            click.echo(f"  {count:>6}  {one_line(cause)}")
+    if r.sources:
+        click.echo("sources:")
+        for name, counts in sorted(r.sources.items()):
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            click.echo(f"  {one_line(name)}: {shown}")
 
 
 @cli.command()
@@ -1073,7 +1167,7 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
     """
     from archive.runs import due_queue, utcnow
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         queue = due_queue(session, now=utcnow(), limit=limit, overdue_only=overdue)
     if as_json:
@@ -1137,7 +1231,7 @@ def report(
     if notify:
         _notify_report(sources_path, db_url, start, now)
         return
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         result = digest(session, since=start, until=now, limit=limit)
     click.echo(render(result, fmt, base_url=base_url, safe=terminal_safe), nl=False)
@@ -1151,7 +1245,7 @@ def _notify_report(sources_path: Path | None, db_url: str | None, since: Any, un
     targets = load_sources(sources_path or DEFAULT_SOURCES).notify
     if not targets:
         raise ConfigError(f"{sources_path or DEFAULT_SOURCES}: no notify targets are configured")
-    result = notify_window(open_archive(db_url), targets, since=since, until=until)
+    result = notify_window(open_archive(db_url, readonly=True), targets, since=since, until=until)
     click.echo(f"{result.sent} message(s) sent to {len(targets)} target(s)")
     if result.failed:
         raise NotificationFailed("; ".join(result.failed))
@@ -1206,7 +1300,7 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
     """
     from archive.dedup import duplicates_for_url
 
-    archive = open_archive(db_url)
+    archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article, found = duplicates_for_url(session, url)
     if as_json:

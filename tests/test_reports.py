@@ -36,18 +36,21 @@ def test_runs_lists_recorded_runs_with_counters(db_url: str, corpus: Path, tmp_p
     write_nyt_jsonl(corpus, path)
     run_import(db_url, [path])
     [row] = [json.loads(line) for line in invoke("runs", "--json", "--db", db_url).splitlines()]
-    assert row["status"] == "completed" and row["trigger"] == "manual"
-    assert row["counters"] == {
-        "command": "import",
-        "files": 1,
-        "records": 704,
-        "new_articles": 7,
-        "new_versions": 21,
-        "rejected": 0,
-    }
+    assert row["status"] == "completed" and row["trigger"] == "manual" and row["command"] == "import"
+    assert row["counts"] == {"files": 1, "records": 704, "new_articles": 7, "new_versions": 21, "rejected": 0}
+    assert (row["new_articles"], row["edits"], row["failed"]) == (7, 14, 0)
     assert row["seconds"] is not None and row["seconds"] >= 0
-    table = invoke("runs", "--db", db_url)
-    assert "completed" in table and "new_versions: 21" in table
+    header, line = invoke("runs", "--db", db_url).splitlines()  # one line a run
+    assert header.split()[:2] == ["id", "started"] and header.split()[-4:] == [
+        "new",
+        "edits",
+        "removed",
+        "failed",
+    ]
+    assert line.split()[0] == str(row["id"])
+    assert line.split()[-7:] == ["manual", "import", "completed", "7", "14", "0", "0"]
+    full = invoke("runs", str(row["id"]), "--db", db_url)
+    assert "  7 new articles, 14 edits, 0 removed, 0 failed" in full.splitlines()
 
     # A digest of everything: 7 new articles, 14 edits, with diff commands that round-trip.
     text = invoke("report", "--since", "1990-01-01", "--db", db_url, "--limit", "1000")

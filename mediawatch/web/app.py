@@ -12,8 +12,11 @@ Security (docs/archivist.md, The web viewer):
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -279,11 +282,49 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     return app
 
 
-def serve(db_url: str | None, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the viewer with uvicorn until interrupted (read-only archive)."""
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the viewer's socket before anything is announced: a port already taken is one clear
+    line (exit 2), not a URL printed and then uvicorn's ``[Errno 98]``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Like uvicorn: a port in TIME_WAIT after a restart is reusable; one with a listener is not.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InputError(
+                f"port {port} on {host} is already in use: stop the other server or pass --port"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise InputError(f"port {port} on {host} needs privileges: pass --port 1024 or above") from None
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    db_url: str | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Run the viewer with uvicorn until interrupted (read-only archive).
+
+    The archive is opened and the port bound first; ``on_listening`` then gets the URL (with
+    the real port when ``port`` is 0).
+    """
     import uvicorn
 
     archive = Archive(db_url, readonly=True)
+    sock = listen(host, port)
+    if on_listening is not None:
+        shown = f"[{host}]" if ":" in host else host
+        on_listening(f"http://{shown}:{sock.getsockname()[1]}/")
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("the viewer is listening on %s: anyone who can reach it can read the archive", host)
-    uvicorn.run(create_app(archive), host=host, port=port, log_level="warning", server_header=False)
+    config = uvicorn.Config(create_app(archive), log_level="warning", server_header=False)
+    uvicorn.Server(config).run(sockets=[sock])

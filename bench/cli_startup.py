@@ -1,0 +1,94 @@
+"""How long the read-only commands take on a small archive, against `mediawatch --help`.
+
+A person types `mediawatch articles` and waits: the read-only commands should cost little more
+than starting the CLI at all (no extractor, no Scrapy, no numpy). The baseline is measured in
+the same run, so the ratio holds on a loaded machine where the seconds do not.
+
+The archive: three NYT article histories from the shared corpus (a few versions each),
+imported into a temporary SQLite file.
+
+Usage: uv run python bench/cli_startup.py [--rounds 5] [--articles 3]
+Prints, for each command, the median wall seconds and the ratio to `--help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import sqlalchemy  # noqa: E402
+from conftest import corpus_root  # noqa: E402
+from corpus_data import nyt_captures, nyt_slugs  # noqa: E402
+
+
+def wall_s(argv: list[str], rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "mediawatch", *argv], capture_output=True, text=True)
+        samples.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr}")
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--articles", type=int, default=3)
+    args = parser.parse_args()
+    corpus = corpus_root()
+    if corpus is None:
+        raise SystemExit("the shared corpus is absent (set MEDIAWATCH_CORPUS)")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "histories.jsonl"
+        url, most_texts = "", 0
+        with source.open("w") as out:
+            for slug in nyt_slugs(corpus)[: args.articles]:
+                captures = nyt_captures(corpus, slug)
+                for capture in captures:
+                    out.write(json.dumps(capture.as_record()) + "\n")
+                texts = len({c.text for c in captures if c.text})
+                if texts > most_texts:  # diff needs two versions with text
+                    url, most_texts = captures[0].url, texts
+        db = str(Path(tmp) / "small.db")
+        done = subprocess.run(
+            [sys.executable, "-m", "mediawatch", "import", str(source), "--db", db],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"import: {done.stderr}")
+        commands = [
+            ["articles"],
+            ["versions", url],
+            ["show", url],
+            ["diff", url],
+            ["search", "Obama"],
+            ["runs"],
+            ["due"],
+        ]
+        no_pyc = os.environ.get("PYTHONDONTWRITEBYTECODE")
+        compiled = any(Path(sqlalchemy.__file__).parent.glob("__pycache__/*.pyc"))
+        print(
+            f"python {sys.version.split()[0]}, PYTHONDONTWRITEBYTECODE={no_pyc}, "
+            f"site-packages compiled: {compiled}"
+        )
+        baseline = wall_s(["--help"], args.rounds)
+        print(f"{'--help':<10} {baseline:6.2f} s   1.00")
+        for command in commands:
+            seconds = wall_s([*command, "--db", db], args.rounds)
+            print(f"{command[0]:<10} {seconds:6.2f} s   {seconds / baseline:4.2f}")
+
+
+if __name__ == "__main__":
+    main()
