@@ -8,7 +8,7 @@ The archive: three NYT article histories from the shared corpus (a few versions 
 imported into a temporary SQLite file.
 
 Usage: uv run python bench/cli_startup.py [--rounds 5] [--articles 3]
-Prints, for each command, the median wall seconds and the ratio to `--help`.
+Prints, for each command, the median wall and CPU seconds and their ratios to `--help`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,15 +31,22 @@ from conftest import corpus_root  # noqa: E402
 from corpus_data import nyt_captures, nyt_slugs  # noqa: E402
 
 
-def wall_s(argv: list[str], rounds: int) -> float:
-    samples = []
+def timed(argv: list[str], rounds: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (user + system) of ``mediawatch ARGV``.
+
+    The CPU time is steadier than the wall time on a machine other people are loading too.
+    """
+    walls, cpus = [], []
     for _ in range(rounds):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "mediawatch", *argv], capture_output=True, text=True)
-        samples.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr}")
-    return statistics.median(samples)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> None:
@@ -83,11 +91,12 @@ def main() -> None:
             f"python {sys.version.split()[0]}, PYTHONDONTWRITEBYTECODE={no_pyc}, "
             f"site-packages compiled: {compiled}"
         )
-        baseline = wall_s(["--help"], args.rounds)
-        print(f"{'--help':<10} {baseline:6.2f} s   1.00")
+        base_wall, base_cpu = timed(["--help"], args.rounds)
+        print(f"{'command':<10} {'wall':>7} {'ratio':>6} {'cpu':>7} {'ratio':>6}")
+        print(f"{'--help':<10} {base_wall:6.2f}s {1:6.2f} {base_cpu:6.2f}s {1:6.2f}")
         for command in commands:
-            seconds = wall_s([*command, "--db", db], args.rounds)
-            print(f"{command[0]:<10} {seconds:6.2f} s   {seconds / baseline:4.2f}")
+            wall, cpu = timed([*command, "--db", db], args.rounds)
+            print(f"{command[0]:<10} {wall:6.2f}s {wall / base_wall:6.2f} {cpu:6.2f}s {cpu / base_cpu:6.2f}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from crawl_site import (
     with_edit,
 )
 
+from archive.db import Archive
 from archive.errors import ConfigError
 from archive.reports import Digest, Edit
 from crawler.config import load_sources
@@ -121,6 +122,7 @@ def test_report_notify_exits_7_when_a_target_fails(tmp_path: Path, webhook: Webh
         "  - {url_env: MEDIAWATCH_TEST_NOTIFY_URL}\n",
     )
     env = {k: v for k, v in os.environ.items() if k != "MEDIAWATCH_TEST_NOTIFY_URL"}
+    Archive(f"sqlite:///{tmp_path / 'a.db'}").close()  # an empty archive (report never creates one)
     cmd = [
         sys.executable,
         "-m",
