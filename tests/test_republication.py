@@ -20,12 +20,12 @@ import pytest
 from corpus_data import eval_pages
 from crawl_site import healthy_pages
 from republish import copies_of
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from archive.db import Archive
-from archive.dedup import shingles
+from archive.dedup import LEGACY_BANDS, LEGACY_ROWS, band_keys, duplicates_of, from_bytes, shingles
 from archive.extract import extract
-from archive.models import DuplicateLink, FetchOutcome
+from archive.models import DuplicateLink, FetchOutcome, LshBucket, TextSignature
 from archive.store import Capture, record
 from archive.volatile import key_text
 
@@ -128,3 +128,22 @@ def test_republished_copies_with_different_furniture_are_linked(archive: Archive
     )
     assert linked == wanted, sorted(set(map(tuple, wanted - links)))  # type: ignore[arg-type]
     assert not unrelated_linked and not wrong
+
+
+def test_versions_indexed_with_the_older_banding_are_still_found(archive: Archive, built: Corpus) -> None:
+    """An archive indexed before (20 bands x 6 rows) keeps its rows; a new copy still finds them."""
+    first, second = built.pairs[0]
+    old = record(archive.sessions, Capture(first.url, T0, raw=first.raw))
+    with archive.sessions() as session, session.begin():
+        rows = session.scalars(select(TextSignature).where(TextSignature.article_id == old.article_id)).all()
+        assert len(rows) == 1
+        values = from_bytes(rows[0].hashvalues)
+        session.execute(delete(LshBucket).where(LshBucket.article_id == old.article_id))
+        session.add_all(
+            LshBucket(key=key, version_id=rows[0].version_id, article_id=old.article_id)
+            for key in set(band_keys(values, LEGACY_BANDS, LEGACY_ROWS))
+        )
+    new = record(archive.sessions, Capture(second.url, T0 + timedelta(hours=1), raw=second.raw))
+    with archive.reading() as session:
+        [link] = duplicates_of(session, new.article_id)  # type: ignore[arg-type]
+    assert link.article_id == old.article_id and link.kind == "near" and link.seen_first
