@@ -1,16 +1,22 @@
 """Republication links: the same story under another URL or on another outlet.
 
 *Exact* duplicates share the version key (digest of the normalised, furniture-free text).
-*Near* duplicates are found with MinHash over word shingles and locality-sensitive hashing;
-the LSH index lives in the database (``lsh_bucket``: one row per band of each signature,
-keyed by a 64-bit hash of the band) so a look-up is one indexed ``key IN (…)`` query that
-works across runs, processes and backends without rebuilding anything in memory. Candidates
-are verified against their stored signatures and linked when the estimated Jaccard similarity
-reaches the threshold (default 0.8, ``MEDIAWATCH_DUPLICATE_THRESHOLD``).
+*Near* duplicates are found in two steps. The **candidate search** is MinHash over word
+3-shingles with locality-sensitive hashing; the LSH index lives in the database (``lsh_bucket``:
+one row per band of each signature, keyed by a 64-bit hash of the band) so a look-up is one
+indexed ``key IN (…)`` query that works across runs, processes and backends without rebuilding
+anything in memory. The **confirmation** of a candidate reads its stored text and measures
+*containment*: the share of the shorter text's shingles found in the longer one. Two outlets
+carrying the same wire story each wrap it in their own furniture (captions, teasers, author
+boxes, link lists), which dilutes the whole-text Jaccard similarity of the pair but not the
+share of one copy found in the other. A pair is linked when the containment reaches the
+threshold (default 0.6, ``MEDIAWATCH_DUPLICATE_THRESHOLD``) and the shorter text is at least a
+fifth of the longer (a teaser found inside a full article is not a republication).
 
-The bands are fixed (20 bands × 6 rows of a 128-value signature: candidates from a Jaccard
-of about 0.6) so the threshold can be changed without re-indexing. Duplicates are linked,
-never dropped; each link says which copy was seen first.
+The bands are fixed (42 bands × 3 rows of a 128-value signature: a pair becomes a candidate with
+probability 0.68 at a Jaccard of 0.3 and 0.99 at 0.5) so the threshold can be changed without
+re-indexing. Versions indexed before (20 bands × 6 rows) keep their rows and are still looked
+up through them. Duplicates are linked, never dropped; each link says which copy was seen first.
 """
 
 from __future__ import annotations
@@ -26,12 +32,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from archive.db import insert_ignore
 from archive.lookups import require_article
 from archive.models import Article, DuplicateLink, LshBucket, TextSignature, Version
+from archive.volatile import key_text
 
 if TYPE_CHECKING:
     from datasketch import MinHash
@@ -39,11 +46,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NUM_PERM = 128
-BANDS = 20
-ROWS = 6
+BANDS = 42
+ROWS = 3
+# The banding of versions indexed before containment: looked up, never written.
+LEGACY_BANDS = 20
+LEGACY_ROWS = 6
 SHINGLE_WORDS = 3
 MIN_SHINGLES = 20  # shorter texts are linked only when exactly equal
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = 0.6  # containment (share of the shorter text's shingles in the longer)
+MIN_THRESHOLD = 0.5
+# A candidate's text is read only when the signatures estimate at least this Jaccard similarity:
+# the least similar pair the default rule can link (containment 0.6, the shorter text a fifth of
+# the longer) has a Jaccard similarity of 0.11.
+MIN_CANDIDATE_JACCARD = 0.1
+MIN_SIZE_RATIO = 0.2  # the shorter text is at least this share of the longer
 MAX_CANDIDATES = 200
 SEED = 1
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -57,7 +73,7 @@ def default_threshold() -> float:
         threshold = float(value)
     except ValueError:
         return DEFAULT_THRESHOLD
-    return min(max(threshold, 0.6), 1.0)
+    return min(max(threshold, MIN_THRESHOLD), 1.0)
 
 
 def shingles(text: str) -> set[bytes]:
@@ -76,9 +92,9 @@ def _template() -> MinHash:
     return MinHash(num_perm=NUM_PERM, seed=SEED)
 
 
-def signature(text: str) -> np.ndarray | None:
+def signature(text: str, grams: set[bytes] | None = None) -> np.ndarray | None:
     """The MinHash signature (uint32 × 128) of a text's word shingles; None when too short."""
-    grams = shingles(text)
+    grams = shingles(text) if grams is None else grams
     if len(grams) < MIN_SHINGLES:
         return None
     minhash = _template().copy()
@@ -86,14 +102,22 @@ def signature(text: str) -> np.ndarray | None:
     return np.asarray(minhash.hashvalues, dtype=np.uint32)
 
 
-def band_keys(hashvalues: np.ndarray) -> list[int]:
-    """One signed 64-bit key per band (the band number is hashed in, so one index serves all)."""
+def band_keys(hashvalues: np.ndarray, bands: int = BANDS, rows: int = ROWS) -> list[int]:
+    """One signed 64-bit key per band (the band number is hashed in, so one index serves all).
+
+    The two bandings never share a key: their bands hash chunks of different lengths.
+    """
     keys = []
-    for band in range(BANDS):
-        chunk = hashvalues[band * ROWS : (band + 1) * ROWS].astype("<u4").tobytes()
+    for band in range(bands):
+        chunk = hashvalues[band * rows : (band + 1) * rows].astype("<u4").tobytes()
         digest = hashlib.blake2b(band.to_bytes(2, "little") + chunk, digest_size=8).digest()
         keys.append(int.from_bytes(digest, "little", signed=True))
     return keys
+
+
+def lookup_keys(hashvalues: np.ndarray) -> list[int]:
+    """The band keys a look-up asks for: today's banding and the one of older versions."""
+    return band_keys(hashvalues) + band_keys(hashvalues, LEGACY_BANDS, LEGACY_ROWS)
 
 
 def to_bytes(hashvalues: np.ndarray) -> bytes:
@@ -105,7 +129,28 @@ def from_bytes(data: bytes) -> np.ndarray:
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """The Jaccard similarity two signatures estimate."""
     return float(np.count_nonzero(a == b)) / float(len(a))
+
+
+def containment(a: set[bytes], b: set[bytes]) -> float:
+    """The share of the smaller shingle set found in the larger (0 when either is empty)."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return len(small & large) / len(small) if small else 0.0
+
+
+def same_story(a: set[bytes], b: set[bytes], threshold: float | None = None) -> float | None:
+    """The containment of two texts' shingles when they carry the same story, else None.
+
+    The same story: the shorter text has at least ``MIN_SHINGLES`` shingles and is at least
+    ``MIN_SIZE_RATIO`` of the longer, and at least ``threshold`` of its shingles are in the longer.
+    """
+    threshold = default_threshold() if threshold is None else threshold
+    small, large = sorted((len(a), len(b)))
+    if small < MIN_SHINGLES or small < large * MIN_SIZE_RATIO:
+        return None
+    share = containment(a, b)
+    return share if share >= threshold else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,21 +167,29 @@ class Link:
 def near_candidates(
     session: Session, hashvalues: np.ndarray, *, exclude_article: int | None = None
 ) -> list[tuple[int, int, np.ndarray]]:
-    """(article id, version id, signature) of stored texts sharing at least one LSH band."""
-    keys = band_keys(hashvalues)
-    stmt = select(LshBucket.article_id, LshBucket.version_id).where(LshBucket.key.in_(keys)).distinct()
+    """(article id, version id, signature) of stored texts sharing at least one LSH band.
+
+    At most ``MAX_CANDIDATES``, those sharing the most bands first (the most similar).
+    """
+    shared = func.count().label("shared")
+    stmt = (
+        select(LshBucket.article_id, LshBucket.version_id)
+        .where(LshBucket.key.in_(lookup_keys(hashvalues)))
+        .group_by(LshBucket.article_id, LshBucket.version_id)
+        .order_by(shared.desc(), LshBucket.version_id)
+    )
     if exclude_article is not None:
         stmt = stmt.where(LshBucket.article_id != exclude_article)
-    pairs = session.execute(stmt.limit(MAX_CANDIDATES)).all()
+    pairs = session.execute(stmt.add_columns(shared).limit(MAX_CANDIDATES)).all()
     if not pairs:
         return []
     rows = session.execute(
         select(TextSignature.version_id, TextSignature.hashvalues).where(
-            TextSignature.version_id.in_([version_id for _, version_id in pairs])
+            TextSignature.version_id.in_([version_id for _, version_id, _shared in pairs])
         )
     ).all()
     by_version = {version_id: from_bytes(data) for version_id, data in rows}
-    return [(a, v, by_version[v]) for a, v in pairs if v in by_version]
+    return [(a, v, by_version[v]) for a, v, _shared in pairs if v in by_version]
 
 
 def index_version(
@@ -149,7 +202,8 @@ def index_version(
 ) -> list[Link]:
     """Index one new version's text and link its article to the articles carrying the same story.
 
-    ``key`` is the version's key text (see ``volatile.key_text``).
+    ``key`` is the version's key text (see ``volatile.key_text``); a candidate's is computed from
+    its stored text with the default furniture patterns.
     """
     threshold = default_threshold() if threshold is None else threshold
     found: dict[int, Link] = {}
@@ -162,14 +216,30 @@ def index_version(
     for other in exact:
         found[other] = Link(other, "exact", 1.0)
 
-    hashvalues = signature(key)
+    grams = shingles(key)
+    hashvalues = signature(key, grams)
     if hashvalues is not None:
-        for other, _version_id, other_values in near_candidates(
-            session, hashvalues, exclude_article=article.id
-        ):
-            similarity = jaccard(hashvalues, other_values)
-            if similarity >= threshold and (other not in found or found[other].similarity < similarity):
-                found[other] = Link(other, "exact" if other in exact else "near", similarity)
+        candidates = [
+            (other, version_id)
+            for other, version_id, other_values in near_candidates(
+                session, hashvalues, exclude_article=article.id
+            )
+            if jaccard(hashvalues, other_values) >= MIN_CANDIDATE_JACCARD
+        ]
+        texts = dict(
+            session.execute(
+                select(Version.id, Version.text).where(Version.id.in_([v for _, v in candidates]))
+            ).all()
+            if candidates
+            else []
+        )
+        for other, version_id in candidates:
+            if version_id not in texts:
+                continue
+            similarity = same_story(grams, shingles(key_text(texts[version_id])), threshold)
+            if similarity is None or (other in found and found[other].similarity >= similarity):
+                continue
+            found[other] = Link(other, "exact" if other in exact else "near", similarity)
         session.add(
             TextSignature(
                 version_id=version.id,
