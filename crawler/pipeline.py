@@ -159,9 +159,7 @@ class ArchivePipeline:
                     capture = _replace(capture, confirm=await self._confirmation(state, item, extracted))
                 if extracted is not None:
                     if state.relevance is not None:
-                        score = state.relevance.score(
-                            extracted.text, title=extracted.title, url=capture.final_url or capture.url
-                        )
+                        score = state.relevance.score_extracted(extracted, capture.final_url or capture.url)
                         capture = _replace(capture, extracted=extracted, relevance=score.score)
                         if revisit is None and not score.keep and assess(extracted, None) is None:
                             await self._in_db(self._remember_skipped, state, capture, score.score, source_id)

@@ -616,6 +616,64 @@ def _render_crawl(report: Any) -> None:
         out.print(table)
 
 
+# ---- topic ----
+
+
+@cli.group()
+def topic() -> None:
+    """Check the topic filter (config/topic.yaml) on saved pages."""
+
+
+@topic.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--topic",
+    "topic_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Topic file [default: config/topic.yaml].",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per page.")
+def topic_test(files: tuple[Path, ...], topic_path: Path | None, as_json: bool) -> None:
+    """Score saved pages as the crawler would: keep, candidate or skip, and why.
+
+    FILES are HTML files (.html, .html.gz) or JSON Lines in the `import` format (url, and html
+    or title + text). Each page is extracted and scored exactly as a crawled page; the output
+    shows the score, the verdict and the term groups matched (in the lead, and in all).
+    Bad input stops with one line and exit code 2.
+
+    Example: mediawatch topic test saved/*.html --topic my-topic.yaml
+    """
+    from crawler.config import DEFAULT_TOPIC, load_topic
+    from crawler.relevance import Relevance
+    from crawler.topictest import score_files
+
+    relevance = Relevance(load_topic(topic_path or DEFAULT_TOPIC))
+    out = stdout()
+    for page in score_files(relevance, files):
+        if as_json:
+            click.echo(json.dumps(page.as_dict(), ensure_ascii=False))
+            continue
+        s = page.score
+        colour = {"keep": "green", "candidate": "yellow", "skip": "red"}[s.verdict]
+        head = Text(f"{s.verdict:<9} {s.score:5.1f}  ", style=colour)
+        head.append(terminal_safe(page.url or page.where))
+        out.print(head)
+        if page.title:
+            out.print(Text("  title:   " + terminal_safe(page.title)))
+        out.print(Text("  lead:    " + (", ".join(s.lead) or "-")))
+        out.print(Text("  matched: " + (", ".join(s.groups) or "-")))
+        if s.negative:
+            out.print(Text("  negative: " + ", ".join(s.negative)))
+        for reason in s.reasons:
+            out.print(Text("  + " + reason if not reason.startswith("negative") else "  - " + reason))
+    threshold = relevance.threshold
+    floor = relevance.candidate_floor
+    if not as_json:
+        out.print(Text(f"(keep at score >= {threshold:g}; candidate from {floor:g})", style="dim"))
+
+
 @cli.command()
 @click.option(
     "--db-file",
