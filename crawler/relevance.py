@@ -179,9 +179,10 @@ class Relevance:
         return score_page(self, extracted.text, title=extracted.title, url=url)
 
     def verdict(self, score: float) -> tuple[bool, bool]:
-        """(keep, candidate) for a score under this topic's threshold and margin."""
+        """(keep, candidate) for a score under this topic's threshold and margin; a page with
+        no evidence at all (score 0 or less) is never a candidate."""
         keep = score >= self.threshold
-        return keep, not keep and score >= self.candidate_floor
+        return keep, not keep and score >= self.candidate_floor and score > 0
 
 
 def _is_prose(line: str) -> bool:
