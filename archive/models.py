@@ -279,6 +279,30 @@ class SkippedURL(Base):
 
 
 
+class Candidate(Base):
+    """A page that scored a little under the topic threshold: its extracted text and score are
+    kept (no versions, no revisits) so an archivist can promote it to a watched article, and a
+    changed topic or threshold can be applied to it later without fetching it again."""
+
+    __tablename__ = "candidate"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)  # normalised, like skipped_url.url
+    fetched_url: Mapped[str] = mapped_column(Text)  # as fetched (after redirects)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
+    crawl_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_run.id", ondelete="SET NULL"))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the stored text was fetched
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    extracted: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the other metadata
+    score: Mapped[float] = mapped_column(Float)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # open: waiting for an archivist; promoted: now an article; dropped: under the candidate margin.
+    status: Mapped[str] = mapped_column(Text, default="open", index=True)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("article.id", ondelete="SET NULL"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Republication links (issue 5): MinHash signatures, their LSH band buckets, and the links.
 

@@ -232,38 +232,79 @@ class SourcesFile(_Strict):
         return self
 
 
-class TermGroup(_Strict):
-    """Named spelling variants of one entity; a group counts once however often it matches."""
+Role = Literal["place", "actor", "violence", "militancy", "forces", "security", "harm", "context", "negative"]
+Side = Literal["pakistan", "afghanistan", "border"]
 
-    name: str
+
+class TermGroup(_Strict):
+    """Named spelling variants of one thing; a group counts once however often it matches.
+
+    ``role`` says what kind of evidence the group is (see docs/topic.md): a ``place`` in
+    Pakistan or Afghanistan, an armed ``actor``, an act of ``violence``, a ``security`` force or
+    operation, ``harm`` (killed, wounded), ``context`` (only its ``bonus`` counts) or a
+    ``negative`` group (sport, markets…) that can only break ties.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
+    role: Role
     terms: list[str] = Field(min_length=1)
     case_sensitive: bool = False
-    side: Literal["pakistan", "afghanistan"] | None = None  # for the cross-border signal
+    # The country a place is in; on an actor, the place the actor implies (the TTP: Pakistan).
+    side: Side | None = None
+    bonus: float = Field(default=0.0, ge=0, le=10)  # points when the group occurs anywhere
+
+    @model_validator(mode="after")
+    def _place_has_side(self) -> TermGroup:
+        if self.role == "place" and self.side is None:
+            raise ValueError(f"place group {self.name!r} needs a side (pakistan, afghanistan or border)")
+        for term in self.terms:
+            if term.startswith("re:"):
+                try:
+                    re.compile(term[3:])
+                except re.error as exc:
+                    raise ValueError(f"bad regular expression {term!r}: {exc}") from None
+        return self
 
 
 class Weights(_Strict):
-    tier_a: float = 4.0
-    tier_b: float = 1.0
-    tier_b_cap: int = 4
-    title: float = 2.0
-    cross_border: float = 2.0
-    commentary: float = 1.0
-    negative: float = 3.0
+    lead: float = 3.0  # the title or lead pairs a place with an actor or an act of violence
+    lead_detail: float = 1.0  # ... and names two of: an armed actor, violence, a casualty
+    title: float = 1.0  # the title itself names an actor or an act of violence
+    title_place: float = 1.0  # the title names a place of the region (and the lead pairs)
+    body_pair: float = 1.0  # each further body sentence that pairs a place with an actor/violence
+    body_pair_cap: int = Field(default=3, ge=0)
+    bonus_cap: float = Field(default=3.0, ge=0)  # at most this much from group bonuses
+    cross_border: float = 1.0  # paired evidence on both the Pakistan and the Afghanistan side
+    commentary: float = 1.0  # opinion URL or analysis outlet, with some evidence
+    negative: float = 1.0  # each negative group in the title or lead ...
+    negative_cap: float = Field(default=2.0, ge=0)  # ... but never more than this in all
 
 
 class TopicFile(_Strict):
-    version: Literal[1]
+    version: Literal[2]
     name: str
-    threshold: float = 5.0
+    threshold: float = 4.0
+    # Pages scoring in [threshold - candidate_margin, threshold) are kept as candidates.
+    candidate_margin: float = Field(default=2.0, ge=0)
+    # The lead: the title and the article's first prose (lines of real sentences) up to this size.
+    lead_chars: int = Field(default=600, ge=100, le=20_000)
     weights: Weights = Field(default_factory=Weights)
-    tier_a: list[TermGroup] = Field(min_length=1)
-    tier_b: list[TermGroup] = Field(default_factory=list)
-    negative: list[TermGroup] = Field(default_factory=list)
+    groups: list[TermGroup] = Field(min_length=1)
     commentary_url_patterns: list[str] = Field(default_factory=list)
     commentary_sites: list[str] = Field(default_factory=list)
     always_keep: list[list[str]] = Field(default_factory=list)  # all groups of one entry in one paragraph
     discovery_queries: list[str] = Field(default_factory=list)
     gdelt_queries: list[str] = Field(default_factory=list)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _known_version(cls, value: Any) -> Any:
+        if value == 1:
+            raise ValueError(
+                "topic file version 1 (tier_a/tier_b) is no longer read: rewrite it as version 2 "
+                "with role-tagged groups (see docs/topic.md)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _regexes(self) -> TopicFile:
@@ -272,7 +313,10 @@ class TopicFile(_Strict):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
-        names = {g.name for g in (*self.tier_a, *self.tier_b)}
+        names = [g.name for g in self.groups]
+        duplicate = {n for n in names if names.count(n) > 1}
+        if duplicate:
+            raise ValueError(f"term group names must be unique: {sorted(duplicate)}")
         for entry in self.always_keep:
             for name in entry:
                 if name not in names:

@@ -17,12 +17,14 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from archive.blobs import sha256_hex
+from archive.candidates import Verdict, add_candidate
 from archive.db import insert_ignore
 from archive.extract import Extracted, ExtractionError
 from archive.lookups import normalize_url_or_none
 from archive.models import FetchOutcome, SkippedURL
 from archive.store import Capture, RecordResult, add_link_alias, assess
 from crawler.extraction import ExtractionPool
+from crawler.relevance import Score
 from crawler.state import CrawlState
 from crawler.writer import BatchWriter
 
@@ -160,13 +162,12 @@ class ArchivePipeline:
                     capture = _replace(capture, confirm=await self._confirmation(state, item, extracted))
                 if extracted is not None:
                     if state.relevance is not None:
-                        score = state.relevance.score(
-                            extracted.text, title=extracted.title, url=capture.final_url or capture.url
-                        )
+                        score = state.relevance.score_extracted(extracted, capture.final_url or capture.url)
                         capture = _replace(capture, extracted=extracted, relevance=score.score)
                         if revisit is None and not score.keep and assess(extracted, None) is None:
-                            await self._in_db(self._remember_skipped, state, capture, score.score, source_id)
-                            self._inc(state, source_name, "skipped_offtopic")
+                            await self._in_db(self._remember_skipped, state, capture, score, source_id)
+                            counter = "candidates" if score.candidate else "skipped_offtopic"
+                            self._inc(state, source_name, counter)
                             return
                     else:
                         capture = _replace(capture, extracted=extracted)
@@ -208,8 +209,9 @@ class ArchivePipeline:
             # else: fetched in this run under another link; the next run knows it
 
     def _remember_skipped(
-        self, state: CrawlState, capture: Capture, score: float, source_id: int | None
+        self, state: CrawlState, capture: Capture, score: Score, source_id: int | None
     ) -> None:
+        """Remember an off-topic page (not fetched again); a candidate also keeps its text."""
         keys = {
             k
             for k in (normalize_url_or_none(capture.url), normalize_url_or_none(capture.final_url or ""))
@@ -222,10 +224,23 @@ class ArchivePipeline:
                         url=key,
                         source_id=source_id,
                         first_seen=capture.fetched_at,
-                        relevance=score,
-                        reason="off-topic",
+                        relevance=score.score,
+                        reason="candidate" if score.candidate else "off-topic",
                         crawl_run_id=state.plan.run_id,
                     )
+                )
+            fetched_url = capture.final_url or capture.url
+            candidate_key = normalize_url_or_none(fetched_url)
+            if score.candidate and candidate_key is not None and capture.extracted is not None:
+                add_candidate(
+                    session,
+                    url=candidate_key,
+                    fetched_url=fetched_url,
+                    fetched_at=capture.fetched_at,
+                    extracted=capture.extracted,
+                    verdict=Verdict(score.score, score.keep, score.candidate, score.groups),
+                    source_id=source_id,
+                    crawl_run_id=state.plan.run_id,
                 )
         state.skipped.update(keys)
 

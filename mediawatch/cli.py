@@ -670,7 +670,8 @@ def _render_crawl(report: Any, notifications: Any) -> None:
     )
     click.echo(
         f"  {c.get('unchanged', 0)} unchanged, {c.get('not_modified', 0)} not modified (304), "
-        f"{c.get('suspect', 0)} suspect (walls, error pages), {c.get('skipped_offtopic', 0)} off-topic"
+        f"{c.get('suspect', 0)} suspect (walls, error pages), {c.get('skipped_offtopic', 0)} off-topic, "
+        f"{c.get('candidates', 0)} candidates (just under the topic)"
     )
     if report.failures:
         click.echo(f"  failure causes: {one_line(top_causes(report.failures, limit=5))}")
@@ -701,6 +702,201 @@ def _render_crawl(report: Any, notifications: Any) -> None:
         click.echo(f"    {shown:<40} {new:>4} new {versions:>4} versions {failures:>5} failed{unread}")
     if len(notable) > SUMMARY_SOURCES:
         click.echo(f"    … and {len(notable) - SUMMARY_SOURCES} more: mediawatch runs {report.run_id}")
+
+
+# ---- topic ----
+
+
+@cli.group()
+def topic() -> None:
+    """Check the topic filter (config/topic.yaml) on saved pages."""
+
+
+@topic.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--topic",
+    "topic_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Topic file [default: config/topic.yaml].",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per page.")
+def topic_test(files: tuple[Path, ...], topic_path: Path | None, as_json: bool) -> None:
+    """Score saved pages as the crawler would: keep, candidate or skip, and why.
+
+    FILES are HTML files (.html, .html.gz) or JSON Lines in the `import` format (url, and html
+    or title + text). Each page is extracted and scored exactly as a crawled page; the output
+    shows the score, the verdict and the term groups matched (in the lead, and in all).
+    Bad input stops with one line and exit code 2.
+
+    Example: mediawatch topic test saved/*.html --topic my-topic.yaml
+    """
+    from crawler.config import DEFAULT_TOPIC, load_topic
+    from crawler.relevance import Relevance
+    from crawler.topictest import score_files
+
+    relevance = Relevance(load_topic(topic_path or DEFAULT_TOPIC))
+    out = stdout()
+    for page in score_files(relevance, files):
+        if as_json:
+            click.echo(json.dumps(page.as_dict(), ensure_ascii=False))
+            continue
+        s = page.score
+        colour = {"keep": "green", "candidate": "yellow", "skip": "red"}[s.verdict]
+        head = Text(f"{s.verdict:<9} {s.score:5.1f}  ", style=colour)
+        head.append(terminal_safe(page.url or page.where))
+        out.print(head)
+        if page.title:
+            out.print(Text("  title:   " + terminal_safe(page.title)))
+        out.print(Text("  lead:    " + (", ".join(s.lead) or "-")))
+        out.print(Text("  matched: " + (", ".join(s.groups) or "-")))
+        if s.negative:
+            out.print(Text("  negative: " + ", ".join(s.negative)))
+        for reason in s.reasons:
+            out.print(Text("  + " + reason if not reason.startswith("negative") else "  - " + reason))
+    threshold = relevance.threshold
+    floor = relevance.candidate_floor
+    if not as_json:
+        out.print(Text(f"(keep at score >= {threshold:g}; candidate from {floor:g})", style="dim"))
+
+
+# ---- candidates ----
+
+
+def _candidate_dict(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "url": c.fetched_url,
+        "title": c.title,
+        "score": c.score,
+        "groups": list(c.groups or []),
+        "status": c.status,
+        "fetched_at": c.fetched_at.isoformat(),
+        "article_id": c.article_id,
+    }
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Also promoted and dropped candidates.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per candidate.")
+@archive_options
+@click.pass_context
+def candidates(
+    ctx: click.Context, show_all: bool, limit: int, offset: int, as_json: bool, db_url: str | None
+) -> None:
+    """Pages that scored a little under the topic threshold, best first.
+
+    Their extracted text and score are kept (no versions, no revisits). Promote one to a
+    watched article with `mediawatch candidates promote ID|URL`; apply a changed topic file or
+    threshold to all of them with `mediawatch candidates rescore`.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from archive.candidates import DROPPED, OPEN, PROMOTED, list_candidates
+
+    statuses = (OPEN, PROMOTED, DROPPED) if show_all else (OPEN,)
+    archive = open_archive(db_url, readonly=True)
+    with archive.reading() as session:
+        rows = list_candidates(session, statuses=statuses, limit=limit, offset=offset)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(_candidate_dict(row), ensure_ascii=False))
+        return
+    out = stdout()
+    if not rows:
+        out.print("no candidates")
+        return
+    for row in rows:
+        status = "" if row.status == "open" else f" [{row.status}]"
+        url = terminal_safe(row.fetched_url)
+        groups = ", ".join(row.groups or []) or "-"
+        out.print(Text(f"{row.id:>5}  {row.score:4g}  {row.fetched_at:%Y-%m-%d}  {url}{status}"))
+        out.print(Text(f"       {terminal_safe(row.title or '(no title)')}  ({groups})"))
+
+
+@candidates.command("promote")
+@click.argument("key", metavar="ID|URL")
+@click.option("--json", "as_json", is_flag=True)
+@archive_options
+def candidates_promote(key: str, as_json: bool, db_url: str | None) -> None:
+    """Make a candidate a watched article: its stored text becomes version 1, and it is
+    revisited like any other article.
+
+    Example: mediawatch candidates promote 12
+    """
+    from archive.candidates import promote
+
+    archive = open_archive(db_url)
+    result = promote(archive.sessions, key)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "id": result.candidate_id,
+                    "url": result.url,
+                    "article_id": result.article_id,
+                    "outcome": result.outcome,
+                    "message": result.message,
+                }
+            )
+        )
+    elif result.promoted:
+        click.echo(
+            f"promoted candidate {result.candidate_id} as article {result.article_id}: "
+            f"{terminal_safe(result.url)} ({result.outcome})"
+        )
+    if not result.promoted:
+        raise MediawatchError(
+            f"candidate {result.candidate_id} not promoted: {result.outcome}"
+            + (f" ({result.message})" if result.message else "")
+        )
+
+
+@candidates.command("rescore")
+@click.option(
+    "--topic",
+    "topic_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Topic file [default: config/topic.yaml].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@archive_options
+def candidates_rescore(topic_path: Path | None, as_json: bool, db_url: str | None) -> None:
+    """Apply the topic file (a new threshold, new terms) to every stored candidate, from its
+    stored text: those now kept are promoted, those under the margin are dropped (and can come
+    back under a later, lower threshold). Nothing is fetched.
+
+    Example: mediawatch candidates rescore --topic config/topic.yaml
+    """
+    from archive.candidates import Verdict, rescore
+    from crawler.config import DEFAULT_TOPIC, load_topic
+    from crawler.relevance import Relevance
+
+    relevance = Relevance(load_topic(topic_path or DEFAULT_TOPIC))
+
+    def scorer(text: str, title: str | None, url: str | None) -> Verdict:
+        s = relevance.score(text, title=title, url=url)
+        return Verdict(s.score, s.keep, s.candidate, s.groups)
+
+    archive = open_archive(db_url)
+    summary = rescore(archive.sessions, scorer)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+        return
+    out = stdout()
+    out.print(
+        f"{summary.rescored} candidates rescored: {len(summary.promoted or [])} promoted, "
+        f"{summary.still_candidates} still candidates ({summary.revived} back from dropped), "
+        f"{summary.dropped} dropped"
+    )
+    for p in summary.promoted or []:
+        out.print(Text(f"  promoted {p.candidate_id} as article {p.article_id}: {terminal_safe(p.url)}"))
 
 
 @cli.command()

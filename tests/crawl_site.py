@@ -25,6 +25,7 @@ from corpus_data import eval_pages
 
 from archive.extract import extract
 from archive.store import assess
+from crawler.relevance import split_text
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -214,14 +215,15 @@ def with_edit(page: CorpusPage, addition: str) -> bytes:
 
 
 def topic_for(relevant: list[CorpusPage], off_topic: list[CorpusPage]) -> str:
-    """A topic file whose Tier A terms match each relevant page and none of the off-topic ones."""
+    """A topic file with a named group matching each relevant page and none of the off-topic ones."""
     banned = {w.lower() for p in off_topic for w in _WORD.findall(p.text)}
     groups = []
     for i, page in enumerate(relevant):
-        words = [w for w in _WORD.findall(page.text) if w.lower() not in banned]
+        prose = " ".join(split_text(page.text, 10**9).lead)  # the scorer reads prose lines only
+        words = [w for w in _WORD.findall(prose) if w.lower() not in banned]
         assert words, f"no distinctive word in {page.path}"
-        groups.append(f"  - name: page{i}\n    terms: [{words[0]}]\n")
-    return "version: 1\nname: test topic\nthreshold: 4\ntier_a:\n" + "".join(groups)
+        groups.append(f"  - name: page{i}\n    role: context\n    bonus: 2\n    terms: [{words[0]}]\n")
+    return "version: 2\nname: test topic\nthreshold: 2\ngroups:\n" + "".join(groups)
 
 
 def rewrite_feed(corpus: Path, site: Site, paths: list[str]) -> bytes:

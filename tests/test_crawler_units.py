@@ -25,7 +25,6 @@ from crawler.discovery import (
     parse_sitemap,
     robots_sitemaps,
 )
-from crawler.relevance import Relevance, normalize_for_matching
 from crawler.settings import CrawlSettings, scrapy_settings
 from mediawatch.cli import cli
 
@@ -87,13 +86,24 @@ def test_sources_errors_name_file_line_and_field(tmp_path: Path, text: str, expe
 
 def test_topic_errors(tmp_path: Path) -> None:
     path = tmp_path / "topic.yaml"
-    path.write_text("version: 1\nname: t\ntier_a:\n  - name: x\n    terms: []\n")
+    path.write_text("version: 2\nname: t\ngroups:\n  - name: x\n    role: actor\n    terms: []\n")
     with pytest.raises(
-        ConfigError, match=r"topic.yaml:5: tier_a\[0\].terms: List should have at least 1 item"
+        ConfigError, match=r"topic.yaml:6: groups\[0\].terms: List should have at least 1 item"
     ):
         load_topic(path)
-    path.write_text("version: 1\nname: t\ntier_a: [{name: x, terms: [a]}]\nalways_keep: [[x, nope]]\n")
+    path.write_text(
+        "version: 2\nname: t\ngroups: [{name: x, role: actor, terms: [a]}]\nalways_keep: [[x, nope]]\n"
+    )
     with pytest.raises(ConfigError, match="unknown term group 'nope'"):
+        load_topic(path)
+    path.write_text("version: 2\nname: t\ngroups: [{name: x, role: place, terms: [Kabul]}]\n")
+    with pytest.raises(ConfigError, match="place group 'x' needs a side"):
+        load_topic(path)
+    path.write_text("version: 2\nname: t\ngroups: [{name: x, role: actor, terms: ['re:(']}]\n")
+    with pytest.raises(ConfigError, match="bad regular expression"):
+        load_topic(path)
+    path.write_text("version: 1\nname: t\ntier_a: [{name: x, terms: [a]}]\n")
+    with pytest.raises(ConfigError, match="version 1 .* is no longer read"):
         load_topic(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_topic(tmp_path / "missing.yaml")
@@ -119,50 +129,6 @@ def test_crawl_cli_bad_config_and_unreachable_database(tmp_path: Path) -> None:
     )
     assert result.exit_code == 3, result.output
     assert result.output.startswith("Error: ")
-
-
-# ---------------------------------------------------------------------------------------------
-# Relevance
-
-
-@pytest.fixture(scope="module")
-def relevance() -> Relevance:
-    return Relevance(load_topic(DEFAULT_TOPIC))
-
-
-def test_relevance_keeps_the_seed_article_pattern(relevance: Relevance) -> None:
-    text = (
-        "In a series of posts on X, Zalmay Khalilzad argued that Pakistan should stop blaming Kabul. "
-        "Islamabad says the Tehreek-e-Taliban Pakistan operates from Afghan soil, and ISKP remains a threat "
-        "years after the Doha Agreement."
-    )
-    score = relevance.score(
-        text,
-        title="A Distraction from Afghanistan's Terrorism Crisis",
-        url="https://moderndiplomacy.eu/2025/05/02/a-distraction/",
-    )
-    assert score.keep
-    assert {"khalilzad", "ttp", "iskp", "doha_agreement"} <= set(score.tier_a)
-    assert "cross-border" in score.reasons and "commentary" in score.reasons
-
-
-def test_relevance_drops_sport_and_ambiguous_acronyms(relevance: Relevance) -> None:
-    cricket = relevance.score("Babar Azam hit a century in the ODI as Pakistan beat Afghanistan in Kabul.")
-    assert not cricket.keep and "cricket" in cricket.negative
-    medical = relevance.score("Thrombotic thrombocytopenic purpura (TTP) is a rare blood disorder.")
-    assert not medical.keep
-    lower = relevance.score("the ttp acronym in lower case is not the group")
-    assert "ttp_acronym" not in lower.tier_a
-    iran = relevance.score("Khorasan province in Iran had a good harvest this year.")
-    assert "iskp" not in iran.tier_a
-
-
-def test_relevance_matches_normalised_arabic_script(relevance: Relevance) -> None:
-    # Arabic yeh/kaf and a ZWNJ variant must match the Urdu/Dari spellings in topic.yaml.
-    text = "طالبان و تحريك طالبان پاكستان در مرز دیورند"
-    assert normalize_for_matching("ك ي") == "ک ی"
-    score = relevance.score(text)
-    assert "ttp" in score.tier_a and "taliban" in score.tier_b
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,9 +268,7 @@ def test_scrapy_settings_are_derived_in_one_place() -> None:
     assert s["DOWNLOAD_FAIL_ON_DATALOSS"] is True and s["MEMUSAGE_ENABLED"] is True
     assert s["MEDIAWATCH_ALLOW_PRIVATE_NETWORKS"] is True
     assert scrapy_settings(CrawlSettings())["MEDIAWATCH_ALLOW_PRIVATE_NETWORKS"] is False
-    assert "# safety: merged by crawler.safety" in inspect.getsource(
-        settings_module.scrapy_settings
-    )
+    assert "# safety: merged by crawler.safety" in inspect.getsource(settings_module.scrapy_settings)
 
 
 # ---------------------------------------------------------------------------------------------
