@@ -670,8 +670,8 @@ def _render_crawl(report: Any, notifications: Any) -> None:
     )
     click.echo(
         f"  {c.get('unchanged', 0)} unchanged, {c.get('not_modified', 0)} not modified (304), "
-        f"{c.get('suspect', 0)} suspect (walls, error pages), {c.get('skipped_offtopic', 0)} off-topic, "
-        f"{c.get('candidates', 0)} candidates (just under the topic)"
+        f"{c.get('suspect', 0)} suspect, {c.get('skipped_offtopic', 0)} off-topic "
+        f"({c.get('candidates', 0)} kept as candidates)"
     )
     if report.failures:
         click.echo(f"  failure causes: {one_line(top_causes(report.failures, limit=5))}")

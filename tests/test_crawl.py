@@ -40,6 +40,8 @@ from archive.models import (
     Version,
 )
 
+pytestmark = pytest.mark.slow  # real crawls and the demo
+
 RELEVANT = 6
 OFF_TOPIC = 3
 

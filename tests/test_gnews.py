@@ -103,6 +103,7 @@ def google() -> Iterator[GoogleNewsStandIn]:
     stop_loopback(stand_in.server)
 
 
+@pytest.mark.slow  # a real crawl
 def test_crawl_decodes_google_news_links_to_publisher_urls(
     tmp_path: Path, corpus: Path, site: Site, google: GoogleNewsStandIn
 ) -> None:
