@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from archive.diff import word_counts
 from archive.errors import NotFoundError
-from archive.models import Article, Fetch, Version
+from archive.models import Article, Candidate, Fetch, Version
 
 MAX_PAGE = 1000
 
@@ -174,3 +174,51 @@ def default_diff_pair(versions: list[Version]) -> tuple[Version, Version]:
     if len(with_text) < 2:
         raise NotFoundError("the article has fewer than two versions with text to compare")
     return with_text[-2], with_text[-1]
+
+
+# ---- candidates: pages just under the topic threshold (archive/candidates.py keeps them)
+
+CANDIDATE_STATUSES = ("open", "promoted", "dropped")
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    id: int
+    url: str
+    fetched_url: str
+    title: str | None
+    score: float
+    groups: list[str]
+    fetched_at: datetime
+    status: str
+    article_id: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "fetched_at": self.fetched_at.isoformat()}
+
+
+def candidate_rows(
+    session: Session, *, status: str = "open", limit: int = 100, offset: int = 0
+) -> list[CandidateRow]:
+    """Candidates with one status, best score first."""
+    query = (
+        select(Candidate)
+        .where(Candidate.status == status)
+        .order_by(Candidate.score.desc(), Candidate.fetched_at.desc(), Candidate.id)
+        .limit(max(1, min(limit, MAX_PAGE)))
+        .offset(max(0, offset))
+    )
+    return [
+        CandidateRow(
+            id=c.id,
+            url=c.url,
+            fetched_url=c.fetched_url,
+            title=c.title,
+            score=c.score,
+            groups=list(c.groups or []),
+            fetched_at=c.fetched_at,
+            status=c.status,
+            article_id=c.article_id,
+        )
+        for c in session.scalars(query)
+    ]

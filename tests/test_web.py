@@ -28,6 +28,7 @@ HTML_VIEWS = [
     "/articles/1/diff?a=2&b=1",
     "/search?q=Paragraph",
     "/search?q=script",
+    "/candidates",
 ]
 API_VIEWS = [
     "/api/articles",
@@ -36,6 +37,7 @@ API_VIEWS = [
     "/api/articles/1/diff?a=1&b=2",
     "/api/search?q=Paragraph",
     "/api/feeds/edits",
+    "/api/candidates",
 ]
 
 
@@ -307,3 +309,18 @@ def test_serve_command_listens_on_loopback_by_default(tmp_path: Path) -> None:
     from mediawatch.cli import cli
 
     assert "[default: 127.0.0.1]" in CliRunner().invoke(cli, ["serve", "--help"]).output
+
+
+def test_candidates_page_lists_near_misses_with_the_command_that_promotes_them(
+    hostile_client: TestClient,
+) -> None:
+    page = hostile_client.get("/candidates")
+    assert page.status_code == 200
+    assert "mediawatch candidates promote 1" in page.text
+    assert "3.5" in page.text and 'href="/candidates"' in page.text
+    data = hostile_client.get("/api/candidates").json()
+    assert [c["id"] for c in data["candidates"]] == [1]
+    assert data["candidates"][0]["score"] == 3.5 and data["candidates"][0]["status"] == "open"
+    assert hostile_client.get("/api/candidates?status=promoted").json()["candidates"] == []
+    assert hostile_client.get("/api/candidates?status=bogus").status_code == 400
+

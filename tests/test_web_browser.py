@@ -113,6 +113,7 @@ def test_hostile_archive_runs_no_script_in_any_view(page: object, tmp_path: Path
         "/articles/1/versions/2",
         "/articles/1/diff?a=1&b=2",
         "/search?q=Paragraph",
+        "/candidates",
         "/feeds/edits.atom",
         "/api/articles/1",
     ]

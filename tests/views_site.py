@@ -13,6 +13,7 @@ from pathlib import Path
 from corpus_data import write_nyt_jsonl
 from sqlalchemy import insert
 
+from archive.candidates import Verdict, add_candidate
 from archive.db import Archive
 from archive.extract import Extracted
 from archive.importer import import_jsonl
@@ -86,6 +87,16 @@ def hostile_archive(archive: Archive) -> None:
             ),
         )
         assert result.version_seq == index + 1, result
+    # A page just under the topic threshold, kept as a candidate with the payloads in its fields.
+    with archive.transaction() as session:
+        add_candidate(
+            session,
+            url="https://evil.example/candidate",
+            fetched_url="https://evil.example/candidate?" + PAYLOADS[1],
+            fetched_at=start,
+            extracted=Extracted(text=body, title=f"Candidate {PAYLOADS[0]} {PAYLOADS[1]}", language="en"),
+            verdict=Verdict(score=3.5, keep=False, candidate=True, groups=(PAYLOADS[2],)),
+        )
 
 
 def free_port() -> int:

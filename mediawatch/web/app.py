@@ -163,6 +163,27 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     def api_index(request: Request) -> Response:
         return JSONResponse(article_list(request).as_dict())
 
+    # ---- candidates: near misses of the topic filter, promoted from the CLI
+
+    def candidate_list(request: Request) -> tuple[str, list[Any]]:
+        from archive.queries import CANDIDATE_STATUSES, candidate_rows
+
+        status = request.query_params.get("status", "open")
+        if status not in CANDIDATE_STATUSES:
+            raise InputError(f"status: expected one of {', '.join(CANDIDATE_STATUSES)}")
+        with archive.reading() as session:
+            return status, candidate_rows(session, status=status)
+
+    @app.get("/candidates", response_class=HTMLResponse)
+    def candidates(request: Request) -> Response:
+        status, rows = candidate_list(request)
+        return _html(render("candidates.html", status=status, rows=rows))
+
+    @app.get("/api/candidates")
+    def api_candidates(request: Request) -> Response:
+        status, rows = candidate_list(request)
+        return JSONResponse({"status": status, "candidates": [row.as_dict() for row in rows]})
+
     # ---- article, version, raw
 
     def article_id_of(value: str) -> int:
