@@ -19,10 +19,12 @@ from sqlalchemy import insert, select
 from wayback_site import WaybackSite, nyt_mementos, serve
 
 from archive.db import Archive, make_engine, upgrade
+from archive.errors import InputError, Interrupted
 from archive.models import CrawlRun, Fetch, FetchOrigin
+from archive.runs import RunStatus, recorded_run
 from mediawatch.cli import cli
 
-pytestmark = pytest.mark.slow  # each command runs in its own process, as cron starts it
+slow = pytest.mark.slow  # each command runs in its own process, as cron starts it
 
 WHIRLWIND = "warc-samples/commoncrawl-whirlwind/whirlwind.warc"  # one HTML response
 BROKEN_WARC = "warc-samples/warcio/test/data/example-bad-non-chunked.warc.gz"  # unreadable after 1 record
@@ -50,6 +52,7 @@ def listed(db_url: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in reversed(result.stdout.splitlines())]
 
 
+@slow
 def test_every_writing_command_leaves_one_run_with_its_status(
     db_url: str, corpus: Path, tmp_path: Path, nyt_file: Path, wayback: WaybackSite, site: Site
 ) -> None:
@@ -126,6 +129,7 @@ def test_every_writing_command_leaves_one_run_with_its_status(
     assert lines[-2].split()[-1] == "rejected"  # run 2: "… every line was rejected"
 
 
+@slow
 def test_a_second_writer_of_any_kind_exits_75_and_touches_nothing(
     db_url: str, corpus: Path, tmp_path: Path, nyt_file: Path, wayback: WaybackSite
 ) -> None:
@@ -159,6 +163,7 @@ def test_a_second_writer_of_any_kind_exits_75_and_touches_nothing(
     assert wayback.requests == [] and not target.exists()
 
 
+@slow
 def test_db_copy_into_a_locked_target_exits_75(db_url: str, tmp_path: Path) -> None:
     target = f"sqlite:///{tmp_path / 'target.db'}"
     holder = hold_lock(target)
@@ -173,6 +178,7 @@ def test_db_copy_into_a_locked_target_exits_75(db_url: str, tmp_path: Path) -> N
     assert [(r["command"], r["status"]) for r in listed(target)] == [("db copy", "completed")]
 
 
+@slow
 def test_sigterm_interrupts_a_backfill_and_sigkill_leaves_it_abandoned(
     db_url: str, corpus: Path, wayback: WaybackSite
 ) -> None:
@@ -202,6 +208,38 @@ def test_sigterm_interrupts_a_backfill_and_sigkill_leaves_it_abandoned(
     ]
     assert recorded[0].message == "stopped by SIGTERM"
     assert recorded[1].message == "the process ended without closing its run"
+
+
+def test_every_way_out_of_a_run_closes_its_row(archive: Archive) -> None:
+    """A bug is ``failed`` with its type and one line, an error a user can act on with its own
+    line, an end the command chose as it said; a run closed early stays as closed."""
+    with pytest.raises(ZeroDivisionError), recorded_run(archive, command="rederive") as run:
+        run.add({"articles": 2})
+        print(1 / 0)
+    with pytest.raises(InputError), recorded_run(archive, command="import") as run:
+        raise InputError("captures.jsonl: no such\nfile")
+    with recorded_run(archive, command="backfill") as run:
+        run.end(RunStatus.FAILED, "https://a.example/: the archive answered HTTP 429 (rate limited)")
+    with pytest.raises(Interrupted), recorded_run(archive, command="crawl") as run:
+        run.close()  # the crawl's row is closed before its notifications go out
+        raise Interrupted("stopped by SIGTERM")
+    with pytest.raises(KeyboardInterrupt), recorded_run(archive, command="import-warc"):
+        raise KeyboardInterrupt
+    with archive.reading() as session:
+        rows = [
+            (r.status, r.message, r.counters) for r in session.scalars(select(CrawlRun).order_by(CrawlRun.id))
+        ]
+    assert rows == [
+        ("failed", "ZeroDivisionError: division by zero", {"command": "rederive", "articles": 2}),
+        ("failed", "captures.jsonl: no such file", {"command": "import"}),
+        (
+            "failed",
+            "https://a.example/: the archive answered HTTP 429 (rate limited)",
+            {"command": "backfill"},
+        ),
+        ("completed", None, {"command": "crawl"}),
+        ("interrupted", "stopped by SIGINT", {"command": "import-warc"}),
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
