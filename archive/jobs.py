@@ -1,7 +1,12 @@
-"""Commands that change the archive run as *jobs*: under the run lock, recorded as a crawl_run.
+"""Every command that changes the archive runs as a *job*: under the run lock, recorded as a run.
 
-``mediawatch crawl`` and ``mediawatch import`` both go through :func:`locked_run`, so cron, the
-scheduler and a person at a terminal can never run two at once against one archive.
+``crawl``, ``import``, ``import-warc``, ``backfill`` and ``rederive`` all go through :func:`job`,
+so cron, the scheduler and a person at a terminal can never run two at once against one archive
+(a second start exits 75 and touches nothing), and each leaves exactly one ``crawl_run`` row
+whatever happens: ``completed``, ``failed`` with its one-line reason, ``interrupted``, or — if
+the process dies — ``abandoned`` when the next job starts (docs/running.md, Runs).
+``db copy`` takes the same lock on both archives and records itself in the target with the
+copied rows (archive/transfer.py): a running row there would be replaced by the copy.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from archive.db import Archive
 from archive.runlock import acquire_run_lock, stop_on_signals
-from archive.runs import OpenRun, recorded_run
+from archive.runs import OpenRun, RunStatus, recorded_run
 
 if TYPE_CHECKING:
     from archive.importer import ImportSummary
@@ -24,17 +29,26 @@ logger = logging.getLogger(__name__)
 
 TRIGGER_ENV = "MEDIAWATCH_RUN_TRIGGER"  # set by the scheduler ("schedule") or a crontab ("cron")
 
+__all__ = ["TRIGGER_ENV", "OpenRun", "RunStatus", "import_files", "job", "run_import"]
+
 
 @contextmanager
-def locked_run(
-    db_url: str | None, *, command: str, trigger: str = "manual", preload: Sequence[str] = ()
+def job(
+    db_url: str | None,
+    *,
+    command: str,
+    trigger: str = "manual",
+    preload: Sequence[str] = (),
 ) -> Iterator[tuple[Archive, OpenRun]]:
-    """Take the run lock, open the archive and record a run; SIGTERM ends it as interrupted.
+    """Take the run lock, open the archive and record the block as one run of ``command``.
 
-    The lock comes first: a second run exits with AlreadyRunning before touching the database,
-    and before importing the ``preload`` modules the run needs (a refused start stays quick).
-    They are imported before SIGTERM is turned into an exception: raised while a C extension
-    initialises (lxml's does), that exception is swallowed and the run would carry on.
+    The lock comes first: a second job exits with AlreadyRunning (75) before touching the
+    database, and before importing the ``preload`` modules the job needs (a refused start stays
+    quick). They are imported before SIGTERM is turned into an exception: raised while a C
+    extension initialises (lxml's does), that exception is swallowed and the job would carry on.
+
+    The row is closed on every way out: as ``run.end`` says when the block returns (completed by
+    default), ``failed`` with the exception's one line, ``interrupted`` on SIGTERM/SIGINT.
     """
     with acquire_run_lock(db_url):
         for module in preload:
@@ -42,6 +56,37 @@ def locked_run(
         with stop_on_signals(), Archive(db_url) as archive:
             with recorded_run(archive, command=command, trigger=trigger) as run:
                 yield archive, run
+
+
+def import_files(
+    archive: Archive,
+    run: OpenRun,
+    paths: Sequence[Path],
+    *,
+    progress: Callable[[Path], Callable[[int, int], None]] | None = None,
+    on_file: Callable[[Path, ImportSummary], None] | None = None,
+) -> list[tuple[Path, ImportSummary]]:
+    """Import JSON Lines files into a job's archive, counting on its run."""
+    from archive.importer import import_jsonl
+
+    results: list[tuple[Path, ImportSummary]] = []
+    for path in paths:
+        summary = import_jsonl(
+            archive, path, progress=progress(path) if progress else None, crawl_run_id=run.id
+        )
+        run.add(
+            {
+                "files": 1,
+                "records": summary.records,
+                "new_articles": summary.new_articles,
+                "new_versions": summary.new_versions,
+                "rejected": len(summary.rejected),
+            }
+        )
+        results.append((path, summary))
+        if on_file is not None:
+            on_file(path, summary)
+    return results
 
 
 def run_import(
@@ -52,26 +97,6 @@ def run_import(
     progress: Callable[[Path], Callable[[int, int], None]] | None = None,
     on_file: Callable[[Path, ImportSummary], None] | None = None,
 ) -> list[tuple[Path, ImportSummary]]:
-    """Import JSON Lines files as one recorded run under the run lock."""
-    results: list[tuple[Path, ImportSummary]] = []
-    preload = ("archive.importer",)
-    with locked_run(db_url, command="import", trigger=trigger, preload=preload) as (archive, run):
-        from archive.importer import import_jsonl  # preloaded under the lock
-
-        for path in paths:
-            summary = import_jsonl(
-                archive, path, progress=progress(path) if progress else None, crawl_run_id=run.id
-            )
-            run.add(
-                {
-                    "files": 1,
-                    "records": summary.records,
-                    "new_articles": summary.new_articles,
-                    "new_versions": summary.new_versions,
-                    "rejected": len(summary.rejected),
-                }
-            )
-            results.append((path, summary))
-            if on_file is not None:
-                on_file(path, summary)
-    return results
+    """Import JSON Lines files as one job (what ``mediawatch import`` does, for scripts and tests)."""
+    with job(db_url, command="import", trigger=trigger, preload=("archive.importer",)) as (archive, run):
+        return import_files(archive, run, paths, progress=progress, on_file=on_file)

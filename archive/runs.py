@@ -1,55 +1,97 @@
-"""Run bookkeeping: one ``crawl_run`` row per crawl or import, and the queue of due revisits.
+"""Run bookkeeping: one ``crawl_run`` row per run of a command that changes the archive, and the
+queue of due revisits.
 
-A run row is committed as ``running`` before any work and closed as ``finished``, ``failed``
-or ``interrupted`` at the end; a run whose process died (SIGKILL, power loss) is found still
-``running`` by the next run and closed as ``abandoned``. That is only safe because every run
-holds the run lock (archive.runlock) while its row is open.
+A run row is committed as ``running`` before any work and closed at the end with one of the
+:class:`RunStatus` values, a one-line message saying why when it did not complete, and its
+counters. A run whose process died (SIGKILL, power loss) is found still ``running`` by the next
+run and closed as ``abandoned``. That is only safe because every run holds the run lock
+(archive.runlock) while its row is open: :func:`archive.jobs.job` takes both.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from archive.db import Archive
-from archive.errors import Interrupted, NotFoundError
+from archive.errors import DatabaseError, Interrupted, MediawatchError, NotFoundError
 from archive.models import Article, ArticleStatus, CrawlRun, Version
 
 logger = logging.getLogger(__name__)
 
 TRIGGERS = ("manual", "cron", "schedule")
+MAX_MESSAGE = 1000
 
 
-class RunStatus:
+class RunStatus(StrEnum):
+    """The one set of run statuses, whatever the command (docs/running.md, Runs)."""
+
     RUNNING = "running"
-    FINISHED = "completed"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    ABANDONED = "abandoned"
+    COMPLETED = "completed"  # ran to its end, even if some fetches or lines failed (counted)
+    FAILED = "failed"  # stopped on an error, or found nothing it could use; the message says which
+    INTERRUPTED = "interrupted"  # SIGTERM or SIGINT
+    ABANDONED = "abandoned"  # the process died; closed by the next run
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def one_line_message(text: str) -> str:
+    return " ".join(text.split())[:MAX_MESSAGE]
+
+
+def failure_message(exc: BaseException) -> str:
+    """The one line a run that raised leaves for `runs` and `report`: an error a user can act on
+    says itself; anything else (a bug) is named by its type too."""
+    if isinstance(exc, MediawatchError | Interrupted):
+        text = str(exc) or type(exc).__name__
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return one_line_message(text)
+
+
 @dataclass
 class OpenRun:
-    """A run in progress; ``counters`` are written to the row when the run ends."""
+    """A run in progress. ``counters`` are written to the row when the run ends; ``end`` sets how
+    it ends if its ``with`` block exits normally (completed unless told otherwise)."""
 
     id: int
     started_at: datetime
+    command: str
     counters: dict[str, Any] = field(default_factory=dict)
+    status: RunStatus = RunStatus.COMPLETED
+    message: str | None = None
+    closed: bool = False
+    _close: Callable[[OpenRun, RunStatus, str | None], None] | None = field(default=None, repr=False)
 
     def add(self, counts: dict[str, int]) -> None:
         for key, value in counts.items():
             self.counters[key] = int(self.counters.get(key, 0)) + int(value)
+
+    def record(self, summary: dict[str, Any]) -> None:
+        """Replace the counters with a whole summary (a crawl's)."""
+        self.counters = {**summary, "command": self.command}
+
+    def end(self, status: RunStatus, message: str | None = None) -> None:
+        """How the run ends when its block exits without an exception."""
+        self.status = status
+        self.message = one_line_message(message) if message else None
+
+    def close(self) -> None:
+        """Write the end of the run now (before notifications that read the closed row); the end
+        of the ``with`` block then leaves the row as it is."""
+        if not self.closed and self._close is not None:
+            self._close(self, self.status, self.message)
+        self.closed = True
 
 
 def close_abandoned_runs(session: Session, now: datetime) -> int:
@@ -65,9 +107,13 @@ def close_abandoned_runs(session: Session, now: datetime) -> int:
 
 @contextmanager
 def recorded_run(
-    archive: Archive, *, command: str, trigger: str = "manual", clock: Any = utcnow
+    archive: Archive, *, command: str, trigger: str = "manual", clock: Callable[[], datetime] = utcnow
 ) -> Iterator[OpenRun]:
-    """Record the ``with`` block as one crawl_run row (call it while holding the run lock)."""
+    """Record the ``with`` block as one crawl_run row (call it while holding the run lock).
+
+    Every exit closes the row: normally as the run's ``end`` says (completed by default), an
+    exception as ``failed`` with its one-line message, SIGTERM/SIGINT as ``interrupted``.
+    """
     started = clock()
     with archive.transaction() as session:
         abandoned = close_abandoned_runs(session, started)
@@ -79,23 +125,37 @@ def recorded_run(
         )
         session.add(row)
         session.flush()
-        run = OpenRun(id=row.id, started_at=started, counters={"command": command})
+        run = OpenRun(
+            id=row.id,
+            started_at=started,
+            command=command,
+            counters={"command": command},
+            _close=lambda r, status, message: _close_run(archive, r, status, message, clock(), quiet=False),
+        )
     if abandoned:
         logger.warning("closed %d run(s) left open by a process that died", abandoned)
-    status, message = RunStatus.FINISHED, None
+    raised = True
     try:
         yield run
+        raised = False
     except (Interrupted, KeyboardInterrupt) as exc:
-        status, message = RunStatus.INTERRUPTED, str(exc) or "interrupted"
+        if not run.closed:
+            run.end(RunStatus.INTERRUPTED, str(exc) or "stopped by SIGINT")
         raise
     except BaseException as exc:
-        status, message = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
+        if not run.closed:
+            run.end(RunStatus.FAILED, failure_message(exc))
         raise
     finally:
-        _close_run(archive, run, status, message, clock())
+        if not run.closed:
+            run.closed = True
+            _close_run(archive, run, run.status, run.message, clock(), quiet=raised)
 
 
-def _close_run(archive: Archive, run: OpenRun, status: str, message: str | None, at: datetime) -> None:
+def _close_run(
+    archive: Archive, run: OpenRun, status: RunStatus, message: str | None, at: datetime, *, quiet: bool
+) -> None:
+    """Write the end of a run; ``quiet`` while the run's own exception is on its way out."""
     try:
         with archive.transaction() as session:
             session.execute(
@@ -103,12 +163,13 @@ def _close_run(archive: Archive, run: OpenRun, status: str, message: str | None,
                 .where(CrawlRun.id == run.id)
                 .values(finished_at=at, status=status, counters=dict(run.counters), message=message)
             )
-    except Exception:
+    except Exception as exc:
         # The database is gone (that may be why the run failed); the next run closes the row
         # as abandoned. Never mask the run's own exception with this one.
-        logger.exception("could not record the end of run %d", run.id)
-        if status == RunStatus.FINISHED:
-            raise
+        why = one_line_message(f"{type(exc).__name__}: {exc}")
+        if not quiet:
+            raise DatabaseError(f"could not record the end of run {run.id}: {why}") from None
+        logger.error("could not record the end of run %d: %s", run.id, why)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +187,7 @@ def top_causes(failures: dict[str, int], limit: int = 3) -> str:
 @dataclass(frozen=True)
 class RunRow:
     """One recorded run, its counters flattened: a crawl stores its whole summary (counts,
-    failure causes, per-source counts), an import a few counts; both read the same here."""
+    failure causes, per-source counts), the other commands a few counts; all read the same here."""
 
     id: int
     started_at: datetime
@@ -134,7 +195,7 @@ class RunRow:
     trigger: str
     status: str
     message: str | None
-    command: str  # "crawl" or "import"
+    command: str  # "crawl", "import", "import-warc", "backfill", "rederive", "db copy"
     counts: dict[str, int]
     failures: dict[str, int]  # cause -> count
     sources: dict[str, dict[str, int]]  # per source: its counts (crawls)
@@ -179,7 +240,7 @@ class RunRow:
     @property
     def edits(self) -> int:
         """New versions of articles already archived."""
-        if self.command == "import":  # an import counts every version, the first ones too
+        if "new_versions" in self.counts:  # imports and backfills count every version, first ones too
             return max(0, self.counts.get("new_versions", 0) - self.new_articles)
         return sum(self.counts.get(f"new_versions_{kind}", 0) for kind in ("text", "metadata", "restored"))
 
@@ -189,8 +250,9 @@ class RunRow:
 
     @property
     def failed(self) -> int:
-        """Failed fetches (a crawl) or rejected lines (an import)."""
-        return self.counts.get("failed", 0) + self.counts.get("rejected", 0)
+        """Failed fetches (a crawl), rejected lines (an import), files or URLs that stopped with
+        an error (import-warc, backfill), versions that failed to re-extract (rederive)."""
+        return sum(self.counts.get(key, 0) for key in ("failed", "rejected", "errors"))
 
     @property
     def top_failures(self) -> str:

@@ -3,7 +3,10 @@
 ``copy_archive`` copies every mediawatch table row for row (ids, timestamps, JSON and blob bytes
 unchanged) in one target transaction, so a failed copy leaves the target as it was; on
 PostgreSQL the id sequences are moved past the copied ids. The scheduler's job table is not
-copied: the scheduler re-declares its jobs from its config file at start.
+copied: the scheduler re-declares its jobs from its config file at start. Like every command
+that writes, the copy holds the run lock (of both archives) and is recorded as a run: one
+``db copy`` row added to the target in the copy's own transaction, after the copied runs (a
+``running`` row written first would be replaced by the copy).
 
 ``backup_sqlite`` uses SQLite's online backup API: a consistent snapshot while crawls write.
 """
@@ -18,12 +21,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import Connection, Table, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from archive.db import Archive, database_url
 from archive.errors import ConfigError, DatabaseError, InputError
-from archive.models import Base
+from archive.models import Base, CrawlRun
+from archive.runs import RunStatus, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ def copy_archive(source_url: str | None, target_url: str, *, force: bool = False
         stack.enter_context(acquire_run_lock(target_url))
         source = stack.enter_context(Archive(source_url))
         target = stack.enter_context(Archive(target_url))
+        started = utcnow()
         with source.engine.connect() as src, target.engine.begin() as dst:
             existing = {name: n for name, n in _counts(dst).items() if n}
             if existing and not force:
@@ -73,6 +78,19 @@ def copy_archive(source_url: str | None, target_url: str, *, force: bool = False
             copied, expected = _counts(dst), _counts(src)
             if copied != expected:  # pragma: no cover - a guard, not an expected outcome
                 raise DatabaseError(f"copy incomplete: source {expected}, target {copied}")
+            dst.execute(
+                insert(CrawlRun).values(
+                    started_at=started,
+                    finished_at=utcnow(),
+                    trigger="manual",
+                    status=RunStatus.COMPLETED,
+                    counters={
+                        "command": "db copy",
+                        "copied_from": source.engine.url.render_as_string(hide_password=True),
+                        **copied,
+                    },
+                )
+            )
         safe_target = target.engine.url.render_as_string(hide_password=True)
     logger.info("copied archive to %s: %s", safe_target, copied)
     return CopyResult(target=safe_target, rows=copied)

@@ -29,7 +29,7 @@ import uuid
 import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -271,9 +271,10 @@ def _digest_problem(rec: Any) -> Skip | str | None:
 
 
 class _Importer:
-    def __init__(self, archive: Archive, summary: WarcImportSummary) -> None:
+    def __init__(self, archive: Archive, summary: WarcImportSummary, crawl_run_id: int | None = None) -> None:
         self.archive = archive
         self.summary = summary
+        self.crawl_run_id = crawl_run_id  # the import's run: every fetch it records points at it
         self.originals = _Originals()
         self.arc = False  # whether the file being read is an ARC file
 
@@ -477,6 +478,8 @@ class _Importer:
 
     def _take(self, capture: Capture) -> None:
         summary = self.summary
+        if self.crawl_run_id is not None:
+            capture = replace(capture, crawl_run_id=self.crawl_run_id)
         result = self.store(capture)
         if result is None:
             summary.skipped["already imported"] += 1
@@ -531,6 +534,7 @@ def import_warc(
     paths: list[Path],
     *,
     progress: Callable[[int, int], None] | None = None,
+    crawl_run_id: int | None = None,
 ) -> WarcImportSummary:
     """Import WARC/ARC files (gzipped or not) in the order given; see the module docstring."""
     for path in paths:
@@ -539,7 +543,7 @@ def import_warc(
         if not path.exists():
             raise InputError(f"{path}: no such file")
     summary = WarcImportSummary()
-    importer = _Importer(archive, summary)
+    importer = _Importer(archive, summary, crawl_run_id)
     total = sum(p.stat().st_size for p in paths)
     done_before = 0
     for path in paths:

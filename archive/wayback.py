@@ -5,9 +5,12 @@ first); each capture's original bytes are fetched through the ``id_`` replay for
 through the versioned store as a fetch at the capture's time with origin ``backfill``.
 
 Politeness: one request at a time, at most one per ``delay`` seconds (or the archive's
-robots.txt Crawl-delay if longer), robots.txt of the archive honoured (RFC 9309: 4xx allows,
-5xx or unreachable disallows), a 429/503 from the archive stops the run. Resumable: captures
-already recorded as backfill fetches of the article are not fetched again.
+robots.txt Crawl-delay if longer), robots.txt of the archive honoured as the crawler honours a
+site's (RFC 9309, the same Protego parser: 4xx allows, 429, 5xx or unreachable disallows), a
+429/503 from the archive stops the run. Safety: the same address guard as the crawler
+(archive/safehttp.py): an archive on loopback or a private network is refused unless
+``allow_private_networks`` is given. Resumable: captures already recorded as backfill fetches
+of the article are not fetched again.
 
 History rule: versions are numbered in the order mediawatch learns of them, and the store never
 splices an older state into the middle of a history. So backfill an article *before* it is first
@@ -26,7 +29,6 @@ import json
 import logging
 import re
 import time
-import urllib.robotparser
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+from protego import Protego
 from sqlalchemy import or_, select
 
 from archive.db import Archive
@@ -43,6 +46,8 @@ from archive.errors import InputError, MediawatchError
 from archive.lookups import find_article
 from archive.models import Article, Fetch, FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_url
+from archive.robotstxt import MAX_ROBOTS_BYTES, MAX_ROBOTS_REDIRECTS, parse_robots
+from archive.safehttp import AddressRefused, guarded_client, url_refusal
 from archive.store import Capture, record
 from archive.warc import looks_like_html, safe_headers
 
@@ -52,16 +57,27 @@ DEFAULT_CDX_ENDPOINT = "https://web.archive.org/cdx/search/cdx"
 DEFAULT_DELAY_S = 1.0  # at least this long between two requests to the archive
 MAX_CDX_BYTES = 16 * 1024 * 1024
 MAX_CAPTURE_BYTES = 20 * 1024 * 1024
-MAX_ROBOTS_BYTES = 500 * 1024
 CDX_LIMIT = 10000  # captures listed per article
 MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 TIMEOUT_S = 60.0
 ARCHIVE_HEADER_PREFIX = "x-archive-orig-"
 _REPLAY_TIMESTAMP = re.compile(r"/(\d{14})id_/")
 
 
 class BackfillError(MediawatchError):
-    """The web archive cannot be used (robots.txt forbids it, it is down, or it rate-limits us)."""
+    """The web archive cannot be used (robots.txt forbids it, it is down, or it rate-limits us).
+
+    ``stops_run``: the archive as a whole cannot be used now (its robots.txt, a rate limit, a
+    refused address), so the other articles wait for the next run too.
+    """
+
+    def __init__(self, message: str, *, stops_run: bool = False) -> None:
+        super().__init__(message)
+        self.stops_run = stops_run
+
+
+PRIVATE_HINT = " (pass --allow-private-networks for a web archive on this machine or network)"
 
 
 def user_agent() -> str:
@@ -166,22 +182,25 @@ class BackfillSummary:
 
 
 class _Polite:
-    """One HTTP client for the archive: robots.txt per host, a minimum delay, bounded bodies."""
+    """One HTTP client for the archive: the address guard, robots.txt per origin, a minimum
+    delay, bounded bodies."""
 
     def __init__(
         self,
         client: httpx.Client,
         delay: float,
         *,
+        allow_private: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.delay = delay
+        self.allow_private = allow_private
         self.sleep = sleep
         self.monotonic = monotonic
         self.next_at = 0.0
-        self.robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self.robots: dict[str, Protego | None] = {}
         self.agent = user_agent()
 
     def _wait(self, delay: float) -> None:
@@ -190,61 +209,107 @@ class _Polite:
             self.sleep(self.next_at - now)
         self.next_at = max(now, self.next_at) + delay
 
-    def _robots(self, url: str) -> urllib.robotparser.RobotFileParser | None:
-        """The archive host's robots rules; None means everything is allowed (robots.txt 4xx)."""
+    def _refusal(self, url: str) -> BackfillError | None:
+        """The error that stops the run if ``url`` may not be requested (checked on its text)."""
+        refusal = url_refusal(url, self.allow_private)
+        return None if refusal is None else self._refused(url, refusal.detail)
+
+    def _refused(self, url: str, why: object) -> BackfillError:
+        hint = "" if self.allow_private or "cloud metadata" in str(why) else PRIVATE_HINT
+        parts = urlsplit(url)
+        return BackfillError(
+            f"refused to fetch from {parts.scheme}://{parts.netloc}: {why}{hint}", stops_run=True
+        )
+
+    def _robots(self, url: str) -> Protego | None:
+        """The archive origin's robots rules; None means everything is allowed (RFC 9309 as the
+        crawler reads it: docs/fetching-safely.md, robots.txt)."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin in self.robots:
             return self.robots[origin]
-        self._wait(self.delay)
-        try:
-            response = self.client.get(origin + "/robots.txt", follow_redirects=True)
-        except httpx.HTTPError as exc:
-            raise BackfillError(f"robots.txt of {origin} unreachable ({exc}); not backfilling") from None
-        if 400 <= response.status_code < 500:
-            parser = None
-        elif response.status_code >= 500 or response.status_code < 200:
-            raise BackfillError(
-                f"robots.txt of {origin} answered HTTP {response.status_code}; not backfilling"
-            )
-        else:
-            parser = urllib.robotparser.RobotFileParser()
-            body = response.content[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
-            parser.parse(body.splitlines())
+        target = origin + "/robots.txt"
+        parser: Protego | None = None  # unavailable (4xx, too many or refused redirects): allow all
+        for hop in range(MAX_ROBOTS_REDIRECTS + 1):
+            refused = self._refusal(target)
+            if refused is not None:
+                if hop == 0:
+                    raise refused
+                break
+            self._wait(self.delay)
+            try:
+                with self.client.stream("GET", target) as response:
+                    status, location = response.status_code, response.headers.get("location")
+                    body = _read_at_most(response, MAX_ROBOTS_BYTES) if 200 <= status < 300 else b""
+            except AddressRefused as exc:
+                if hop == 0:
+                    raise self._refused(target, exc) from None
+                break
+            except httpx.HTTPError as exc:
+                raise BackfillError(
+                    f"robots.txt of {origin} unreachable ({exc}); not backfilling", stops_run=True
+                ) from None
+            if status in REDIRECT_STATUSES and location:
+                target = urljoin(target, location)
+                continue
+            if 200 <= status < 300:
+                parser = parse_robots(body)
+            elif status == 429 or status >= 500:
+                raise BackfillError(
+                    f"robots.txt of {origin} answered HTTP {status}; not backfilling", stops_run=True
+                )
+            break
         self.robots[origin] = parser
         return parser
 
     def allowed(self, url: str) -> bool:
         parser = self._robots(url)
-        return parser is None or parser.can_fetch(self.agent, url)
+        return parser is None or bool(parser.can_fetch(url, self.agent))
 
     def get(self, url: str, limit: int) -> tuple[httpx.Response, bytes] | str:
         """GET with manual same-origin redirects; a str is why nothing usable came back."""
         origin = urlsplit(url)[:2]
         for _ in range(MAX_REDIRECTS + 1):
+            refused = self._refusal(url)
+            if refused is not None:
+                raise refused
             if not self.allowed(url):
                 return "disallowed by the archive's robots.txt"
             parser = self._robots(url)
             crawl_delay = parser.crawl_delay(self.agent) if parser is not None else None
             self._wait(max(self.delay, float(crawl_delay or 0)))
-            with self.client.stream("GET", url) as response:
-                if response.status_code in (429, 503):
-                    raise BackfillError(
-                        f"the archive answered HTTP {response.status_code} (rate limited); resume later"
-                    )
-                if response.is_redirect:
-                    target = urljoin(url, response.headers.get("location", ""))
-                    if urlsplit(target)[:2] != origin:
-                        return "replay redirected off the archive"
-                    url = target
-                    continue
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        return f"larger than {limit} bytes"
-                return response, bytes(body)
+            try:
+                with self.client.stream("GET", url) as response:
+                    if response.status_code in (429, 503):
+                        raise BackfillError(
+                            f"the archive answered HTTP {response.status_code} (rate limited); resume later",
+                            stops_run=True,
+                        )
+                    if response.is_redirect:
+                        target = urljoin(url, response.headers.get("location", ""))
+                        if urlsplit(target)[:2] != origin:
+                            return "replay redirected off the archive"
+                        url = target
+                        continue
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            return f"larger than {limit} bytes"
+                    return response, bytes(body)
+            except AddressRefused as exc:
+                raise self._refused(url, exc) from None
         return "too many redirects"
+
+
+def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The body's first ``limit`` bytes (and up to one chunk more), without reading the rest."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            break
+    return bytes(body)
 
 
 def _existing_times(archive: Archive, url: str) -> set[datetime]:
@@ -279,8 +344,10 @@ class Backfiller:
         cdx_endpoint: str = DEFAULT_CDX_ENDPOINT,
         replay_endpoint: str | None = None,
         delay: float = DEFAULT_DELAY_S,
+        allow_private_networks: bool = False,
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        crawl_run_id: int | None = None,
     ) -> None:
         parts = urlsplit(cdx_endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -288,10 +355,14 @@ class Backfiller:
         self.archive = archive
         self.cdx_endpoint = cdx_endpoint
         self.replay = (replay_endpoint or f"{parts.scheme}://{parts.netloc}/web").rstrip("/")
-        self.client = client or httpx.Client(
-            headers={"User-Agent": user_agent()}, timeout=TIMEOUT_S, follow_redirects=False
+        self.crawl_run_id = crawl_run_id  # the backfill's run: every fetch it records points at it
+        self.client = client or guarded_client(
+            allow_private=allow_private_networks,
+            headers={"User-Agent": user_agent()},
+            timeout=TIMEOUT_S,
+            follow_redirects=False,
         )
-        self.http = _Polite(self.client, delay, sleep=sleep)
+        self.http = _Polite(self.client, delay, allow_private=allow_private_networks, sleep=sleep)
 
     def close(self) -> None:
         self.client.close()
@@ -381,6 +452,7 @@ class Backfiller:
             content_type=content_type,
             origin=FetchOrigin.BACKFILL,
             http_headers=headers or None,
+            crawl_run_id=self.crawl_run_id,
         )
         result = record(self.archive.sessions, capture)
         summary.fetched += 1
@@ -399,7 +471,9 @@ def backfill(
     cdx_endpoint: str = DEFAULT_CDX_ENDPOINT,
     replay_endpoint: str | None = None,
     delay: float = DEFAULT_DELAY_S,
+    allow_private_networks: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    crawl_run_id: int | None = None,
 ) -> BackfillSummary:
     """Backfill the given article URLs (or every archived article) from a Wayback Machine."""
     if all_articles:
@@ -408,15 +482,22 @@ def backfill(
     if not urls:
         raise InputError("give article URLs or --all")
     summary = BackfillSummary()
-    backfiller = Backfiller(archive, cdx_endpoint=cdx_endpoint, replay_endpoint=replay_endpoint, delay=delay)
+    backfiller = Backfiller(
+        archive,
+        cdx_endpoint=cdx_endpoint,
+        replay_endpoint=replay_endpoint,
+        delay=delay,
+        allow_private_networks=allow_private_networks,
+        crawl_run_id=crawl_run_id,
+    )
     try:
         for done, url in enumerate(urls, start=1):
             try:
                 backfiller.backfill(url, summary, since)
             except BackfillError as exc:
                 summary.errors.append((url, str(exc)))
-                if "rate limited" in str(exc) or "robots.txt" in str(exc):
-                    break  # the archive asked us to stop: the rest waits for the next run
+                if exc.stops_run:
+                    break  # the archive cannot be used now: the rest waits for the next run
             except httpx.HTTPError as exc:
                 summary.errors.append((url, f"CDX query failed: {exc}"))
             if progress is not None:

@@ -31,7 +31,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 from w3lib.url import safe_url_string
 
-from crawler.netguard import SSRF
+from archive.netguard import SSRF
+from archive.robotstxt import parse_robots
 from crawler.safety import RefusedRequest, cause_label, failure_reason, refuse
 
 if TYPE_CHECKING:
@@ -61,15 +62,6 @@ class RobotsVerdict:
             assert self.parser is not None
             return bool(self.parser.can_fetch(url, user_agent))
         return self.kind == "allow_all"
-
-
-def truncate_robots(body: bytes, max_bytes: int) -> bytes:
-    """The first `max_bytes` of a robots.txt body, cut at the last complete line."""
-    if len(body) <= max_bytes:
-        return body
-    head = body[:max_bytes]
-    cut = head.rfind(b"\n")
-    return head[: cut + 1] if cut != -1 else b""
 
 
 class RobotsPolicyMiddleware:
@@ -207,7 +199,6 @@ class RobotsPolicyMiddleware:
         if len(body) > self.max_bytes:
             self._inc("mediawatch/robots/truncated")
             logger.info("%s is %d bytes; parsing the first %d", url, len(body), self.max_bytes)
-        text = truncate_robots(body, self.max_bytes).decode("utf-8", errors="replace")
-        parser: Any = Protego.parse(text)
+        parser: Any = parse_robots(body, self.max_bytes)
         self._inc("mediawatch/robots/parsed")
         return RobotsVerdict("rules", f"rules from {url}", time.monotonic() + self.ttl, parser=parser)

@@ -1,12 +1,16 @@
-"""One crawl, start to finish: plan, run the spider in this process, record the crawl_run.
+"""One crawl, start to finish: plan, run the spider in this process, fill in the crawl's run.
 
-A crawl runs in its own process: Scrapy's reactor cannot be started twice, so
+``mediawatch crawl`` opens the job (the run lock and the crawl_run row, archive/jobs.py) and
+calls :func:`run_crawl` inside it; the crawl records its summary on the run and says how it
+ended. A crawl runs in its own process: Scrapy's reactor cannot be started twice, so
 ``run_crawl`` may be called once per process (the CLI is one process per invocation).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,18 +22,17 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from archive.db import Archive
-from archive.errors import DatabaseError, MediawatchError
+from archive.errors import DatabaseError, Interrupted, MediawatchError
 from archive.models import (
     Article,
     ArticleStatus,
     ArticleURL,
-    CrawlRun,
     SkippedURL,
     Source,
     SourceKind,
 )
 from archive.policy import revisit_ladder
-from archive.runs import close_abandoned_runs, top_causes
+from archive.runs import OpenRun, RunStatus, top_causes
 from crawler.config import (
     DEFAULT_SOURCES,
     DEFAULT_TOPIC,
@@ -69,9 +72,7 @@ class CrawlOptions:
     revisit: RevisitMode = "due"
     discovery: bool = True
     allow_private_networks: bool = False
-    db_url: str | None = None
     extract_workers: int | None = None
-    trigger: str = "manual"
     warc_dir: Path | None = None  # also write what was fetched as WARC files here
     warc_max_size: int | None = None  # bytes per WARC file [default: the sources file's, 1 GB]
     progress: Callable[[int, int], None] | None = None
@@ -80,7 +81,8 @@ class CrawlOptions:
 @dataclass
 class CrawlReport:
     run_id: int
-    status: str
+    status: RunStatus
+    message: str | None  # why it did not complete (None when it did)
     started_at: datetime
     finished_at: datetime
     counters: dict[str, int]
@@ -90,11 +92,14 @@ class CrawlReport:
     sources_failed: list[str]
     finish_reason: str | None
     stats: dict[str, Any]
+    # The error the command exits with once the summary is shown (exit 5, 6 or 143), or None.
+    error: BaseException | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
-            "status": self.status,
+            "status": str(self.status),
+            "message": self.message,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "counters": self.counters,
@@ -212,8 +217,10 @@ def _known_urls(archive: Archive) -> tuple[set[str], set[str]]:
     return known, skipped
 
 
-def run_crawl(options: CrawlOptions) -> CrawlReport:
-    """Run one crawl in this process and return its report (raises MediawatchError when it cannot run)."""
+def run_crawl(archive: Archive, run: OpenRun, options: CrawlOptions) -> CrawlReport:
+    """Run one crawl in this process as ``run`` (a job's run, under the run lock) and return its
+    report; raises MediawatchError when it cannot run. The run's counters get the crawl's
+    summary and its end says how the crawl ended (completed, failed or interrupted)."""
     sources = load_sources(options.sources_path or DEFAULT_SOURCES)
     if options.topic_path == "none":
         topic = None
@@ -225,21 +232,14 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         from crawler.warccapture import prepare_directory
 
         prepare_directory(Path(warc_dir))
-    archive = Archive(options.db_url)
-    started = _now()
+    started = run.started_at
     try:
         planned = plan_sources(archive, sources, topic, options)
         revisits = plan_revisits(archive, options.revisit, started)
         known, skipped = _known_urls(archive)
-        with archive.transaction() as session:
-            # The caller holds the run lock: rows left "running" by a killed crawl are closed.
-            close_abandoned_runs(session, started)
-            run = CrawlRun(started_at=started, trigger=options.trigger, status="running", counters={})
-            session.add(run)
-            session.flush()
-            run_id = run.id
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot prepare the crawl in the database: {exc}") from None
+    run_id = run.id
 
     google_news = sources.discovery.google_news
     plan = CrawlPlan(
@@ -276,38 +276,20 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
 
     finished = _now()
     summary = state.as_dict()
-    tried_sources = [s.name for s in planned]
-    if finish_reason == "shutdown":  # Scrapy's name for SIGTERM/SIGINT (a deadline, systemctl stop)
-        status = "interrupted"
-    elif tried_sources and not state.source_ok:
-        status = "all-sources-failed"
-    elif finish_reason not in (None, "finished"):
-        status = f"stopped: {finish_reason}"[:24]
-    else:
-        status = "completed"
     summary["finish_reason"] = finish_reason
+    run.record(summary)
     if state.database_error is not None:
-        status = "failed"
-    try:
-        with archive.transaction() as session:
-            row = session.get(CrawlRun, run_id)
-            assert row is not None
-            row.finished_at = finished
-            row.status = status
-            row.counters = summary
-            row.message = None if status == "completed" else run_message(status, state)[:500]
-    except SQLAlchemyError as exc:
-        # The row stays "running"; the next run (under the run lock) closes it as abandoned.
-        raise DatabaseError(
-            f"crawl run {run_id} stopped: the archive database is unavailable ({state.database_error or exc})"
-        ) from None
-    if state.database_error is not None:
+        # The job records the run as failed with this line (or, if the database is gone for
+        # good, the next run closes it as abandoned).
         raise DatabaseError(
             f"crawl run {run_id} stopped: the archive database is unavailable ({state.database_error})"
         )
+    status, message, error = crawl_outcome(run_id, finish_reason, bool(planned), state)
+    run.end(status, message)
     return CrawlReport(
         run_id=run_id,
         status=status,
+        message=message,
         started_at=started,
         finished_at=finished,
         counters=summary["counters"],
@@ -317,16 +299,30 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         sources_failed=summary["sources_failed"],
         finish_reason=finish_reason,
         stats={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
+        error=error,
     )
 
 
-def run_message(status: str, state: CrawlState) -> str:
-    """The one line a failed run leaves for `runs` and `report`: what went wrong, and why."""
-    if state.database_error is not None:
-        return state.database_error
-    if status == "all-sources-failed":
-        return f"every source failed: {top_causes(state.failures)}"
-    return status
+def crawl_outcome(
+    run_id: int, finish_reason: str | None, tried_sources: bool, state: CrawlState
+) -> tuple[RunStatus, str | None, BaseException | None]:
+    """How a crawl that ran ended: its run status, the one line `runs` and `report` show, and the
+    error the command exits with (docs/running.md, Exit codes)."""
+    if finish_reason == "shutdown":  # Scrapy's name for SIGTERM/SIGINT (a deadline, systemctl stop)
+        stopped = Interrupted(f"crawl run {run_id} stopped by SIGTERM/SIGINT; what it fetched is recorded")
+        return RunStatus.INTERRUPTED, "stopped by SIGTERM or SIGINT", stopped
+    if tried_sources and not state.source_ok:
+        causes = top_causes(state.failures)
+        message = "every source failed" + (f": {causes}" if causes else "")
+        return (
+            RunStatus.FAILED,
+            message,
+            AllSourcesFailed(f"every source failed (crawl run {run_id}): {causes or 'see the log above'}"),
+        )
+    if finish_reason not in (None, "finished"):
+        message = f"the crawler stopped: {finish_reason}"
+        return RunStatus.FAILED, message, CrawlAborted(f"crawl run {run_id} did not complete: {message}")
+    return RunStatus.COMPLETED, None, None
 
 
 def _discovery_slots(sources: SourcesFile) -> dict[str, dict[str, Any]]:
@@ -353,7 +349,18 @@ def _run_spider(settings: dict[str, Any], state: CrawlState) -> tuple[dict[str, 
     process = CrawlerProcess(settings={**settings, "LOG_INSTALL_ROOT_HANDLER": False})
     crawler = process.create_crawler(ArchiveSpider)
     process.crawl(crawler, state=state)
-    process.start()
+    # Scrapy handles SIGTERM/SIGINT while it runs (finishing the requests in flight); afterwards
+    # the job's handlers are back, so a signal during the summary still ends the run cleanly.
+    saved = (
+        {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+        if threading.current_thread() is threading.main_thread()
+        else {}
+    )
+    try:
+        process.start()
+    finally:
+        for signum, previous in saved.items():
+            signal.signal(signum, previous)
     stats = crawler.stats.get_stats() if crawler.stats else {}
     return stats, stats.get("finish_reason")
 

@@ -7,7 +7,7 @@ any address, treats an unreachable robots.txt as "allow everything", and downloa
 * `UrlPolicyMiddleware` (downloader middleware, runs first): every request, including each redirect
   hop and every robots.txt fetch, is refused unless its scheme is http/https and its host is not a
   private, loopback, link-local, CGNAT, unique-local, multicast, unspecified or cloud-metadata address
-  literal (`crawler.netguard`).
+  literal (`archive.netguard`).
 * `GuardedHostnameResolver` (Twisted name resolver, installed on the reactor): at connect time, on
   every hop, a host name whose resolved addresses include a forbidden one resolves to nothing, so no
   connection is ever attempted to it.
@@ -45,7 +45,7 @@ from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
 from w3lib.url import safe_url_string
 from zope.interface import implementer
 
-from crawler.netguard import (
+from archive.netguard import (
     SSRF,
     Refusal,
     address_refusal,

@@ -230,14 +230,13 @@ def import_(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | 
     """Import captures from JSON Lines files (url, fetched_at, html | title+text+authors).
 
     Records are applied in fetched_at order per article, so another tool's archive becomes a
-    version history. Runs under the archive's run lock (exit 75 if a crawl or import is
-    already running) and is recorded as a run (see `mediawatch runs`). Unusable lines are
-    rejected and counted, each named on stderr ("FILE line 3: not JSON: …"); exit 2 when a
-    file had no usable line at all (a binary file, the wrong file).
+    version history. Unusable lines are rejected and counted, each named on stderr
+    ("FILE line 3: not JSON: …"); exit 2 when a file had no usable line at all (a binary
+    file, the wrong file).
 
     Example: mediawatch import nyt-captures.jsonl
     """
-    from archive.jobs import run_import
+    from archive.jobs import RunStatus, import_files, job
 
     def render(path: Path, summary: Any) -> None:
         name = terminal_safe(str(path))
@@ -257,12 +256,16 @@ def import_(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | 
             more = len(summary.rejected) - SHOWN_REJECTIONS
             click.echo(f"{name}: … and {more} more rejected lines", err=True)
 
-    with _progress("importing") as advance:
-        results = run_import(db_url, files, trigger=trigger, progress=lambda _path: advance, on_file=render)
-    unusable = [path for path, summary in results if summary.records == 0 and summary.rejected]
+    preload = ("archive.importer",)
+    with job(db_url, command="import", trigger=trigger, preload=preload) as (archive, run):
+        with _progress("importing") as advance:
+            results = import_files(archive, run, files, progress=lambda _path: advance, on_file=render)
+        unusable = [path for path, summary in results if summary.records == 0 and summary.rejected]
+        if unusable:
+            names = ", ".join(str(path) for path in unusable)
+            run.end(RunStatus.FAILED, f"nothing imported from {names}: every line was rejected")
     if unusable:
-        names = ", ".join(terminal_safe(str(path)) for path in unusable)
-        raise InputError(f"nothing imported from {names}: every line was rejected")
+        raise InputError(run.message or "nothing imported")
 
 
 SHOWN_REJECTIONS = 10
@@ -594,43 +597,44 @@ def crawl(
 
     Example: mediawatch crawl --revisit due --warc /srv/warc
     """
-    from archive.runlock import acquire_run_lock
+    from archive.jobs import job
 
     topic_path: Path | str | None = None
     if topic is not None:
         topic_path = "none" if topic.lower() == "none" else Path(topic)
     # Never two crawls (or a crawl and an import) at once: a second one exits 75 untouched, and
     # quickly: Scrapy and the extractor are imported only once the lock is held.
-    with acquire_run_lock(db_url), _progress("crawling") as advance:
-        from crawler.run import AllSourcesFailed, CrawlAborted, CrawlOptions, run_crawl
-        from crawler.warccapture import parse_size
-
-        report = run_crawl(
-            CrawlOptions(
-                sources_path=sources_path,
-                topic_path=topic_path,  # type: ignore[arg-type]  # "none" is the literal CrawlOptions takes
-                feeds=list(feeds),
-                sitemaps=list(sitemaps),
-                revisit=revisit,  # type: ignore[arg-type]  # click.Choice gives one of the Literal values
-                discovery=not no_discovery,
-                allow_private_networks=allow_private_networks,
-                db_url=db_url,
-                extract_workers=workers,
-                progress=advance,
-                trigger=trigger,
-                warc_dir=warc_dir,
-                warc_max_size=parse_size(warc_max_size) if warc_max_size else None,
-            )
-        )
-        # The crawl returns its report; posting it is the caller's job (still under the lock, so
-        # the next run cannot start before this one's messages are out).
+    preload = (*CRAWL_MODULES, "mediawatch.notify")
+    with job(db_url, command="crawl", trigger=trigger, preload=preload) as (archive, run):
         from crawler.config import DEFAULT_SOURCES, load_sources
+        from crawler.run import CrawlOptions, run_crawl
+        from crawler.warccapture import parse_size
         from mediawatch.notify import notify_run
 
+        with _progress("crawling") as advance:
+            report = run_crawl(
+                archive,
+                run,
+                CrawlOptions(
+                    sources_path=sources_path,
+                    topic_path=topic_path,  # type: ignore[arg-type]  # "none" is the literal CrawlOptions takes
+                    feeds=list(feeds),
+                    sitemaps=list(sitemaps),
+                    revisit=revisit,  # type: ignore[arg-type]  # click.Choice gives one of the Literal values
+                    discovery=not no_discovery,
+                    allow_private_networks=allow_private_networks,
+                    extract_workers=workers,
+                    progress=advance,
+                    warc_dir=warc_dir,
+                    warc_max_size=parse_size(warc_max_size) if warc_max_size else None,
+                ),
+            )
+        # The crawl returns its report; posting it is the caller's job, once the run's row is
+        # closed (the digest reads it) and still under the lock (so the next run cannot start
+        # before this one's messages are out).
+        run.close()
         targets = load_sources(sources_path or DEFAULT_SOURCES).notify
-        notifications = notify_run(
-            open_archive(db_url), targets, report.run_id, report.started_at, report.finished_at
-        )
+        notifications = notify_run(archive, targets, report.run_id, report.started_at, report.finished_at)
     for line in notifications.failed:  # printed even with --quiet: cron mails it
         click.echo(f"Warning: notification failed: {terminal_safe(line)}", err=True)
     if quiet and report.status == "completed":
@@ -640,15 +644,12 @@ def crawl(
         click.echo(json.dumps(document, ensure_ascii=False))
     else:
         _render_crawl(report, notifications)
-    if report.status == "interrupted":
-        raise Interrupted(f"crawl run {report.run_id} stopped by SIGTERM/SIGINT; what it fetched is recorded")
-    if report.status == "all-sources-failed":
-        from archive.runs import top_causes
+    if report.error is not None:
+        raise report.error
 
-        causes = top_causes(report.failures) or "see the log above"
-        raise AllSourcesFailed(f"every source failed (crawl run {report.run_id}): {causes}")
-    if report.status != "completed":
-        raise CrawlAborted(f"crawl run {report.run_id} did not complete: {report.status}")
+
+# Imported once the crawl holds the run lock (see archive.jobs.job).
+CRAWL_MODULES = ("crawler.run", "crawler.spiders", "crawler.warccapture", "scrapy.crawler")
 
 
 SUMMARY_SOURCES = 15  # source lines in a crawl summary: with the totals it fits one screen
@@ -966,8 +967,9 @@ def _print_counts(label: str, counts: dict[str, int]) -> None:
 @cli.command("import-warc")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@trigger_option
 @archive_options
-def import_warc_command(files: tuple[Path, ...], as_json: bool, db_url: str | None) -> None:
+def import_warc_command(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | None) -> None:
     """Import HTML captures from WARC/ARC files (gzipped or not) as fetches at their WARC-Date.
 
     Revisit records are resolved against their originals; non-HTML, truncated and corrupt
@@ -976,11 +978,28 @@ def import_warc_command(files: tuple[Path, ...], as_json: bool, db_url: str | No
 
     Example: mediawatch import-warc crawl-2026-03-01.warc.gz old-collection.arc
     """
-    from archive.warc import import_warc
+    from archive.jobs import RunStatus, job
 
-    archive = open_archive(db_url)
-    with _progress("importing WARC") as advance:
-        summary = import_warc(archive, list(files), progress=advance)
+    with job(db_url, command="import-warc", trigger=trigger, preload=("archive.warc",)) as (archive, run):
+        from archive.warc import import_warc
+
+        with _progress("importing WARC") as advance:
+            summary = import_warc(archive, list(files), progress=advance, crawl_run_id=run.id)
+        run.add(
+            {
+                "files": summary.files,
+                "records": summary.records,
+                "taken": summary.taken,
+                "new_articles": summary.new_articles,
+                "new_versions": summary.new_versions,
+                "skipped": sum(summary.skipped.values()),
+                "errors": len(summary.errors),
+            }
+        )
+        if summary.errors:
+            path, error = summary.errors[0]
+            more = f" (and {len(summary.errors) - 1} more files)" if len(summary.errors) > 1 else ""
+            run.end(RunStatus.FAILED, f"{path}: {error}{more}")
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
     else:
@@ -1042,7 +1061,13 @@ def export_warc_to(
     type=click.FloatRange(0),
     help="Seconds between two requests to the archive (robots.txt Crawl-delay wins if longer).",
 )
+@click.option(
+    "--allow-private-networks",
+    is_flag=True,
+    help="Allow a web archive on loopback, private or link-local addresses (a local pywb, tests).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@trigger_option
 @archive_options
 def backfill_command(
     urls: tuple[str, ...],
@@ -1051,27 +1076,55 @@ def backfill_command(
     cdx_endpoint: str,
     replay_endpoint: str | None,
     delay: float,
+    allow_private_networks: bool,
     as_json: bool,
+    trigger: str,
     db_url: str | None,
 ) -> None:
     """Record an article's earlier Wayback captures as backfilled fetches at their capture times.
 
+    Exits 1 when the web archive could not be used for some article (refused, rate limited,
+    unreachable); what was recorded before stays, and the next run resumes.
+
     Example: mediawatch backfill https://www.nytimes.com/2012/06/20/world/middleeast/mubarak.html
     """
-    from archive.wayback import backfill
+    from archive.jobs import RunStatus, job
 
-    archive = open_archive(db_url)
-    with _progress("backfilling") as advance:
-        summary = backfill(
-            archive,
-            list(urls),
-            all_articles=all_articles,
-            since=parse_when(since) if since else None,
-            cdx_endpoint=cdx_endpoint,
-            replay_endpoint=replay_endpoint,
-            delay=delay,
-            progress=advance,
+    if not urls and not all_articles:
+        raise InputError("give article URLs or --all")
+    since_at = parse_when(since) if since else None
+    with job(db_url, command="backfill", trigger=trigger, preload=("archive.wayback",)) as (archive, run):
+        from archive.wayback import backfill
+
+        with _progress("backfilling") as advance:
+            summary = backfill(
+                archive,
+                list(urls),
+                all_articles=all_articles,
+                since=since_at,
+                cdx_endpoint=cdx_endpoint,
+                replay_endpoint=replay_endpoint,
+                delay=delay,
+                allow_private_networks=allow_private_networks,
+                progress=advance,
+                crawl_run_id=run.id,
+            )
+        run.add(
+            {
+                "articles": summary.articles,
+                "listed": summary.listed,
+                "already_recorded": summary.already_recorded,
+                "fetched": summary.fetched,
+                "new_articles": summary.new_articles,
+                "new_versions": summary.new_versions,
+                "skipped": sum(summary.skipped.values()),
+                "errors": len(summary.errors),
+            }
         )
+        if summary.errors:
+            url, error = summary.errors[0]
+            more = f" (and {len(summary.errors) - 1} more articles)" if len(summary.errors) > 1 else ""
+            run.end(RunStatus.FAILED, f"{url}: {error}{more}")
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
     else:
@@ -1270,10 +1323,12 @@ def schedule(config_path: Path | None, db_url: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 @archive_options
 def runs(run_id: int | None, limit: int, as_json: bool, db_url: str | None) -> None:
-    """List recent crawl and import runs, one line each; `runs RUN` shows one run in full.
+    """List recent runs, one line each; `runs RUN` shows one run in full.
 
-    Each line: id, start, duration, trigger, command, status, new articles, edits, removals,
-    failures and the top failure causes.
+    Every command that changes the archive (crawl, import, import-warc, backfill, rederive,
+    db copy) is a run. Each line: id, start, duration, trigger, command, status (running,
+    completed, failed, interrupted, abandoned), new articles, edits, removals, failures and the
+    top failure causes, or why the run did not complete.
 
     Example: mediawatch runs --limit 10; mediawatch runs 42
     """
@@ -1294,7 +1349,8 @@ def runs(run_id: int | None, limit: int, as_json: bool, db_url: str | None) -> N
         return
     click.echo(RUN_LINE.format("id", "started (UTC)", "took", "trigger", "command", "status", *RUN_COUNTS))
     for r in rows:
-        cause = r.top_failures or (r.message if r.status not in ("completed", "running") else "")
+        # Why a run did not complete, else what failed along the way.
+        cause = r.message if r.status not in ("completed", "running") and r.message else r.top_failures
         line = RUN_LINE.format(
             r.id,
             f"{r.started_at:%Y-%m-%d %H:%M:%S}",
@@ -1311,7 +1367,7 @@ def runs(run_id: int | None, limit: int, as_json: bool, db_url: str | None) -> N
 
 
 RUN_COUNTS = ("new", "edits", "removed", "failed")
-RUN_LINE = "{:>5}  {:<19}  {:>8}  {:<8}  {:<7}  {:<18}  {:>5}  {:>5}  {:>7}  {:>6}"
+RUN_LINE = "{:>5}  {:<19}  {:>8}  {:<8}  {:<11}  {:<11}  {:>5}  {:>5}  {:>7}  {:>6}"
 
 
 def one_line(text: str) -> str:
@@ -1523,16 +1579,20 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
 @cli.command()
 @click.option("--url", default=None, help="Only this article (else every article).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@trigger_option
 @archive_options
-def rederive(url: str | None, as_json: bool, db_url: str | None) -> None:
+def rederive(url: str | None, as_json: bool, trigger: str, db_url: str | None) -> None:
     """Re-extract stored raw HTML with the current extractor; differences become re-derivations.
 
     Example: mediawatch rederive --url https://www.dawn.com/news/1234567
     """
-    from archive.rederive import rederive as run_rederive
+    from archive.jobs import job
 
-    archive = open_archive(db_url)
-    summary = run_rederive(archive.sessions, url=url)
+    with job(db_url, command="rederive", trigger=trigger, preload=("archive.rederive",)) as (archive, run):
+        from archive.rederive import rederive as run_rederive
+
+        summary = run_rederive(archive.sessions, url=url)
+        run.add(summary.as_dict())
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
         return

@@ -27,7 +27,7 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.internet.interfaces import IHostnameResolver
 from zope.interface import implementer
 
-from crawler.netguard import host_address, normalize_host
+from archive.netguard import host_address, normalize_host
 from crawler.safety import SAFETY_SETTINGS, GuardedHostnameResolver, failure_reason
 
 STUB_ENV = "MEDIAWATCH_TEST_STUB_HOSTS"

@@ -327,12 +327,12 @@ def test_every_source_failing_exits_non_zero(site: Site, tmp_path: Path) -> None
     )
     assert code == 5, err
     assert "every source failed" in err
-    assert report["status"] == "all-sources-failed"
+    assert report["status"] == "failed" and report["message"].startswith("every source failed: ")
     archive = Archive(db_url)
     with archive.reading() as session:
         run = session.get(CrawlRun, report["run_id"])
         errors = session.scalars(select(Fetch).where(Fetch.outcome == FetchOutcome.ERROR)).all()
-    assert run is not None and run.status == "all-sources-failed"
+    assert run is not None and run.status == "failed" and run.message == report["message"]
     assert sorted(f.url for f in errors) == sorted(
         [site.url("/missing.xml"), site.url("/bad.xml"), site.url("/bad.xml")]
     )

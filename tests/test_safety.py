@@ -27,8 +27,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
 from zope.interface import implementer
 
-from crawler.netguard import address_refusal, explain_url, parse_ipv4_host
-from crawler.robots import truncate_robots
+from archive.netguard import address_refusal, explain_url, parse_ipv4_host
+from archive.robotstxt import truncate_robots
 from crawler.safety import SAFETY_SETTINGS, GuardedHostnameResolver, classify_url
 
 TESTS = Path(__file__).parent

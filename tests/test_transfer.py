@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from archive.db import Archive
 from archive.jobs import run_import
-from archive.models import Article, Base, Blob, Fetch, Version
+from archive.models import Article, Base, Blob, CrawlRun, Fetch, Version
 from archive.store import Capture, record
 from mediawatch.cli import cli
 
@@ -61,7 +61,11 @@ def test_copy_sqlite_to_postgresql_is_lossless(sqlite_archive: str, postgres_ser
     assert result.exit_code == 0, result.output
     assert "version: 2" in result.output and "copied to postgresql" in result.output
     before, after = dump(sqlite_archive), dump(target)
+    # Every row as it was, and the copy recorded as one more run of the target.
+    copy_run = dict(zip(CrawlRun.__table__.columns.keys(), after["crawl_run"].pop(), strict=True))
     assert after == before
+    assert copy_run["status"] == "completed" and copy_run["counters"]["command"] == "db copy"
+    assert copy_run["counters"]["version"] == len(before["version"])
     assert len(after["article"]) >= 11 and len(after["blob"]) >= 4
     with Archive(target) as archive, archive.reading() as s:
         for blob in s.scalars(select(Blob)):
@@ -91,7 +95,9 @@ def test_copy_sqlite_to_postgresql_is_lossless(sqlite_archive: str, postgres_ser
     assert refused.exit_code == 2 and "not empty" in refused.output
     forced = invoke("db", "copy", "--to", target, "--from", sqlite_archive, "--force")
     assert forced.exit_code == 0, forced.output
-    assert dump(target) == before
+    after = dump(target)
+    assert after["crawl_run"].pop()[-2]["command"] == "db copy"  # (…, counters, message)
+    assert after == before
     same = invoke("db", "copy", "--to", sqlite_archive, "--db", sqlite_archive)
     assert same.exit_code == 2 and "same database" in same.output
 

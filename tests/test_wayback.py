@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Iterator
+import urllib.robotparser
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,9 +23,11 @@ from archive.db import Archive
 from archive.lookups import require_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
 from archive.queries import versions_of
+from archive.safehttp import guarded_client
 from archive.store import Capture, record
 from archive.wayback import (
     Backfiller,
+    BackfillError,
     BackfillSummary,
     CdxRow,
     _Polite,
@@ -68,7 +74,9 @@ def test_backfill_rebuilds_every_history_with_its_dates(
     for slug in nyt_slugs(corpus):
         url = nyt_captures(corpus, slug)[0].url
         before = len(site.replays())
-        summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+        summary = backfill(
+            archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True
+        )
         assert not summary.errors and not summary.skipped and not summary.notes, slug
         got = versions(archive, url)
         want = expected(corpus, slug)
@@ -97,7 +105,7 @@ def test_client_collapses_duplicates_when_the_server_does_not(
 ) -> None:
     site.honour_collapse = False
     url = nyt_captures(corpus, SLUG)[0].url
-    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     assert summary.listed == len(expected(corpus, SLUG)) == len(site.replays())
     assert [first for _, first, _ in versions(archive, url)] == expected(corpus, SLUG)
 
@@ -106,18 +114,18 @@ def test_backfill_is_resumable(archive: Archive, corpus: Path, site: WaybackSite
     url = nyt_captures(corpus, SLUG)[0].url
     want = expected(corpus, SLUG)
     site.failing = {want[2].strftime("%Y%m%d%H%M%S")}
-    first = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    first = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     # Stops at the failed capture, so no later capture overtakes it.
     assert first.fetched == 2 and first.skipped == {"replay HTTP 500 (resumes next run)": 1}
     assert [first for _, first, _ in versions(archive, url)] == want[:2]
     site.failing = set()
     site.requests.clear()
-    second = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    second = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     assert second.already_recorded == 2 and second.fetched == len(want) - 2
     assert len(site.replays()) == len(want) - 2  # only the missing captures are fetched
     assert [first for _, first, _ in versions(archive, url)] == want
     site.requests.clear()
-    third = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    third = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     assert third.fetched == 0 and third.already_recorded == len(want) and not site.replays()
 
 
@@ -126,7 +134,7 @@ def test_backfill_before_first_observation_then_crawl_continues(
 ) -> None:
     captures = nyt_captures(corpus, SLUG)
     url = captures[0].url
-    backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     # Our own crawl later sees the last archived state again: no new version, history intact.
     page = last_page(site, url)
     result = record(
@@ -157,7 +165,7 @@ def test_backfill_of_an_observed_article_keeps_older_captures_as_evidence(
             content_type="text/html; charset=utf-8",
         ),
     )
-    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     assert summary.new_versions == 0 and summary.fetched == len(expected(corpus, SLUG))
     assert len(versions(archive, url)) == 1
     with archive.reading() as session:
@@ -170,13 +178,17 @@ def test_backfill_of_an_observed_article_keeps_older_captures_as_evidence(
 def test_since_and_all(archive: Archive, corpus: Path, site: WaybackSite) -> None:
     want = expected(corpus, SLUG)
     url = nyt_captures(corpus, SLUG)[0].url
-    summary = backfill(archive, [url], since=want[2], cdx_endpoint=site.cdx_endpoint, delay=0)
+    summary = backfill(
+        archive, [url], since=want[2], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True
+    )
     assert summary.fetched == len(want) - 2
     assert [first for _, first, _ in versions(archive, url)] == want[2:]
     other = nyt_captures(corpus, "activism-grows-as")[0].url
-    backfill(archive, [other], cdx_endpoint=site.cdx_endpoint, delay=0)
+    backfill(archive, [other], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     site.requests.clear()
-    everything = backfill(archive, [], all_articles=True, cdx_endpoint=site.cdx_endpoint, delay=0)
+    everything = backfill(
+        archive, [], all_articles=True, cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True
+    )
     assert everything.articles == 2
     assert everything.fetched == 2  # the two captures before --since, now listed too
     assert len(versions(archive, other)) == len(expected(corpus, "activism-grows-as"))
@@ -185,24 +197,112 @@ def test_since_and_all(archive: Archive, corpus: Path, site: WaybackSite) -> Non
 def test_robots_txt_of_the_archive_is_honoured(archive: Archive, corpus: Path, site: WaybackSite) -> None:
     url = nyt_captures(corpus, SLUG)[0].url
     site.robots = "User-agent: *\nDisallow: /web/\n"
-    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     assert summary.skipped == {"disallowed by the archive's robots.txt": summary.listed}
     assert not site.replays() and summary.fetched == 0
     # RFC 9309: a robots.txt that errors means "disallow everything".
     site.robots_status = 503
     site.requests.clear()
-    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     assert "robots.txt" in summary.errors[0][1] and site.requests == ["/robots.txt"]
+    # 429 too, as the crawler reads it (a 4xx that means "come back later", not "no rules").
+    site.robots_status = 429
+    site.requests.clear()
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
+    assert "answered HTTP 429" in summary.errors[0][1] and site.requests == ["/robots.txt"]
     # A missing robots.txt (404) allows everything.
     site.robots_status = 404
-    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0)
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
     assert summary.fetched == summary.listed > 0
+
+
+def test_robots_txt_of_the_archive_is_read_as_rfc_9309(
+    archive: Archive, corpus: Path, site: WaybackSite
+) -> None:
+    """The crawler's parser (Protego): the longest matching rule wins, whatever the order. The
+    standard library's robotparser takes the first match and would refuse every capture here."""
+    url = nyt_captures(corpus, SLUG)[0].url
+    site.robots = "User-agent: *\nDisallow: /web/\nAllow: /web/2012\n"
+    summary = backfill(archive, [url], cdx_endpoint=site.cdx_endpoint, delay=0, allow_private_networks=True)
+    in_2012 = [at for at in expected(corpus, SLUG) if at.year == 2012]
+    assert 0 < summary.fetched == len(in_2012) < summary.listed
+    assert summary.skipped == {"disallowed by the archive's robots.txt": summary.listed - len(in_2012)}
+    assert [first for _, first, _ in versions(archive, url)] == in_2012
+    assert all(path.startswith("/web/2012") for path in site.replays())
+    first_match = urllib.robotparser.RobotFileParser()
+    first_match.parse(site.robots.splitlines())
+    assert not first_match.can_fetch("mediawatch", f"{site.base}{site.replays()[0]}")
+
+
+def test_an_archive_on_this_machine_is_refused_unless_allowed(
+    db_url: str, corpus: Path, site: WaybackSite
+) -> None:
+    """The crawler's address guard: a web archive on loopback (or a private network) is never
+    asked anything without --allow-private-networks; the run fails and says how to allow it."""
+    url = nyt_captures(corpus, SLUG)[0].url
+    args = ["backfill", "--db", db_url, "--cdx-endpoint", site.cdx_endpoint, "--delay", "0"]
+    result = CliRunner().invoke(cli, [*args, url])
+    assert result.exit_code == 1, result.output
+    why = (
+        f"refused to fetch from {site.base}: 127.0.0.1 is loopback "
+        "(pass --allow-private-networks for a web archive on this machine or network)"
+    )
+    assert result.stderr.splitlines() == [f"Error: {url}: {why}"]
+    assert site.requests == []
+    [run] = CliRunner().invoke(cli, ["runs", "--json", "--db", db_url]).stdout.splitlines()
+    assert json.loads(run)["status"] == "failed" and json.loads(run)["message"] == f"{url}: {why}"
+
+
+def resolving(answers: dict[str, list[str]]) -> Callable[[str, int], list[Any]]:
+    """A stub DNS: each name resolves to the given addresses (the tests have no network)."""
+    return lambda host, _port: [ipaddress.ip_address(a) for a in answers[host]]
+
+
+def test_names_are_checked_on_every_address_they_resolve_to(
+    archive: Archive, corpus: Path, site: WaybackSite
+) -> None:
+    url = nyt_captures(corpus, SLUG)[0].url
+    port = urlsplit(site.base).port
+    endpoint = f"http://archive.test:{port}/cdx/search/cdx"
+
+    def backfill_through(answers: list[str], allow_private: bool) -> BackfillSummary | str:
+        client = guarded_client(
+            allow_private=allow_private, resolver=resolving({"archive.test": answers}), follow_redirects=False
+        )
+        backfiller = Backfiller(
+            archive, cdx_endpoint=endpoint, delay=0, allow_private_networks=allow_private, client=client
+        )
+        summary = BackfillSummary()
+        try:
+            backfiller.backfill(url, summary)
+        except BackfillError as exc:
+            return str(exc)
+        finally:
+            backfiller.close()
+        return summary
+
+    hint = " (pass --allow-private-networks for a web archive on this machine or network)"
+    refused = f"refused to fetch from http://archive.test:{port}: archive.test: "
+    # A name that resolves to loopback is refused at connect time, before any connection.
+    assert backfill_through(["127.0.0.1"], False) == refused + "127.0.0.1 is loopback" + hint
+    # One forbidden address among the answers is enough (DNS rebinding picks the other one later).
+    assert backfill_through(["93.184.215.14", "10.1.2.3"], False) == refused + "10.1.2.3 is private" + hint
+    # The cloud-metadata endpoint stays refused even when private networks are allowed.
+    assert (
+        backfill_through(["169.254.169.254"], True)
+        == refused + "169.254.169.254 is a cloud metadata endpoint"
+    )
+    assert site.requests == []
+    # Allowed, the client connects to the address it checked ("archive.test" has no real DNS).
+    summary = backfill_through(["127.0.0.1"], True)
+    assert isinstance(summary, BackfillSummary)
+    assert summary.fetched == summary.listed == len(expected(corpus, SLUG))
 
 
 def test_politeness_delay_and_crawl_delay(site: WaybackSite) -> None:
     sleeps: list[float] = []
     with httpx.Client() as client:
-        polite = _Polite(client, 1.0, sleep=sleeps.append, monotonic=lambda: 100.0)
+        polite = _Polite(client, 1.0, allow_private=True, sleep=sleeps.append, monotonic=lambda: 100.0)
         for _ in range(3):
             polite.get(f"{site.base}/robots.txt", 1000)
     # robots.txt itself, then three requests, each at least 1 s after the previous one.
@@ -210,7 +310,7 @@ def test_politeness_delay_and_crawl_delay(site: WaybackSite) -> None:
     site.robots = "User-agent: *\nCrawl-delay: 5\nAllow: /\n"
     sleeps.clear()
     with httpx.Client() as client:
-        polite = _Polite(client, 1.0, sleep=sleeps.append, monotonic=lambda: 100.0)
+        polite = _Polite(client, 1.0, allow_private=True, sleep=sleeps.append, monotonic=lambda: 100.0)
         polite.get(f"{site.base}/cdx/search/cdx?url=x", 1000)
         polite.get(f"{site.base}/cdx/search/cdx?url=x", 1000)
     assert sleeps == [1.0, 6.0]
@@ -237,7 +337,7 @@ def test_rate_limited_archive_stops_the_run(archive: Archive, corpus: Path, tmp_
     try:
         endpoint = f"http://127.0.0.1:{server.server_address[1]}/cdx/search/cdx"
         urls = [nyt_captures(corpus, slug)[0].url for slug in nyt_slugs(corpus)[:3]]
-        summary = backfill(archive, urls, cdx_endpoint=endpoint, delay=0)
+        summary = backfill(archive, urls, cdx_endpoint=endpoint, delay=0, allow_private_networks=True)
     finally:
         server.shutdown()
         server.server_close()
@@ -264,7 +364,16 @@ def test_parse_cdx_forms_and_collapse() -> None:
 def test_cli_backfill(db_url: str, corpus: Path, site: WaybackSite) -> None:
     url = nyt_captures(corpus, SLUG)[0].url
     runner = CliRunner()
-    args = ["backfill", "--db", db_url, "--cdx-endpoint", site.cdx_endpoint, "--delay", "0"]
+    args = [
+        "backfill",
+        "--db",
+        db_url,
+        "--cdx-endpoint",
+        site.cdx_endpoint,
+        "--delay",
+        "0",
+        "--allow-private-networks",
+    ]
     result = runner.invoke(cli, [*args, url])
     assert result.exit_code == 0, result.output
     n = len(expected(corpus, SLUG))
