@@ -27,13 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from conftest import corpus_root  # noqa: E402
 from crawl_site import Site  # noqa: E402
 
 
 def corpus_pages(n: int) -> list[bytes]:
-    corpus = Path(os.environ.get("MEDIAWATCH_CORPUS", ROOT.parent / "shared" / "corpus"))
-    if not corpus.is_dir():
-        corpus = Path("/work/shared/corpus")
+    # The same rule as the tests: $MEDIAWATCH_CORPUS, else ../shared/corpus beside the checkout.
+    corpus = corpus_root()
+    if corpus is None:
+        raise SystemExit("no corpus: set MEDIAWATCH_CORPUS or put it at ../shared/corpus")
     folder = corpus / "trafilatura-evaldata" / "tests" / "eval"
     out = []
     for path in sorted(folder.glob("*.gz")):
