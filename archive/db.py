@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,12 +41,22 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> Engine:
-    """Create an engine with the pragmas and transaction behaviour mediawatch relies on."""
+def parse_database_url(url: str) -> URL:
+    """The database URL, parsed; DatabaseError if it is not one, or not a backend mediawatch runs on."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
+        )
+    return parsed
+
+
+def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine with the pragmas and transaction behaviour mediawatch relies on."""
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             parsed,
@@ -54,12 +64,8 @@ def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> Engine:
             **kwargs,
         )
         _configure_sqlite(engine, readonly=readonly)
-    elif parsed.get_backend_name() == "postgresql":
-        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     else:
-        raise DatabaseError(
-            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
-        )
+        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     return engine
 
 
