@@ -20,6 +20,7 @@ from archive.export import version_record
 from archive.models import Article, ArticleURL, Fetch, FetchOutcome, Source, Version
 from archive.queries import with_previous_text
 from archive.search import matching_version_ids, parse_query
+from archive.timeparse import parse_day
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +58,15 @@ class ListFilters:
             if value is None:
                 return None
             try:
-                return date.fromisoformat(value)
-            except ValueError:
-                raise InputError(f"{name}: not a date (use YYYY-MM-DD): {value!r}") from None
+                return parse_day(value)
+            except ValueError as exc:
+                raise InputError(f"{name}: {exc}") from None
 
         def as_int(name: str, default: int | None, low: int, high: int) -> int | None:
             value = clean(name)
             if value is None:
                 return default
-            if not value.isdigit() or not low <= int(value) <= high:
+            if not is_number(value, 10) or not low <= int(value) <= high:
                 raise InputError(f"{name}: expected a number from {low} to {high}")
             return int(value)
 
@@ -531,10 +532,15 @@ class DiffPage:
         }
 
 
+def is_number(value: str, max_digits: int) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and "١", which ``int`` refuses or reads."""
+    return 0 < len(value) <= max_digits and value.isascii() and value.isdigit()
+
+
 def parse_seq(value: str | None, name: str) -> int | None:
     if value is None or not value.strip():
         return None
-    if not value.strip().isdigit() or len(value.strip()) > 9:
+    if not is_number(value.strip(), 9):
         raise InputError(f"{name}: expected a version number")
     return int(value)
 
