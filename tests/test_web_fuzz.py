@@ -35,45 +35,30 @@ ROUTES = {
 }
 ODD = st.one_of(
     st.text(max_size=20),
-    st.sampled_from(
-        [
-            "9999-12-31",
-            "0001-01-01",
-            "10000-01-01",
-            "2026-02-30",
-            "2026-03-01",
-            "²",
-            "١٢",
-            "٣",
-            "-1",
-            "0",
-            "1",
-            "2",
-            "4",
-            "99999999999999999999",
-            str(2**31),
-            str(2**63),
-            "1e3",
-            " 1",
-            "*",
-            '"',
-            "Mubarak",
-            "x" * 600,
-            "pt-BR",
-            "on",
-        ]
-    ),
-    st.integers().map(str),
+    st.sampled_from(["", " ", "*", '"', "()", "Mubarak", "x" * 600, "pt-BR", "on", "%00", "\x00", "\u202e"]),
 )
+DATES = st.one_of(
+    st.sampled_from(["9999-12-31", "9999-12-30", "0001-01-01", "10000-01-01", "2026-02-30", "2026-03-01"]),
+    st.dates().map(str),
+    ODD,
+)
+NUMBERS = st.one_of(
+    st.sampled_from(["²", "١٢", "٣", "-1", "0", "1", "2", "4", " 1", "1e3", "0x10", "99999999999999999999"]),
+    st.sampled_from([2**31 - 1, 2**31, 2**63, 10**12]).map(str),
+    st.integers().map(str),
+    ODD,
+)
+VALUES = {"since": DATES, "until": DATES, "source": NUMBERS, "page": NUMBERS, "a": NUMBERS, "b": NUMBERS}
+VALUES["offset"] = NUMBERS
 
 
 @st.composite
 def requests(draw: st.DrawFn) -> str:
     route = draw(st.sampled_from(sorted(ROUTES)))
-    path = route.replace("{id}", quote(draw(st.one_of(st.just("1"), ODD)), safe=""))
-    path = path.replace("{seq}", quote(draw(st.one_of(st.just("1"), ODD)), safe=""))
+    path = route.replace("{id}", quote(draw(st.one_of(st.just("1"), NUMBERS)), safe=""))
+    path = path.replace("{seq}", quote(draw(st.one_of(st.just("1"), NUMBERS)), safe=""))
     names = draw(st.lists(st.sampled_from(ROUTES[route] or ["x"]), max_size=4))
-    query = urlencode([(name, draw(ODD)) for name in names])
+    query = urlencode([(name, draw(VALUES.get(name, ODD))) for name in names])
     return f"{path}?{query}" if query else path
 
 

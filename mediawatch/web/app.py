@@ -173,7 +173,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     # ---- article, version, raw
 
     def article_id_of(value: str) -> int:
-        if not views.is_number(value, 12):
+        if not views.is_number(value, 10) or int(value) > views.MAX_ID:  # ids are 32-bit columns
             raise NotFoundError(f"no article {value!r}")
         return int(value)
 

@@ -33,6 +33,7 @@ MAX_LABELLED = 200  # change labels are computed for at most this many versions 
 MAX_SOURCES = 500
 FEED_ENTRIES = 50
 MAX_DUPLICATES = 100
+MAX_ID = 2**31 - 1  # the largest id or number an INTEGER column holds on both backends
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class ListFilters:
         if q is not None:
             parse_query(q)  # a clear message now rather than in the middle of the page
         return cls(
-            source=as_int("source", None, 1, 2**31 - 1),
+            source=as_int("source", None, 1, MAX_ID),
             since=as_date("since"),
             until=as_date("until"),
             language=language,
