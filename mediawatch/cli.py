@@ -574,7 +574,7 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
     multiple=True,
     type=HTTP_URL,
     metavar="URL",
-    help="Crawl this feed instead of the sources file."
+    help="Crawl this feed instead of the sources file.",
 )
 @click.option(
     "--sitemap",
@@ -840,10 +840,11 @@ def export_warc_to(
     with _progress("exporting WARC") as advance:
         summary = export_warc(archive, output, since=since, url=url, progress=advance)
     # With --output - the WARC is on stdout: the summary goes to stderr.
-    out = stderr() if str(output) == "-" else stdout()
+    on_stdout = str(output) == "-"
     if as_json:
-        out.print(json.dumps(summary.as_dict()), markup=False)
+        click.echo(json.dumps(summary.as_dict()), err=on_stdout)
         return
+    out = stderr() if on_stdout else stdout()
     out.print(
         f"{terminal_safe(str(output))}: {summary.responses} response and {summary.revisits} revisit "
         f"records, {summary.bytes_written} bytes"
