@@ -46,18 +46,26 @@ def database_url(explicit: str | None = None) -> str:
     value = explicit or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
     if "://" not in value and not _SCHEME_WITHOUT_SLASHES.match(value):
         value = f"sqlite:///{value}"
-    _parse_url(value)
+    parse_database_url(value)
     return value
 
 
-def _parse_url(url: str) -> URL:
+def parse_database_url(url: str) -> URL:
+    """The database URL, parsed; ConfigError (exit 2) if it is not one, or not a backend mediawatch
+    runs on."""
     try:
-        return make_url(url)
-    except (ArgumentError, ValueError):
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
             f"invalid database URL {url!r}: give a file path, sqlite:///PATH "
             "or postgresql+psycopg://USER@HOST/NAME"
         ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"unsupported database {parsed.get_backend_name()!r}: use a file path, sqlite:///PATH "
+            "or postgresql+psycopg://USER@HOST/NAME"
+        )
+    return parsed
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -67,7 +75,7 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 
 def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> Engine:
     """Create an engine with the pragmas and transaction behaviour mediawatch relies on."""
-    parsed = _parse_url(url)
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             parsed,
@@ -75,12 +83,8 @@ def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> Engine:
             **kwargs,
         )
         _configure_sqlite(engine, readonly=readonly)
-    elif parsed.get_backend_name() == "postgresql":
-        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     else:
-        raise DatabaseError(
-            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
-        )
+        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     return engine
 
 
@@ -228,7 +232,7 @@ def _safe_url(engine: Engine) -> str:
 def require_existing(url: str) -> None:
     """Refuse a SQLite file that does not exist: opening it would create an empty archive, and a
     read-only command pointed at a mistyped path must say so instead of showing nothing."""
-    parsed = _parse_url(url)
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
     if parsed.query.get("uri") or parsed.database.startswith("file:"):

@@ -2,8 +2,10 @@
 
 Formats are registered in :data:`EXPORTERS` (JSON Lines and CSV here; WARC is another module's
 job and plugs in the same way). The output path always comes from the user, never from crawled
-data; the file is written to a temporary name beside it and renamed when complete, so a failed
-export never leaves a truncated file under the requested name.
+data, and is written by :func:`archive.files.open_output`: a new or regular file is written
+beside and renamed when complete (a failed export never leaves a truncated file under the
+requested name), a device or pipe is written into, ``-`` is standard output, and a terminal
+gets control characters escaped.
 
 - ``jsonl``: one JSON object per article: URL, aliases, status, and ``versions`` (each with
   title, byline, dates, language, text, hashes, extractor, change kind, flags) and ``fetches``
@@ -19,9 +21,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from archive.db import Archive
 from archive.errors import InputError
+from archive.files import open_output
 from archive.models import Article, ArticleURL, Fetch, Version
 
 logger = logging.getLogger(__name__)
@@ -251,29 +251,11 @@ def export(
     since: datetime | None = None,
     url: str | None = None,
 ) -> ExportSummary:
-    """Write the export to ``output`` (``-`` is stdout) atomically; return what was written."""
+    """Write the export to ``output`` (``-`` is stdout; see archive.files); return what was written."""
     writer = EXPORTERS.get(fmt)
     if writer is None:
         raise InputError(f"unknown export format {fmt!r} (one of: {', '.join(sorted(EXPORTERS))})")
-    with archive.reading() as session:
-        records = histories(session, since=since, url=url)
-        if str(output) == "-":
-            counts = writer(records, sys.stdout)
-            return ExportSummary("-", fmt, *counts)
-        target = Path(output)
-        if target.is_dir():
-            raise InputError(f"{target}: is a directory; give a file name")
-        if not target.parent.is_dir():
-            raise InputError(f"{target.parent}: no such directory")
-        handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-                counts = writer(records, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    logger.info("exported %d articles to %s", counts[0], target)
-    return ExportSummary(str(target), fmt, *counts)
+    with archive.reading() as session, open_output(output) as out:
+        counts = writer(histories(session, since=since, url=url), out)
+    logger.info("exported %d articles to %s", counts[0], output)
+    return ExportSummary(str(output), fmt, *counts)

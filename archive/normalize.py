@@ -128,6 +128,10 @@ _SLASHES = re.compile(r"/{2,}")
 _AMP_HOST = re.compile(r"^amp\.", re.IGNORECASE)
 
 
+# Lone surrogates (what Python makes of undecodable bytes in argv) and NUL: no database stores them.
+_UNSAFE_IN_URL = re.compile(r"[\ud800-\udfff\x00]")
+
+
 class URLError(ValueError):
     """A URL that cannot name an article (wrong scheme, no host, too long)."""
 
@@ -146,15 +150,23 @@ def normalize_url(url: str) -> str:
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise URLError(f"URL longer than {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise URLError(f"not an http(s) URL: {url[:200]!r}")
-    host = (parts.hostname or "").rstrip(".")
+    if _UNSAFE_IN_URL.search(url):  # undecodable bytes (from a command line)
+        raise URLError(f"URL with bytes that are not text: {url[:200]!r}")
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise URLError(f"not an http(s) URL: {url[:200]!r}")
+        host = (parts.hostname or "").rstrip(".")
+        explicit_port = parts.port
+    except URLError:
+        raise
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", …
+        raise URLError(f"not a valid URL ({exc}): {url[:200]!r}") from None
     if not host:
         raise URLError(f"URL has no host: {url[:200]!r}")
     host = _AMP_HOST.sub("", host.lower())
-    port = parts.port if parts.port not in (None, 80 if scheme == "http" else 443) else None
+    port = explicit_port if explicit_port not in (None, 80 if scheme == "http" else 443) else None
     netloc = host if port is None else f"{host}:{port}"
     if ":" in host and not host.startswith("["):
         netloc = f"[{host}]" if port is None else f"[{host}]:{port}"

@@ -33,12 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from archive.db import database_url, make_engine
+from archive.db import database_url, make_engine, parse_database_url
 from archive.errors import AlreadyRunning, DatabaseError, InputError, Interrupted
 
 logger = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ def lock_path(db_url: str, name: str = RUN_LOCK, lock_dir: str | Path | None = N
     if not name.isidentifier():
         raise InputError(f"invalid lock name {name!r}")
     directory = lock_dir or os.environ.get(LOCK_DIR_ENV)
-    database = make_url(db_url).database or ""
+    database = parse_database_url(db_url).database or ""
     if directory or database in ("", ":memory:"):
         # One file per database, wherever the operator wants lock files.
         tag = hashlib.sha256(str(Path(database).resolve() if database else db_url).encode()).hexdigest()
@@ -81,7 +80,7 @@ def acquire_run_lock(
 ) -> Iterator[RunLock]:
     """Hold the archive's exclusive ``name`` lock for the ``with`` block, or raise AlreadyRunning."""
     url = database_url(db_url)
-    if make_url(url).get_backend_name() == "postgresql":
+    if parse_database_url(url).get_backend_name() == "postgresql":
         with _advisory_lock(url, name) as held:
             yield held
     else:

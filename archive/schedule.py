@@ -6,30 +6,13 @@ after the last rung the article is no longer revisited.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+from archive.timeparse import parse_duration as parse_duration  # re-exported: config and scheduler use it
+
 MAX_RUNGS = 20
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` -> timedelta."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    elif isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    else:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d)")
-    if seconds <= 0:
-        raise ValueError(f"a duration must be positive: {value!r}")
-    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)

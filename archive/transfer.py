@@ -8,24 +8,24 @@ that writes, the copy holds the run lock (of both archives) and is recorded as a
 ``db copy`` row added to the target in the copy's own transaction, after the copied runs (a
 ``running`` row written first would be replaced by the copy).
 
-``backup_sqlite`` uses SQLite's online backup API: a consistent snapshot while crawls write.
+``backup_sqlite`` uses SQLite's online backup API: a consistent snapshot while crawls write,
+delivered to the path by :func:`archive.files.staged_output` (renamed over a new or regular
+file, copied into standard output, a device or a pipe, through symlinks).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, Table, func, insert, select, text
-from sqlalchemy.engine import make_url
 
-from archive.db import Archive, database_url
+from archive.db import Archive, database_url, parse_database_url
 from archive.errors import ConfigError, DatabaseError, InputError
+from archive.files import output_target, staged_output
 from archive.models import Base, CrawlRun
 from archive.runs import RunStatus, utcnow
 
@@ -118,7 +118,7 @@ def _reset_sequences(dst: Connection) -> None:
 
 
 def _same_database(a: str, b: str) -> bool:
-    ua, ub = make_url(a), make_url(b)
+    ua, ub = parse_database_url(a), parse_database_url(b)
     if ua.get_backend_name() != ub.get_backend_name():
         return False
     if ua.get_backend_name() == "sqlite":
@@ -139,36 +139,30 @@ class BackupResult:
 
 def backup_sqlite(db_url: str | None, path: Path) -> BackupResult:
     """A consistent single-file copy of a live SQLite archive (readers and writers keep going)."""
-    url = make_url(database_url(db_url))
+    url = parse_database_url(database_url(db_url))
     if url.get_backend_name() != "sqlite":
         raise ConfigError("db backup is for SQLite archives; back up PostgreSQL with pg_dump --format=custom")
     source = Path(url.database or "")
     if not url.database or not source.is_file():
         raise InputError(f"no SQLite archive at {source}")
-    path = path.resolve()
-    if path == source.resolve():
+    target = output_target(path)
+    if target.path is not None and target.path == source.resolve():
         raise InputError("the backup cannot overwrite the archive itself")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        src = sqlite3.connect(source, timeout=30)
-        dst = sqlite3.connect(tmp)
-        try:
-            src.backup(dst)  # all pages in one step: one consistent snapshot
-            dst.execute("PRAGMA journal_mode=DELETE")  # a self-contained file, no -wal beside it
-            check = dst.execute("PRAGMA integrity_check").fetchone()[0]
-            pages = int(dst.execute("PRAGMA page_count").fetchone()[0])
-        finally:
-            dst.close()
-            src.close()
-        if check != "ok":  # pragma: no cover - a guard, not an expected outcome
-            raise DatabaseError(f"the backup failed its integrity check: {check}")
-        os.replace(tmp, path)
+        with staged_output(path) as staged:
+            src = sqlite3.connect(source, timeout=30)
+            dst = sqlite3.connect(staged)
+            try:
+                src.backup(dst)  # all pages in one step: one consistent snapshot
+                dst.execute("PRAGMA journal_mode=DELETE")  # a self-contained file, no -wal beside it
+                check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+                pages = int(dst.execute("PRAGMA page_count").fetchone()[0])
+            finally:
+                dst.close()
+                src.close()
+            if check != "ok":  # pragma: no cover - a guard, not an expected outcome
+                raise DatabaseError(f"the backup failed its integrity check: {check}")
+            size = staged.stat().st_size
     except sqlite3.Error as exc:
         raise DatabaseError(f"backup of {source} failed: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return BackupResult(path=path, pages=pages, bytes=path.stat().st_size)
+    return BackupResult(path=target.path or Path("-"), pages=pages, bytes=size)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -46,6 +46,7 @@ from warcio.warcwriter import WARCWriter
 from archive.blobs import get_blob, put_blob, sha256_hex
 from archive.db import Archive
 from archive.errors import InputError, NotFoundError
+from archive.files import open_output
 from archive.lookups import find_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_url
@@ -716,6 +717,29 @@ class _Exporter:
         self.summary.revisits += 1
 
 
+class _CountingWriter:
+    """Counts the bytes written through it (the output may be a pipe, which has no size)."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.written += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _file_name(output: Path | str) -> str:
+    """The warcinfo record's file name: text, whatever bytes the file system name holds."""
+    if str(output) == "-":
+        return "mediawatch-export.warc.gz"
+    return os.fsencode(Path(output).name).decode("utf-8", "replace")
+
+
 def export_warc(
     archive: Archive,
     output: Path,
@@ -726,11 +750,11 @@ def export_warc(
 ) -> WarcExportSummary:
     """Write the archive's fetches (optionally since a date, or of one article) as WARC/1.1.
 
-    The file is written next to ``output`` and renamed into place when complete, so a failed
-    export never leaves a half-written WARC under the requested name.
+    ``output`` is written by :func:`archive.files.open_output`: a new or regular file is written
+    beside and renamed into place when complete, so a failed export never leaves a half-written
+    WARC under the requested name; a device or pipe is written into; ``-`` is standard output.
     """
     summary = WarcExportSummary(path=str(output))
-    partial = output.with_name(output.name + ".partial")
     with archive.reading() as session:
         article_id = None
         if url is not None:
@@ -738,33 +762,26 @@ def export_warc(
             if article is None:
                 raise NotFoundError(f"no archived article for {url}")
             article_id = article.id
-        try:
-            with partial.open("wb") as handle:
-                writer = WARCWriter(handle, gzip=True, warc_version="1.1")
-                writer.write_record(
-                    writer.create_warcinfo_record(
-                        output.name,
-                        {
-                            "software": f"mediawatch/{package_version('mediawatch')} (warcio)",
-                            "format": "WARC File Format 1.1",
-                            "description": "mediawatch archive export: every fetch with its raw bytes",
-                        },
-                    )
+        with open_output(output, binary=True) as handle:
+            counted = _CountingWriter(handle)
+            writer = WARCWriter(counted, gzip=True, warc_version="1.1")
+            writer.write_record(
+                writer.create_warcinfo_record(
+                    _file_name(output),
+                    {
+                        "software": f"mediawatch/{package_version('mediawatch')} (warcio)",
+                        "format": "WARC File Format 1.1",
+                        "description": "mediawatch archive export: every fetch with its raw bytes",
+                    },
                 )
-                exporter = _Exporter(writer, summary)
-                done = 0
-                for batch in _fetch_batches(session, since, article_id):
-                    for fetch in batch:
-                        exporter.write(session, fetch)
-                        done += 1
-                    if progress is not None:
-                        progress(done, 0)
-            summary.bytes_written = partial.stat().st_size
-            os.replace(partial, output)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise InputError(f"{output}: {exc}") from None
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+            )
+            exporter = _Exporter(writer, summary)
+            done = 0
+            for batch in _fetch_batches(session, since, article_id):
+                for fetch in batch:
+                    exporter.write(session, fetch)
+                    done += 1
+                if progress is not None:
+                    progress(done, 0)
+        summary.bytes_written = counted.written
     return summary

@@ -349,8 +349,12 @@ class Backfiller:
         sleep: Callable[[float], None] = time.sleep,
         crawl_run_id: int | None = None,
     ) -> None:
-        parts = urlsplit(cdx_endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(cdx_endpoint)
+            usable = parts.scheme in ("http", "https") and bool(parts.netloc) and (parts.port or 0) >= 0
+        except ValueError:  # an unclosed IPv6 bracket, a port out of range
+            usable = False
+        if not usable:
             raise InputError(f"not an http(s) CDX endpoint: {cdx_endpoint!r}")
         self.archive = archive
         self.cdx_endpoint = cdx_endpoint

@@ -10,9 +10,10 @@ import functools
 import gzip
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,8 +37,54 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class UsageLine(click.ClickException):
+    """A usage error (bad option value, missing argument) as one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, error: click.UsageError) -> None:
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
+        super().__init__(terminal_safe(error.format_message()) + hint)
+
+
+class MediawatchCommand(click.Command):
+    """A command whose usage errors are one line (exit 2), and whose text arguments must be text:
+    bytes that are not UTF-8 (which Python hands over as lone surrogates) are a usage error
+    wherever they appear, except in file names, which may be any bytes."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise UsageLine(exc) from None
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        for param in self.params:
+            if isinstance(param.type, click.Path) or param.name is None:
+                continue
+            value = ctx.params.get(param.name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, str) and not _is_text(item):
+                    raise click.BadParameter("not valid UTF-8 text", ctx=ctx, param=param)
+        return rest
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class MediawatchGroup(click.Group):
     """Turns MediawatchError into one line on stderr with the error's exit code."""
+
+    command_class = MediawatchCommand
+    group_class = type  # subgroups (db) are MediawatchGroups too
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -45,6 +92,79 @@ class MediawatchGroup(click.Group):
         except (MediawatchError, Interrupted) as exc:
             click.echo(f"Error: {terminal_safe(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
+
+
+# ---- argument types: every user value is validated here, once, so a bad one is a usage error
+# (exit 2) and never reaches a query or date arithmetic.
+
+MAX_INT = 2**31 - 1  # the largest id or version number a column holds on both backends
+VERSION_NUMBER = click.IntRange(1, MAX_INT)
+
+
+class HttpURLType(click.ParamType):
+    """An http(s) URL with a host (what can name an article: see archive.normalize.normalize_url)."""
+
+    name = "url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from archive.normalize import URLError, normalize_url
+
+        try:
+            normalize_url(value)
+        except URLError as exc:
+            self.fail(terminal_safe(str(exc)), param, ctx)
+        return str(value)
+
+
+class MomentType(click.ParamType):
+    """An ISO 8601 date or date-time (UTC when no zone is given)."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from archive.timeparse import parse_moment
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_moment(value)
+        except ValueError as exc:
+            self.fail(terminal_safe(str(exc)), param, ctx)
+
+
+class SinceType(click.ParamType):
+    """A window start: a duration back from now (24h, 7d) or an ISO 8601 date/time."""
+
+    name = "duration|date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from archive.runs import utcnow
+        from archive.timeparse import parse_since
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_since(value, utcnow())
+        except ValueError as exc:
+            self.fail(terminal_safe(str(exc)), param, ctx)
+
+
+class SecondsType(click.FloatRange):
+    """A number of seconds from 0 to an hour (not NaN, which every comparison lets through)."""
+
+    def __init__(self) -> None:
+        super().__init__(0, 3600)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail("not a number", param, ctx)
+        return seconds
+
+
+HTTP_URL = HttpURLType()
+MOMENT = MomentType()
+SINCE = SinceType()
 
 
 def archive_options(func: F) -> F:
@@ -93,15 +213,6 @@ def open_archive(db_url: str | None, *, readonly: bool = False) -> Any:
     from archive.db import Archive
 
     return Archive(db_url, readonly=readonly)
-
-
-def parse_when(value: str) -> Any:
-    from archive.importer import parse_timestamp
-
-    try:
-        return parse_timestamp(value)
-    except (ValueError, OverflowError):
-        raise InputError(f"not a date or time: {value!r} (use ISO 8601, e.g. 2012-06-18T03:00Z)") from None
 
 
 def _configure_logging(verbose: int) -> None:
@@ -191,7 +302,7 @@ def config_init(directory: Path, force: bool) -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--url", default=None, help="The page's URL (helps metadata extraction).")
+@click.option("--url", default=None, type=HTTP_URL, help="The page's URL (helps metadata extraction).")
 def extract(files: tuple[Path, ...], url: str | None) -> None:
     """Extract article text and metadata from saved HTML files; one JSON object per file.
 
@@ -314,7 +425,7 @@ class _progress:
 
 @cli.command()
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--offset", default=0, type=click.IntRange(0, MAX_INT))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per article.")
 @archive_options
 def articles(limit: int, offset: int, as_json: bool, db_url: str | None) -> None:
@@ -344,7 +455,7 @@ def articles(limit: int, offset: int, as_json: bool, db_url: str | None) -> None
 
 
 @cli.command()
-@click.argument("url")
+@click.argument("url", type=HTTP_URL)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
 @archive_options
 def versions(url: str, as_json: bool, db_url: str | None) -> None:
@@ -380,12 +491,12 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.argument("url")
-@click.option("--version", "seq", type=int, default=None, help="Version number (seq).")
-@click.option("--at", "at", default=None, help="What the article said at this date/time.")
+@click.argument("url", type=HTTP_URL)
+@click.option("--version", "seq", type=VERSION_NUMBER, default=None, help="Version number (seq).")
+@click.option("--at", "at", type=MOMENT, default=None, help="What the article said at this date/time.")
 @click.option("--json", "as_json", is_flag=True)
 @archive_options
-def show(url: str, seq: int | None, at: str | None, as_json: bool, db_url: str | None) -> None:
+def show(url: str, seq: int | None, at: datetime | None, as_json: bool, db_url: str | None) -> None:
     """Print one version of an article (the latest unless --version or --at).
 
     Example: mediawatch show https://www.dawn.com/news/1234567 --at 2026-03-03
@@ -399,7 +510,7 @@ def show(url: str, seq: int | None, at: str | None, as_json: bool, db_url: str |
         if seq is not None:
             v = queries.version_by_seq(session, article.id, seq)
         elif at is not None:
-            v = queries.version_at(session, article.id, parse_when(at))
+            v = queries.version_at(session, article.id, at)
         else:
             all_versions = queries.versions_of(session, article.id)
             if not all_versions:
@@ -427,9 +538,9 @@ def version_dict(url: str, v: Any) -> dict[str, Any]:
 
 
 @cli.command()
-@click.argument("url")
-@click.argument("a", type=int, required=False)
-@click.argument("b", type=int, required=False)
+@click.argument("url", type=HTTP_URL)
+@click.argument("a", type=VERSION_NUMBER, required=False)
+@click.argument("b", type=VERSION_NUMBER, required=False)
 @click.option(
     "--format",
     "fmt",
@@ -528,12 +639,18 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
     help="Topic file [default: config/topic.yaml]; 'none' archives every page found.",
 )
 @click.option(
-    "--feed", "feeds", multiple=True, metavar="URL", help="Crawl this feed instead of the sources file."
+    "--feed",
+    "feeds",
+    multiple=True,
+    type=HTTP_URL,
+    metavar="URL",
+    help="Crawl this feed instead of the sources file.",
 )
 @click.option(
     "--sitemap",
     "sitemaps",
     multiple=True,
+    type=HTTP_URL,
     metavar="URL",
     help="Crawl this sitemap instead of the sources file.",
 )
@@ -958,10 +1075,10 @@ def demo(db_file: Path) -> None:
 # ---- web archives (WARC import/export, Wayback backfill) ----
 
 
-def _print_counts(label: str, counts: dict[str, int]) -> None:
+def _print_counts(label: str, counts: dict[str, int], out: Console | None = None) -> None:
     if counts:
         text = ", ".join(f"{terminal_safe(k)}: {v}" for k, v in sorted(counts.items()))
-        stdout().print(f"  {label}: {text}")
+        (out or stdout()).print(f"  {label}: {text}", markup=False)
 
 
 @cli.command("import-warc")
@@ -1017,40 +1134,45 @@ def import_warc_command(files: tuple[Path, ...], as_json: bool, trigger: str, db
 
 
 def export_warc_to(
-    output: Path, since: str | None, url: str | None, as_json: bool, db_url: str | None
+    output: Path, since: datetime | None, url: str | None, as_json: bool, db_url: str | None
 ) -> None:
     """Export fetches as WARC/1.1: responses with their raw bytes, unchanged re-fetches as revisits."""
     from archive.warc import export_warc
 
     archive = open_archive(db_url, readonly=True)
     with _progress("exporting WARC") as advance:
-        summary = export_warc(
-            archive, output, since=parse_when(since) if since else None, url=url, progress=advance
-        )
+        summary = export_warc(archive, output, since=since, url=url, progress=advance)
+    # With --output - the WARC is on stdout: the summary goes to stderr.
+    on_stdout = str(output) == "-"
     if as_json:
-        click.echo(json.dumps(summary.as_dict()))
+        click.echo(json.dumps(summary.as_dict()), err=on_stdout)
         return
-    stdout().print(
+    out = stderr() if on_stdout else stdout()
+    out.print(
         f"{terminal_safe(str(output))}: {summary.responses} response and {summary.revisits} revisit "
         f"records, {summary.bytes_written} bytes"
     )
-    _print_counts("not exported", dict(summary.skipped))
+    _print_counts("not exported", dict(summary.skipped), out)
 
 
 @cli.command("backfill")
-@click.argument("urls", nargs=-1)
+@click.argument("urls", nargs=-1, type=HTTP_URL)
 @click.option("--all", "all_articles", is_flag=True, help="Backfill every archived article.")
-@click.option("--since", default=None, help="Only captures at or after this date/time (ISO 8601).")
+@click.option(
+    "--since", type=MOMENT, default=None, help="Only captures at or after this date/time (ISO 8601)."
+)
 @click.option(
     "--cdx-endpoint",
     default="https://web.archive.org/cdx/search/cdx",
     show_default=True,
     envvar="MEDIAWATCH_CDX_ENDPOINT",
+    type=HTTP_URL,
     help="Wayback CDX API [env: MEDIAWATCH_CDX_ENDPOINT].",
 )
 @click.option(
     "--replay-endpoint",
     default=None,
+    type=HTTP_URL,
     envvar="MEDIAWATCH_REPLAY_ENDPOINT",
     help="Replay prefix for {prefix}/{timestamp}id_/{url} [default: the CDX host's /web].",
 )
@@ -1058,7 +1180,7 @@ def export_warc_to(
     "--delay",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=SecondsType(),
     help="Seconds between two requests to the archive (robots.txt Crawl-delay wins if longer).",
 )
 @click.option(
@@ -1072,7 +1194,7 @@ def export_warc_to(
 def backfill_command(
     urls: tuple[str, ...],
     all_articles: bool,
-    since: str | None,
+    since: datetime | None,
     cdx_endpoint: str,
     replay_endpoint: str | None,
     delay: float,
@@ -1092,7 +1214,6 @@ def backfill_command(
 
     if not urls and not all_articles:
         raise InputError("give article URLs or --all")
-    since_at = parse_when(since) if since else None
     with job(db_url, command="backfill", trigger=trigger, preload=("archive.wayback",)) as (archive, run):
         from archive.wayback import backfill
 
@@ -1101,7 +1222,7 @@ def backfill_command(
                 archive,
                 list(urls),
                 all_articles=all_articles,
-                since=since_at,
+                since=since,
                 cdx_endpoint=cdx_endpoint,
                 replay_endpoint=replay_endpoint,
                 delay=delay,
@@ -1237,14 +1358,17 @@ def search_cmd(query: str, limit: int, offset: int, as_json: bool, db_url: str |
     "output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
-    help="The file to write (replaced atomically when complete); - for stdout.",
+    help="The file to write (a regular file is replaced when complete; a device or pipe is "
+    "written into; symlinks are followed); - for stdout.",
 )
-@click.option("--since", default=None, help="Only versions first seen / fetches made at or after DATE.")
-@click.option("--url", default=None, help="Only this article (canonical URL or alias).")
+@click.option(
+    "--since", type=MOMENT, default=None, help="Only versions first seen / fetches made at or after DATE."
+)
+@click.option("--url", type=HTTP_URL, default=None, help="Only this article (canonical URL or alias).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (warc).")
 @archive_options
 def export_cmd(
-    fmt: str, output: Path, since: str | None, url: str | None, as_json: bool, db_url: str | None
+    fmt: str, output: Path, since: datetime | None, url: str | None, as_json: bool, db_url: str | None
 ) -> None:
     """Export full article histories (every version with metadata, every fetch) as evidence.
 
@@ -1253,12 +1377,10 @@ def export_cmd(
     from archive.export import export
 
     if fmt == "warc":
-        if str(output) == "-":
-            raise InputError("a WARC export needs a file name, not -")
         export_warc_to(output, since, url, as_json, db_url)
         return
     archive = open_archive(db_url, readonly=True)
-    summary = export(archive, fmt, output, since=parse_when(since) if since else None, url=url)
+    summary = export(archive, fmt, output, since=since, url=url)
     if summary.path != "-":
         stderr().print(
             f"wrote {summary.articles} articles, {summary.versions} versions, {summary.fetches} fetches "
@@ -1439,7 +1561,9 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.option("--since", default="24h", show_default=True, help="A duration (24h, 7d) or a date/time.")
+@click.option(
+    "--since", type=SINCE, default="24h", show_default=True, help="A duration (24h, 7d) or a date/time."
+)
 @click.option(
     "--format",
     "fmt",
@@ -1457,7 +1581,7 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
 @sources_option
 @archive_options
 def report(
-    since: str,
+    since: datetime,
     fmt: str,
     base_url: str,
     limit: int,
@@ -1473,13 +1597,8 @@ def report(
     """
     from archive.reports import digest, render
     from archive.runs import utcnow
-    from archive.schedule import parse_duration
 
-    now = utcnow()
-    try:
-        start = now - parse_duration(since)
-    except ValueError:
-        start = parse_when(since)
+    now, start = utcnow(), since
     if notify:
         _notify_report(sources_path, db_url, start, now)
         return
@@ -1524,17 +1643,21 @@ def db_copy(target: str, source: str | None, force: bool, db_url: str | None) ->
 
 
 @db.command("backup")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @archive_options
 def db_backup(path: Path, db_url: str | None) -> None:
     """Write a consistent copy of a SQLite archive while crawls keep running (online backup).
+
+    PATH is written as every output is (see docs/archivist.md): a regular file is replaced when
+    the copy is complete, a device or pipe is written into, - is stdout.
 
     Example: mediawatch db backup /var/backups/mediawatch-$(date +%F).db
     """
     from archive.transfer import backup_sqlite
 
     result = backup_sqlite(db_url, path)
-    click.echo(f"{result.path}: {result.pages} pages, {result.bytes} bytes, integrity ok")
+    line = f"{terminal_safe(str(result.path))}: {result.pages} pages, {result.bytes} bytes, integrity ok"
+    click.echo(line, err=str(path) == "-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1542,7 +1665,7 @@ def db_backup(path: Path, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.argument("url")
+@click.argument("url", type=HTTP_URL)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per linked copy.")
 @archive_options
 def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
@@ -1577,7 +1700,7 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.option("--url", default=None, help="Only this article (else every article).")
+@click.option("--url", default=None, type=HTTP_URL, help="Only this article (else every article).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @trigger_option
 @archive_options

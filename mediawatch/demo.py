@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import MediawatchError
+from archive.files import regular_file_path
 
 OUTLET = "The Frontier Ledger"
 
@@ -214,7 +215,12 @@ def _crawl(
 
 
 def run_demo(db_path: Path) -> DemoResult:
-    """Run the demo into a fresh SQLite database at ``db_path`` (replaced if it exists)."""
+    """Run the demo into a fresh SQLite database at ``db_path`` (replaced if it exists).
+
+    A symlink is followed; anything there that is not a regular file (``/dev/null``, a pipe) is
+    refused rather than deleted.
+    """
+    db_path = regular_file_path(db_path)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     db_url = f"sqlite:///{db_path.resolve()}"

@@ -110,7 +110,17 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
+        try:
+            response: Response = await call_next(request)
+        except Exception:
+            # An unexpected error still answers with a page that carries every security header
+            # (Starlette's own 500 page would be sent from outside this middleware, without them).
+            logger.exception("unexpected error on %s", request.url.path)
+            message = "the viewer failed on this request; the error is in its log"
+            if request.url.path.startswith("/api/"):
+                response = JSONResponse({"error": message}, status_code=500)
+            else:
+                response = _error_page(500, "Error", message)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -187,7 +197,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     # ---- article, version, raw
 
     def article_id_of(value: str) -> int:
-        if not value.isdigit() or len(value) > 12:
+        if not views.is_number(value, 10) or int(value) > views.MAX_ID:  # ids are 32-bit columns
             raise NotFoundError(f"no article {value!r}")
         return int(value)
 
@@ -264,7 +274,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     def run_search(request: Request) -> Any:
         q = request.query_params.get("q")
         offset_value = request.query_params.get("offset") or "0"
-        if not offset_value.isdigit() or int(offset_value) > 10_000:
+        if not views.is_number(offset_value, 5) or int(offset_value) > 10_000:
             raise InputError("offset: expected a number from 0 to 10000")
         with archive.reading() as session:
             return search(session, q or "", limit=20, offset=int(offset_value))

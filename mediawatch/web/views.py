@@ -20,6 +20,7 @@ from archive.export import version_record
 from archive.models import Article, ArticleURL, Fetch, FetchOutcome, Source, Version
 from archive.queries import with_previous_text
 from archive.search import matching_version_ids, parse_query
+from archive.timeparse import parse_day
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ MAX_LABELLED = 200  # change labels are computed for at most this many versions 
 MAX_SOURCES = 500
 FEED_ENTRIES = 50
 MAX_DUPLICATES = 100
+MAX_ID = 2**31 - 1  # the largest id or number an INTEGER column holds on both backends
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,15 @@ class ListFilters:
             if value is None:
                 return None
             try:
-                return date.fromisoformat(value)
-            except ValueError:
-                raise InputError(f"{name}: not a date (use YYYY-MM-DD): {value!r}") from None
+                return parse_day(value)
+            except ValueError as exc:
+                raise InputError(f"{name}: {exc}") from None
 
         def as_int(name: str, default: int | None, low: int, high: int) -> int | None:
             value = clean(name)
             if value is None:
                 return default
-            if not value.isdigit() or not low <= int(value) <= high:
+            if not is_number(value, 10) or not low <= int(value) <= high:
                 raise InputError(f"{name}: expected a number from {low} to {high}")
             return int(value)
 
@@ -76,7 +78,7 @@ class ListFilters:
         if q is not None:
             parse_query(q)  # a clear message now rather than in the middle of the page
         return cls(
-            source=as_int("source", None, 1, 2**31 - 1),
+            source=as_int("source", None, 1, MAX_ID),
             since=as_date("since"),
             until=as_date("until"),
             language=language,
@@ -531,10 +533,15 @@ class DiffPage:
         }
 
 
+def is_number(value: str, max_digits: int) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and "١", which ``int`` refuses or reads."""
+    return 0 < len(value) <= max_digits and value.isascii() and value.isdigit()
+
+
 def parse_seq(value: str | None, name: str) -> int | None:
     if value is None or not value.strip():
         return None
-    if not value.strip().isdigit() or len(value.strip()) > 9:
+    if not is_number(value.strip(), 9):
         raise InputError(f"{name}: expected a version number")
     return int(value)
 
