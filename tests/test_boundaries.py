@@ -8,7 +8,6 @@ scheduler.py is a single module, which import-linter cannot take as a root packa
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,13 +15,22 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def test_each_top_level_module_is_this_projects_own() -> None:
+def test_each_top_level_module_is_this_projects_own(tmp_path: Path) -> None:
     # PyPI has packages called "archive", "crawler" and "scheduler": installed in the same
-    # environment, one of them would shadow ours (or ours theirs).
-    for name in ("archive", "crawler", "mediawatch", "scheduler"):
-        spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin is not None, name
-        assert Path(spec.origin).resolve().is_relative_to(PROJECT), f"{name} resolves to {spec.origin}"
+    # environment, one of them would shadow ours (or ours theirs). Asked from another directory,
+    # as `mediawatch` runs from cron, so the checkout is not on the path by accident, and a stale
+    # copy that an editable install left in site-packages would show.
+    code = (
+        "import importlib.util\n"
+        "for name in ('archive', 'crawler', 'mediawatch', 'scheduler'):\n"
+        "    print(importlib.util.find_spec(name).origin)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    for origin in done.stdout.split():
+        assert Path(origin).resolve().is_relative_to(PROJECT), origin
 
 
 def test_the_scheduler_imports_no_crawler_code() -> None:
