@@ -103,7 +103,9 @@ def find_candidate(session: Session, key: str) -> Candidate:
     """A candidate by its id or by URL (as fetched, or any form that normalises to it)."""
     candidate: Candidate | None = None
     if key.strip().isdigit():
-        candidate = session.get(Candidate, int(key))
+        number = int(key)
+        # An id no integer column holds is no candidate (PostgreSQL would refuse the query).
+        candidate = session.get(Candidate, number) if number < 2**31 else None
     else:
         url = key.strip()
         normal = normalize_url_or_none(url) or url

@@ -51,8 +51,8 @@ def database_url(explicit: str | None = None) -> str:
 
 
 def parse_database_url(url: str) -> URL:
-    """The database URL, parsed; ConfigError (exit 2) if it is not one, or not a backend mediawatch
-    runs on."""
+    """The database URL, parsed: ConfigError (exit 2) if it is not a URL, DatabaseError (exit 3) if
+    it names a database mediawatch does not run on."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
@@ -61,7 +61,7 @@ def parse_database_url(url: str) -> URL:
             "or postgresql+psycopg://USER@HOST/NAME"
         ) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError(
+        raise DatabaseError(
             f"unsupported database {parsed.get_backend_name()!r}: use a file path, sqlite:///PATH "
             "or postgresql+psycopg://USER@HOST/NAME"
         )

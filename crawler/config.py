@@ -341,6 +341,8 @@ def _compose(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8: {exc}") from None
+    except OSError as exc:  # a directory, a file that went away, a permission
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from None

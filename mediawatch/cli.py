@@ -293,7 +293,7 @@ def config_init(directory: Path, force: bool) -> None:
             (directory / name).write_bytes((CONFIG_DIR / name).read_bytes())
         except OSError as exc:
             raise InputError(f"{directory / name}: cannot write: {exc.strerror}") from None
-        click.echo(f"wrote {directory / name}")
+        click.echo(f"wrote {terminal_safe(str(directory / name))}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1440,7 +1440,7 @@ def schedule(config_path: Path | None, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.argument("run_id", required=False, type=click.IntRange(1, 2**63 - 1), metavar="[RUN]")
+@click.argument("run_id", required=False, type=click.IntRange(1, MAX_INT), metavar="[RUN]")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 @archive_options
