@@ -56,10 +56,10 @@ def word_counts(old: str, new: str) -> tuple[int, int]:
     return added, removed
 
 
-def unified(old: str, new: str, *, old_label: str = "a", new_label: str = "b") -> str:
-    """A unified diff of paragraphs (one paragraph a line)."""
+def unified(old: str, new: str, *, old_label: str = "a", new_label: str = "b", context: int = 3) -> str:
+    """A unified diff of paragraphs (one paragraph a line), ``context`` unchanged lines around each hunk."""
     lines = difflib.unified_diff(
-        (old or "").split("\n"), (new or "").split("\n"), old_label, new_label, lineterm=""
+        (old or "").split("\n"), (new or "").split("\n"), old_label, new_label, lineterm="", n=context
     )
     return "\n".join(lines)
 
@@ -236,6 +236,31 @@ class Comparison:
             "metadata": [m.as_dict() for m in self.metadata],
             "rows": [r.as_dict() for r in self.rows],
         }
+
+
+def visible_rows(rows: tuple[Row, ...] | list[Row], changed_only: bool) -> list[Row | int]:
+    """The rows to show: all of them, or only the changed ones with each run of skipped unchanged
+    rows replaced by its length (an ``int``), so a renderer can mark where text was left out."""
+    if not changed_only:
+        return list(rows)
+    out: list[Row | int] = []
+    skipped = 0
+    for row in rows:
+        if row.kind is RowKind.EQUAL:
+            skipped += 1
+            continue
+        if skipped:
+            out.append(skipped)
+            skipped = 0
+        out.append(row)
+    if skipped:
+        out.append(skipped)
+    return out
+
+
+def no_differences(comparison: Comparison) -> bool:
+    """Both versions read the same: every paragraph equal and no metadata field changed."""
+    return not comparison.metadata and all(row.kind is RowKind.EQUAL for row in comparison.rows)
 
 
 class VersionLike(Protocol):
@@ -516,8 +541,7 @@ def summarize(rows: list[Row], metadata: list[FieldChange]) -> ChangeSummary:
         if row.kind in (RowKind.ADDED, RowKind.CHANGED, RowKind.MOVED):
             new_paragraphs.append(" ".join(op.text for op in row.new_ops))
     old_notices = {
-        n.text
-        for n in find_notices([" ".join(op.text for op in row.old_ops) for row in rows if row.old_ops])
+        n.text for n in find_notices([" ".join(op.text for op in row.old_ops) for row in rows if row.old_ops])
     }
     notices = tuple(n for n in find_notices(new_paragraphs) if n.text not in old_notices)
     total_words = sum(len(op.text.split()) for row in rows for op in row.new_ops) or 1

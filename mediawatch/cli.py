@@ -550,7 +550,12 @@ def version_dict(url: str, v: Any) -> dict[str, Any]:
     help="words: inline word diff; side-by-side: paragraphs aligned (colour on a terminal); "
     "html: a self-contained page on stdout; json: ops, metadata and summary.",
 )
-@click.option("--changed-only", is_flag=True, help="side-by-side: hide unchanged paragraphs.")
+@click.option(
+    "--changed-only",
+    is_flag=True,
+    help="Every format: only the changed paragraphs; a run of unchanged ones is left out "
+    "(marked where the format allows).",
+)
 @archive_options
 def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, db_url: str | None) -> None:
     """Show what changed between two versions (default: the last two).
@@ -572,58 +577,67 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
             new = all_versions[-1]
         else:
             old, new = queries.default_diff_pair(all_versions)
-    if fmt in ("side-by-side", "html"):
-        render_comparison(article.id, article.canonical_url, old, new, fmt, changed_only)
-        return
-    ops = word_ops(old.text, new.text)
-    if fmt == "json":
-        from archive.diff import compare
+    from archive.diff import compare, no_differences, visible_rows
 
-        comparison = compare(old, new)
+    comparison = compare(old, new)
+    identical = no_differences(comparison)
+    if fmt == "json":
+        rows = (
+            []
+            if identical
+            else [r for r in visible_rows(comparison.rows, changed_only) if not isinstance(r, int)]
+        )
+        ops = (
+            []
+            if identical
+            else [op for op in word_ops(old.text, new.text) if not changed_only or op.kind != "equal"]
+        )
         click.echo(
             json.dumps(
                 {
                     "url": article.canonical_url,
                     "from": old.seq,
                     "to": new.seq,
+                    "identical": identical,
+                    "changed_only": changed_only,
                     "metadata": {
                         f: {"from": getattr(old, f), "to": getattr(new, f)}
                         for f in ("title", "byline", "published", "modified")
                         if getattr(old, f) != getattr(new, f)
                     },
+                    "changes": [r.as_dict() for r in comparison.rows if r.kind.value != "equal"],
                     "ops": [{"op": op.kind, "text": op.text} for op in ops],
                     "summary": comparison.summary.as_dict(),
-                    "rows": [row.as_dict() for row in comparison.rows],
+                    "rows": [row.as_dict() for row in rows],
                 },
                 ensure_ascii=False,
             )
         )
         return
+    if identical:
+        from mediawatch.diff_terminal import NO_DIFFERENCES
+
+        click.echo(f"{NO_DIFFERENCES} between version {old.seq} and version {new.seq}")
+        return
+    if fmt in ("side-by-side", "html"):
+        render_comparison(article.id, article.canonical_url, old, new, fmt, changed_only)
+        return
     if fmt == "unified":
         click.echo(
             terminal_safe(
-                unified(old.text, new.text, old_label=f"version {old.seq}", new_label=f"version {new.seq}")
+                unified(
+                    old.text,
+                    new.text,
+                    old_label=f"version {old.seq}",
+                    new_label=f"version {new.seq}",
+                    context=0 if changed_only else 3,
+                )
             )
         )
         return
-    colour = sys.stdout.isatty()
-    click.echo(f"version {old.seq} -> version {new.seq}")
-    for field_name in ("title", "byline", "published", "modified"):
-        if getattr(old, field_name) != getattr(new, field_name):
-            click.echo(
-                f"{field_name}: {terminal_safe(getattr(old, field_name))!s} -> "
-                f"{terminal_safe(getattr(new, field_name))!s}"
-            )
-    parts = []
-    for op in ops:
-        text = terminal_safe(op.text)
-        if op.kind == "insert":
-            parts.append(click.style(f"{{+{text}+}}", fg="green") if colour else f"{{+{text}+}}")
-        elif op.kind == "delete":
-            parts.append(click.style(f"[-{text}-]", fg="red") if colour else f"[-{text}-]")
-        else:
-            parts.append(text)
-    click.echo(" ".join(parts).replace(" \n", "\n").replace("\n ", "\n"))
+    from mediawatch.diff_terminal import words
+
+    click.echo(words(old, new, colour=sys.stdout.isatty(), safe=terminal_safe, changed_only=changed_only))
 
 
 # ---- crawler ----
@@ -1031,9 +1045,9 @@ def demo(db_file: Path) -> None:
     Example: mediawatch demo
     """
     from archive import queries
-    from archive.diff import word_ops
     from archive.lookups import require_article
     from mediawatch.demo import OUTLET, run_demo
+    from mediawatch.diff_terminal import words
 
     out = stdout()
     out.print(f"Serving the fictional outlet [bold]{OUTLET}[/bold] on 127.0.0.1 and crawling it ...")
@@ -1056,11 +1070,11 @@ def demo(db_file: Path) -> None:
     for r in rows:
         counts = f"+{r.words_added} -{r.words_removed}"
         out.print(f"  {r.seq}  {r.change_kind:<8} {counts:<10} {terminal_safe(r.title)}")
-    out.print(f"\n[bold]word diff, version {old.seq} -> {new.seq}[/bold]")
-    for op in word_ops(old.text, new.text):
-        if op.kind != "equal":
-            sign = "+" if op.kind == "insert" else "-"
-            out.print(f"  {{{sign}{terminal_safe(op.text)}{sign}}}", markup=False)
+    out.print(
+        f"\n[bold]mediawatch diff {terminal_safe(result.edited_url)} --changed-only[/bold]", soft_wrap=True
+    )
+    # The same renderer as `mediawatch diff`, so the demo teaches the notation the command prints.
+    click.echo(words(old, new, colour=out.is_terminal, safe=terminal_safe, changed_only=True))
     out.print(f"\n[bold]versions of {terminal_safe(result.removed_url)}[/bold]")
     for r in removed:
         out.print(f"  {r.seq}  {r.change_kind}")
@@ -1277,7 +1291,7 @@ def render_comparison(article_id: int, url: str, old: Any, new: Any, fmt: str, c
         from mediawatch.web.views import DiffPage
 
         page = DiffPage(article_id, url, old, new, compare(old, new), [])
-        click.echo(standalone_diff(page, generated=datetime.now(UTC)))
+        click.echo(standalone_diff(page, generated=datetime.now(UTC), changed_only=changed_only))
         return
     from mediawatch.diff_terminal import side_by_side, summary_line
 

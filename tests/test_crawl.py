@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from crawl_site import (
     CorpusPage,
     Site,
@@ -39,6 +40,7 @@ from archive.models import (
     SkippedURL,
     Version,
 )
+from mediawatch.cli import cli
 
 pytestmark = pytest.mark.slow  # real crawls and the demo
 
@@ -354,8 +356,15 @@ def test_demo_shows_versions_and_a_word_diff(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "first crawl: 3 new articles" in out and "1 skipped off-topic" in out
-    assert "{-nine days.-}" in out and "{+eleven days, according to customs officials.+}" in out
+    assert "[-nine days.-]" in out and "{+eleven days, according to customs officials.+}" in out
     assert re.search(r"2\s+removed", out)
+    # The demo prints its diff through the `diff` command's renderer: the same notation, same text.
+    edited_url = re.search(r"mediawatch diff (\S+) --db", out)
+    assert edited_url is not None
+    command = ["diff", edited_url.group(1), "--changed-only", "--db", f"sqlite:///{db_file}"]
+    diff = CliRunner().invoke(cli, command)
+    assert diff.exit_code == 0 and "[-nine days.-]" in diff.output
+    assert diff.output in out
     archive = Archive(f"sqlite:///{db_file}")
     with archive.reading() as session:
         kinds = [v.change_kind for v in session.scalars(select(Version).order_by(Version.id))]

@@ -292,3 +292,59 @@ def test_cli_json_carries_summary_and_rows(nyt_db: str, corpus: Path) -> None:
     data = json.loads(result.output)
     assert data["summary"]["paragraphs_added"] == 1 and data["summary"]["label"] == "substantive"
     assert [r["kind"] for r in data["rows"]].count("added") == 1
+
+
+ADDED_CREDIT = "Mayy El Sheikh, Dina Salah Amer and Liam Stack contributed reporting."
+
+
+def _diff(nyt_db: str, url: str, *args: str) -> str:
+    result = CliRunner().invoke(cli, ["diff", url, *args, "--db", nyt_db], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_changed_only_leaves_out_unchanged_paragraphs_in_every_format(nyt_db: str, corpus: Path) -> None:
+    """Versions 2 -> 3 add one paragraph: --changed-only prints it and marks the rest as skipped."""
+    url = nyt_captures(corpus, MUBARAK)[0].url
+    full = _diff(nyt_db, url, "2", "3")
+    words = _diff(nyt_db, url, "2", "3", "--changed-only")
+    assert ADDED_CREDIT in full and f"{{+{ADDED_CREDIT}+}}" in words
+    assert len(words) < len(full) / 3
+    assert re.search(r"… \d+ unchanged paragraphs …", words)
+    assert words.splitlines()[0] == "version 2 -> version 3"
+
+    unified_full = _diff(nyt_db, url, "2", "3", "--format", "unified")
+    unified_changed = _diff(nyt_db, url, "2", "3", "--format", "unified", "--changed-only")
+    assert f"+{ADDED_CREDIT}" in unified_changed
+    # No context lines: every body line is the change itself (the hunk header marks the gap).
+    body = [line for line in unified_changed.splitlines() if not line.startswith(("---", "+++", "@@"))]
+    assert body and all(line.startswith(("+", "-")) for line in body)
+    assert any(line.startswith(" ") for line in unified_full.splitlines())
+
+    sbs = _diff(nyt_db, url, "2", "3", "--format", "side-by-side", "--changed-only")
+    assert "unchanged paragraphs …" in sbs
+
+    page = _diff(nyt_db, url, "2", "3", "--format", "html", "--changed-only")
+    assert page.count('<tr class="row-') == 1 and '<tr class="row-added">' in page
+    assert "unchanged paragraphs …" in page and f"<ins>{ADDED_CREDIT}</ins>" in page
+
+    data = json.loads(_diff(nyt_db, url, "2", "3", "--format", "json", "--changed-only"))
+    assert [r["kind"] for r in data["rows"]] == ["added"] and data["changed_only"] is True
+    assert all(op["op"] != "equal" for op in data["ops"])
+    assert [op["text"].strip() for op in data["ops"]] == [ADDED_CREDIT]
+    assert [c["kind"] for c in data["changes"]] == ["added"]
+
+
+@pytest.mark.parametrize("fmt", ["words", "unified", "side-by-side", "html"])
+def test_the_same_version_twice_says_no_differences(nyt_db: str, corpus: Path, fmt: str) -> None:
+    url = nyt_captures(corpus, MUBARAK)[0].url
+    assert _diff(nyt_db, url, "1", "1", "--format", fmt) == "no differences between version 1 and version 1\n"
+
+
+def test_the_same_version_twice_as_json_has_an_empty_change_list(nyt_db: str, corpus: Path) -> None:
+    url = nyt_captures(corpus, MUBARAK)[0].url
+    data = json.loads(_diff(nyt_db, url, "2", "2", "--format", "json"))
+    assert data["identical"] is True and data["changes"] == [] and data["rows"] == [] and data["ops"] == []
+    assert data["summary"]["label"] == "none"
+    changed = json.loads(_diff(nyt_db, url, "2", "3", "--format", "json"))
+    assert changed["identical"] is False and len(changed["rows"]) > len(changed["changes"]) == 1

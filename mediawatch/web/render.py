@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from archive.diff import visible_rows
 from archive.search import snippet_parts
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -74,6 +75,7 @@ def make_environment() -> Environment:
     env.filters["highlight"] = highlight
     env.filters["when"] = when
     env.globals["urlencode"] = urlencode
+    env.globals["visible_rows"] = visible_rows
     return env
 
 
@@ -84,8 +86,10 @@ def render(template: str, **context: Any) -> str:
     return ENVIRONMENT.get_template(template).render(**context)
 
 
-def standalone_diff(page: Any, *, generated: datetime) -> str:
+def standalone_diff(page: Any, *, generated: datetime, changed_only: bool = False) -> str:
     """A self-contained HTML page of one comparison (``mediawatch diff --format html``)."""
     css = (STATIC / "style.css").read_text(encoding="utf-8")
     # The stylesheet is our own file, not crawled data.
-    return render("diff_standalone.html", page=page, css=Markup(css), generated=generated, changed_only=False)
+    return render(
+        "diff_standalone.html", page=page, css=Markup(css), generated=generated, changed_only=changed_only
+    )
