@@ -113,6 +113,21 @@ def test_security_headers_on_every_response(hostile_client: TestClient) -> None:
         assert response.headers["referrer-policy"] == "no-referrer"
 
 
+def test_head_answers_every_page_like_get_without_a_body(hostile_client: TestClient) -> None:
+    """Uptime monitors send HEAD: same status and headers as GET (security ones too), no body, never 405."""
+    paths = [*HTML_VIEWS, *API_VIEWS, "/feeds/edits.atom", "/articles/1/versions/2/raw", "/static/style.css"]
+    for path in [*paths, "/articles/999"]:
+        get = hostile_client.get(path)
+        head = hostile_client.head(path)
+        assert head.status_code == get.status_code, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        assert head.headers["content-length"] == str(len(get.content)), path
+        for name in ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"):
+            assert head.headers[name] == get.headers[name], (path, name)
+    assert hostile_client.head("/").status_code == 200
+
+
 def test_raw_html_is_only_a_download(hostile_client: TestClient) -> None:
     response = hostile_client.get("/articles/1/versions/2/raw")
     assert response.status_code == 200
