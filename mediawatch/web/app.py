@@ -315,7 +315,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
 
     # HEAD answers every GET route like GET, without the body (uptime monitors send HEAD).
     for route in app.routes:
-        if isinstance(route, APIRoute) and "GET" in route.methods:
+        if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
             route.methods.add("HEAD")
     return app
 
