@@ -43,7 +43,7 @@ from crawler.config import (
     load_topic,
 )
 from crawler.relevance import Relevance
-from crawler.settings import CrawlSettings, scrapy_settings
+from crawler.settings import CrawlSettings, contact_is_placeholder, scrapy_settings
 from crawler.state import CrawlPlan, CrawlState, PlannedSource, Revisit
 
 logger = logging.getLogger(__name__)
@@ -269,6 +269,12 @@ def run_crawl(archive: Archive, run: OpenRun, options: CrawlOptions) -> CrawlRep
     if options.warc_max_size is not None:
         overrides["warc_max_size"] = options.warc_max_size
     crawl_settings = CrawlSettings.from_defaults(sources.defaults, **overrides)
+    if contact_is_placeholder(crawl_settings.contact_url):  # once per crawl, never per request
+        logger.warning(
+            "the User-Agent's contact URL is still the default (%s): set defaults.contact_url in the "
+            "sources file to a page where site owners can reach you",
+            crawl_settings.contact_url,
+        )
     settings = scrapy_settings(crawl_settings)
     settings["DOWNLOAD_SLOTS"] = _discovery_slots(sources)
     settings["MEDIAWATCH_CRAWL_RUN_ID"] = run_id

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawler.config import Defaults
 
@@ -17,6 +18,18 @@ def mediawatch_version() -> str:
         return version("mediawatch")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0"
+
+
+def contact_is_placeholder(contact_url: str) -> bool:
+    """Whether the User-Agent's contact URL is still the one mediawatch ships (the project's own
+    page, whatever its #fragment): a site owner reading their logs would reach the project, not the
+    operator of this crawler."""
+
+    def place(url: str) -> tuple[str, str]:
+        parts = urlsplit(url.strip())
+        return parts.hostname or "", parts.path.rstrip("/")
+
+    return place(contact_url) == place(Defaults().contact_url)
 
 
 @dataclass(frozen=True)

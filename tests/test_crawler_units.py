@@ -253,6 +253,22 @@ def test_robots_sitemap_lines() -> None:
 # Scrapy settings
 
 
+def test_the_shipped_contact_url_is_recognised_as_a_placeholder() -> None:
+    """A crawl warns once when the User-Agent still points site owners at the project, not the operator."""
+    from crawler.config import DEFAULT_SOURCES, load_sources
+    from crawler.settings import contact_is_placeholder
+
+    assert contact_is_placeholder(CrawlSettings().contact_url)
+    assert contact_is_placeholder(load_sources(DEFAULT_SOURCES).defaults.contact_url)  # "…#crawler"
+    assert contact_is_placeholder("https://GitHub.com/mediawatch/mediawatch/#demo")
+    for own in (
+        "https://example.org/contact",
+        "https://newsroom.example.net/crawler",
+        "https://github.com/me/x",
+    ):
+        assert not contact_is_placeholder(own), own
+
+
 def test_scrapy_settings_are_derived_in_one_place() -> None:
     s = scrapy_settings(CrawlSettings(contact_url="https://example.org/contact", allow_private_networks=True))
     assert s["USER_AGENT"].startswith("mediawatch/") and "(+https://example.org/contact)" in s["USER_AGENT"]

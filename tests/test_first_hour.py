@@ -264,6 +264,7 @@ def test_read_only_commands_do_not_import_the_crawler_or_extractor(
 # ---------------------------------------------------------------------------------------------
 # 13.1, 13.8, 13.9 failures that tell their cause; runs one line each; a summary that fits a screen
 
+DEFAULT_CONTACT = "https://github.com/mediawatch/mediawatch#crawler"  # as config/sources.yaml ships it
 UNRESOLVABLE = "news.mediawatch-test.invalid"  # .invalid never resolves (RFC 6761)
 
 
@@ -305,6 +306,19 @@ def crawl(db_url: str, sources: Path, *extra: str) -> subprocess.CompletedProces
         *extra,
         timeout=300,
     )
+
+
+@pytest.mark.slow
+def test_crawl_with_the_shipped_contact_url_warns_once(db_url: str, tmp_path: Path) -> None:
+    """An unchanged User-Agent contact URL is one WARNING line per crawl, however many requests."""
+    sources = outlets_file(
+        tmp_path, {f"Closed {n}": f"http://127.0.0.1:{closed_port()}/feed.xml" for n in range(3)}
+    )
+    sources.write_text(sources.read_text().replace("https://example.org/mediawatch-tests", DEFAULT_CONTACT))
+    done = crawl(db_url, sources)
+    warnings = [line for line in done.stderr.splitlines() if "contact URL" in line]
+    assert len(warnings) == 1, done.stderr
+    assert warnings[0].startswith("WARNING") and "defaults.contact_url" in warnings[0]
 
 
 @pytest.mark.slow

@@ -113,6 +113,26 @@ def test_security_headers_on_every_response(hostile_client: TestClient) -> None:
         assert response.headers["referrer-policy"] == "no-referrer"
 
 
+def test_head_answers_every_page_like_get_without_a_body(hostile_client: TestClient) -> None:
+    """Uptime monitors send HEAD: same status and headers as GET (security ones too), no body, never 405."""
+    paths = [*HTML_VIEWS, *API_VIEWS, "/feeds/edits.atom", "/articles/1/versions/2/raw", "/static/style.css"]
+    for path in [*paths, "/articles/999"]:
+        get = hostile_client.get(path)
+        head = hostile_client.head(path)
+        assert head.status_code == get.status_code, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        assert head.headers["content-length"] == str(len(get.content)), path
+        for name in (
+            "content-security-policy",
+            "x-content-type-options",
+            "x-frame-options",
+            "referrer-policy",
+        ):
+            assert head.headers[name] == get.headers[name], (path, name)
+    assert hostile_client.head("/").status_code == 200
+
+
 def test_raw_html_is_only_a_download(hostile_client: TestClient) -> None:
     response = hostile_client.get("/articles/1/versions/2/raw")
     assert response.status_code == 200
@@ -324,3 +344,36 @@ def test_candidates_page_lists_near_misses_with_the_command_that_promotes_them(
     assert hostile_client.get("/api/candidates?status=promoted").json()["candidates"] == []
     assert hostile_client.get("/api/candidates?status=bogus").status_code == 400
 
+
+def test_times_are_to_the_second_with_the_full_timestamp_on_hover(archive: Archive) -> None:
+    """Two versions seconds apart never read alike: every time shows seconds, and a <time> element
+    carries the full ISO timestamp (``datetime`` and the ``title`` shown on hover)."""
+    from datetime import UTC, datetime
+
+    from archive.extract import Extracted
+    from archive.store import Capture, record
+
+    url = "https://outlet.example/2026/03/01/torkham-talks"
+    story = "Officials met at the Torkham crossing on Tuesday to discuss reopening the border. " * 6
+    for second, tail in ((7, ""), (49, " Traders said hundreds of lorries were stranded on both sides.")):
+        record(
+            archive.sessions,
+            Capture(
+                url=url,
+                fetched_at=datetime(2026, 3, 1, 5, 49, second, tzinfo=UTC),
+                extracted=Extracted(text=story + tail, title="Torkham talks", extractor="test"),
+            ),
+        )
+    with TestClient(create_app(Archive(archive.url, readonly=True))) as client:
+        diff = client.get("/articles/1/diff?a=1&b=2").text
+        header = diff.split("<thead>")[1].split("</thead>")[0]
+        assert (
+            'Version 1 (<time datetime="2026-03-01T05:49:07+00:00" title="2026-03-01T05:49:07+00:00">'
+            "2026-03-01 05:49:07 UTC</time>)" in header
+        )
+        assert '<time datetime="2026-03-01T05:49:49+00:00"' in header and "05:49:49 UTC</time>" in header
+        assert "2 — 2026-03-01 05:49:49 UTC" in diff  # the version pickers too
+        for path in ("/", "/articles/1", "/articles/1/versions/2"):
+            page = client.get(path).text
+            assert 'title="2026-03-01T05:49:49+00:00">2026-03-01 05:49:49 UTC</time>' in page, path
+            assert "05:49 UTC" not in page, path

@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
@@ -121,6 +122,8 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
                 response = JSONResponse({"error": message}, status_code=500)
             else:
                 response = _error_page(500, "Error", message)
+        if request.method == "HEAD":
+            response = await _headers_only(response)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -310,7 +313,20 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
             entries = views.recent_edits(session)
         return JSONResponse({"entries": [e.as_dict() for e in entries]})
 
+    # HEAD answers every GET route like GET, without the body (uptime monitors send HEAD).
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
+            route.methods.add("HEAD")
     return app
+
+
+async def _headers_only(response: Response) -> Response:
+    """The answer to a HEAD request: GET's status and headers (Content-Length included), no body."""
+    body_iterator = getattr(response, "body_iterator", None)
+    if body_iterator is not None:  # the response from call_next streams; drain it so the route finishes
+        async for _chunk in body_iterator:
+            pass
+    return Response(b"", status_code=response.status_code, headers=dict(response.headers))
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -7,7 +7,7 @@ Links to archived URLs are rendered only when the URL is http(s), checked at ren
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -58,8 +58,18 @@ def highlight(snippet: str) -> Markup:
     return Markup("").join(out)
 
 
-def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "—"
+def when(value: datetime | None) -> Markup:
+    """A time to the second in UTC, as a <time> element whose ``datetime`` and ``title`` (shown on
+    hover) carry the full ISO 8601 timestamp: checks minutes or seconds apart never read alike."""
+    if value is None:
+        return Markup("—")
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    iso = utc.isoformat()
+    return Markup('<time datetime="%s" title="%s">%s</time>') % (
+        iso,
+        iso,
+        utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
+    )
 
 
 def make_environment() -> Environment:

@@ -563,7 +563,7 @@ def diff_page(session: Session, article_id: int, a: int | None, b: int | None) -
         old = by_seq[a] if a is not None else versions[0]
         new = by_seq[b] if b is not None else versions[-1]
     choices = [
-        (v.seq, f"{v.seq} — {v.first_seen:%Y-%m-%d %H:%M} UTC ({v.change_kind.value})") for v in versions
+        (v.seq, f"{v.seq} — {v.first_seen:%Y-%m-%d %H:%M:%S} UTC ({v.change_kind.value})") for v in versions
     ]
     return DiffPage(article.id, article.canonical_url, old, new, compare(old, new), choices)
 
