@@ -22,10 +22,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive.db import insert_ignore
 from archive.errors import NotFoundError
 from archive.extract import Extracted
-from archive.models import Candidate, FetchOrigin, FetchOutcome, SkippedURL
+from archive.models import (
+    CANDIDATE_DROPPED,
+    CANDIDATE_OPEN,
+    CANDIDATE_PROMOTED,
+    Candidate,
+    FetchOrigin,
+    FetchOutcome,
+    SkippedURL,
+)
 from archive.store import Capture, normalize_url_or_none, record_fetch
 
-OPEN, PROMOTED, DROPPED = "open", "promoted", "dropped"
+OPEN, PROMOTED, DROPPED = CANDIDATE_OPEN, CANDIDATE_PROMOTED, CANDIDATE_DROPPED
 # Everything the extractor said besides the text and title, so a promoted candidate's version
 # carries the same metadata and flags as the crawler's own first capture would have.
 _META = [f.name for f in fields(Extracted) if f.name not in ("text", "title")]
@@ -83,20 +91,6 @@ def add_candidate(
             crawl_run_id=crawl_run_id,
         )
     )
-
-
-def list_candidates(
-    session: Session, *, statuses: tuple[str, ...] = (OPEN,), limit: int = 50, offset: int = 0
-) -> list[Candidate]:
-    """Candidates, best score first."""
-    query = (
-        select(Candidate)
-        .where(Candidate.status.in_(statuses))
-        .order_by(Candidate.score.desc(), Candidate.fetched_at.desc(), Candidate.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(session.scalars(query))
 
 
 def find_candidate(session: Session, key: str) -> Candidate:

@@ -279,6 +279,12 @@ class SkippedURL(Base):
 
 
 
+# A candidate's status: open (waiting for an archivist), promoted (now an article), dropped (under
+# the candidate margin after a rescore).
+CANDIDATE_OPEN, CANDIDATE_PROMOTED, CANDIDATE_DROPPED = "open", "promoted", "dropped"
+CANDIDATE_STATUSES = (CANDIDATE_OPEN, CANDIDATE_PROMOTED, CANDIDATE_DROPPED)
+
+
 class Candidate(Base):
     """A page that scored a little under the topic threshold: its extracted text and score are
     kept (no versions, no revisits) so an archivist can promote it to a watched article, and a

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from archive.diff import word_counts
 from archive.errors import NotFoundError
-from archive.models import Article, Candidate, Fetch, Version
+from archive.models import CANDIDATE_OPEN, Article, Candidate, Fetch, Version
 
 MAX_PAGE = 1000
 
@@ -178,7 +178,19 @@ def default_diff_pair(versions: list[Version]) -> tuple[Version, Version]:
 
 # ---- candidates: pages just under the topic threshold (archive/candidates.py keeps them)
 
-CANDIDATE_STATUSES = ("open", "promoted", "dropped")
+
+def list_candidates(
+    session: Session, *, statuses: tuple[str, ...] = (CANDIDATE_OPEN,), limit: int = 50, offset: int = 0
+) -> list[Candidate]:
+    """Candidates with one of the statuses, best score first (the CLI's list and the viewer's)."""
+    query = (
+        select(Candidate)
+        .where(Candidate.status.in_(statuses))
+        .order_by(Candidate.score.desc(), Candidate.fetched_at.desc(), Candidate.id)
+        .limit(max(1, min(limit, MAX_PAGE)))
+        .offset(max(0, offset))
+    )
+    return list(session.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -198,16 +210,9 @@ class CandidateRow:
 
 
 def candidate_rows(
-    session: Session, *, status: str = "open", limit: int = 100, offset: int = 0
+    session: Session, *, status: str = CANDIDATE_OPEN, limit: int = 100, offset: int = 0
 ) -> list[CandidateRow]:
-    """Candidates with one status, best score first."""
-    query = (
-        select(Candidate)
-        .where(Candidate.status == status)
-        .order_by(Candidate.score.desc(), Candidate.fetched_at.desc(), Candidate.id)
-        .limit(max(1, min(limit, MAX_PAGE)))
-        .offset(max(0, offset))
-    )
+    """Candidates with one status, best score first, as plain records for the viewer and its JSON."""
     return [
         CandidateRow(
             id=c.id,
@@ -220,5 +225,5 @@ def candidate_rows(
             status=c.status,
             article_id=c.article_id,
         )
-        for c in session.scalars(query)
+        for c in list_candidates(session, statuses=(status,), limit=limit, offset=offset)
     ]

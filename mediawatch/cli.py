@@ -928,7 +928,8 @@ def candidates(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from archive.candidates import DROPPED, OPEN, PROMOTED, list_candidates
+    from archive.candidates import DROPPED, OPEN, PROMOTED
+    from archive.queries import list_candidates
 
     statuses = (OPEN, PROMOTED, DROPPED) if show_all else (OPEN,)
     archive = open_archive(db_url, readonly=True)

@@ -12,12 +12,13 @@ from click.testing import CliRunner
 from crawl_site import CorpusPage, Site, run_crawl_cli, sources_file
 from sqlalchemy import func, select
 
-from archive.candidates import OPEN, PROMOTED, Verdict, add_candidate, list_candidates, promote
+from archive.candidates import OPEN, PROMOTED, Verdict, add_candidate, promote
 from archive.db import Archive
 from archive.errors import NotFoundError
 from archive.extract import Extracted, extract
 from archive.models import Article, Candidate, SkippedURL, Version
 from archive.normalize import normalize_text
+from archive.queries import list_candidates
 from archive.store import normalize_url_or_none
 from crawler.config import DEFAULT_TOPIC, load_topic
 from crawler.relevance import Relevance

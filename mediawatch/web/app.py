@@ -179,7 +179,8 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     # ---- candidates: near misses of the topic filter, promoted from the CLI
 
     def candidate_list(request: Request) -> tuple[str, list[Any]]:
-        from archive.queries import CANDIDATE_STATUSES, candidate_rows
+        from archive.models import CANDIDATE_STATUSES
+        from archive.queries import candidate_rows
 
         status = request.query_params.get("status", "open")
         if status not in CANDIDATE_STATUSES:
