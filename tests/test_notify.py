@@ -68,6 +68,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_crawl_posts_digest_and_each_edit(tmp_path: Path, corpus: Path, site: Site, webhook: Webhook) -> None:
     pages = healthy_pages(corpus, 2)
     for page in pages:

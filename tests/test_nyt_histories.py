@@ -88,6 +88,7 @@ def test_import_collapses_captures_into_real_versions(
     assert total >= 21
 
 
+@pytest.mark.slow
 def test_reimport_is_idempotent(archive: Archive, nyt_jsonl: Path) -> None:
     first = import_jsonl(archive, nyt_jsonl)
     again = import_jsonl(archive, nyt_jsonl)
@@ -95,6 +96,7 @@ def test_reimport_is_idempotent(archive: Archive, nyt_jsonl: Path) -> None:
     assert again.new_versions == 0 and again.new_articles == 0
 
 
+@pytest.mark.slow
 def test_diff_of_known_versions_shows_the_real_edit(archive: Archive, corpus: Path, nyt_jsonl: Path) -> None:
     import_jsonl(archive, nyt_jsonl)
     slug = "mubarak-is-on"
@@ -122,6 +124,7 @@ def test_diff_of_known_versions_shows_the_real_edit(archive: Archive, corpus: Pa
     assert rebuilt == new.text.split()
 
 
+@pytest.mark.slow
 def test_cli_import_versions_and_diff(db_url: str, corpus: Path, nyt_jsonl: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["import", str(nyt_jsonl), "--db", db_url, "--json"])

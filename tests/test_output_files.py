@@ -249,6 +249,7 @@ def through_a_terminal(*args: str) -> bytes:
     return shown
 
 
+@pytest.mark.slow
 def test_csv_export_to_a_terminal_escapes_control_characters(
     archive: Archive, corpus: Path, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from corpus_data import write_nyt_jsonl
 
@@ -31,6 +32,7 @@ def invoke(*args: str) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_runs_lists_recorded_runs_with_counters(db_url: str, corpus: Path, tmp_path: Path) -> None:
     path = tmp_path / "nyt.jsonl"
     write_nyt_jsonl(corpus, path)

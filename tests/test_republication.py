@@ -93,6 +93,7 @@ def built(corpus: Path) -> Corpus:
     return Corpus(pairs, unrelated)
 
 
+@pytest.mark.slow
 def test_the_built_pairs_defeat_whole_text_jaccard(built: Corpus) -> None:
     """The furniture is real and large enough: most pairs fall below the old 0.8 Jaccard rule."""
     similarities = sorted(_whole_text_jaccard(a, b) for a, b in built.pairs)
@@ -104,6 +105,7 @@ def test_the_built_pairs_defeat_whole_text_jaccard(built: Corpus) -> None:
     assert below >= len(built.pairs) // 2
 
 
+@pytest.mark.slow
 def test_republished_copies_with_different_furniture_are_linked(archive: Archive, built: Corpus) -> None:
     ids: dict[str, int] = {}
     pages = [page for pair in built.pairs for page in pair] + built.unrelated

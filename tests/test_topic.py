@@ -214,6 +214,7 @@ def _furnished_page(shell: str, title: str, text: str) -> bytes:
     return page.encode("latin-1", "xmlcharrefreplace")
 
 
+@pytest.mark.slow
 def test_weather_furniture_on_a_real_page_cannot_cancel_the_topic(corpus: Path, relevance: Relevance) -> None:
     """Each dev item is put into a real news page (BBC, 2006 layout, which trafilatura extracts
     with its table furniture) with a weather widget; what was kept stays kept, and nothing off

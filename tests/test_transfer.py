@@ -55,6 +55,7 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(cli, list(args))
 
 
+@pytest.mark.slow
 def test_copy_sqlite_to_postgresql_is_lossless(sqlite_archive: str, postgres_server: str) -> None:
     target = fresh_postgres_url(postgres_server, None)
     result = invoke("db", "copy", "--to", target, "--db", sqlite_archive)
@@ -102,6 +103,7 @@ def test_copy_sqlite_to_postgresql_is_lossless(sqlite_archive: str, postgres_ser
     assert same.exit_code == 2 and "same database" in same.output
 
 
+@pytest.mark.slow
 def test_online_backup_of_a_live_sqlite_archive(sqlite_archive: str, tmp_path: Path) -> None:
     source = sqlite_archive.removeprefix("sqlite:///")
     writer = sqlite3.connect(source, isolation_level=None)

@@ -199,6 +199,7 @@ def articles(corpus: Path) -> list[tuple[str, bytes, str, list[str]]]:
     return chosen
 
 
+@pytest.mark.slow
 def test_republications_are_linked_precisely(archive: Archive, articles: list, db_url: str) -> None:  # type: ignore[type-arg]
     rng = random.Random(5)
     originals: dict[int, int] = {}
@@ -266,6 +267,7 @@ def test_republications_are_linked_precisely(archive: Archive, articles: list, d
     assert missing.exit_code == 4
 
 
+@pytest.mark.slow
 def test_unrelated_real_pages_are_not_near_duplicates(corpus: Path) -> None:
     """Distinct real articles (same sites, same languages, overlapping topics) stay apart."""
     texts: list[tuple[str, str]] = []

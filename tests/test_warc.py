@@ -106,6 +106,7 @@ def second_db_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -
 # Import
 
 
+@pytest.mark.slow
 def test_import_every_sample_file_without_crashing(archive: Archive, corpus: Path) -> None:
     files = sample_files(corpus)
     assert len(files) >= 40
@@ -185,6 +186,7 @@ def cdx_rows(path: Path) -> list[dict[str, str]]:
         (["iana.warc.gz", "dupes.warc.gz"], ["iana.cdx", "dupes.cdx"]),
     ],
 )
+@pytest.mark.slow
 def test_import_matches_the_pywb_cdx_index(
     archive: Archive, corpus: Path, warcs: list[str], cdxs: list[str]
 ) -> None:
@@ -228,6 +230,7 @@ def test_revisit_records_resolve_to_their_originals(archive: Archive, corpus: Pa
     assert import_warc(archive, [revisit]).taken == 1
 
 
+@pytest.mark.slow
 def test_importing_twice_changes_nothing(archive: Archive, corpus: Path) -> None:
     files = [
         corpus / PYWB / "warcs" / name
@@ -311,6 +314,7 @@ def read_records(path: Path) -> list[Any]:
     return out
 
 
+@pytest.mark.slow
 def test_export_passes_warcio_check_with_revisits(archive: Archive, corpus: Path, tmp_path: Path) -> None:
     crafted_history(archive)
     import_warc(archive, [corpus / PYWB / "warcs" / "iana.warc.gz"])
@@ -392,6 +396,7 @@ def test_export_filters_by_url_and_since(archive: Archive, tmp_path: Path) -> No
     assert warcio_check(out).returncode == 0
 
 
+@pytest.mark.slow
 def test_export_then_import_reproduces_articles_and_versions(
     archive: Archive, corpus: Path, tmp_path: Path, second_db_url: str
 ) -> None:

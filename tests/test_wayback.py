@@ -67,6 +67,7 @@ def expected(corpus: Path, slug: str) -> list[datetime]:
     return [ts(captures[first].fetched_at) for first, _ in expected_versions(corpus, slug)]
 
 
+@pytest.mark.slow
 def test_backfill_rebuilds_every_history_with_its_dates(
     archive: Archive, corpus: Path, site: WaybackSite
 ) -> None:

@@ -291,6 +291,7 @@ def test_statement_time_limit(archive: Archive) -> None:
     viewer.close()
 
 
+@pytest.mark.slow
 def test_serve_command_listens_on_loopback_by_default(tmp_path: Path) -> None:
     import subprocess
     import sys

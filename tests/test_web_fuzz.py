@@ -100,6 +100,7 @@ def test_an_unexpected_error_is_a_500_page_with_the_security_headers(
         assert "a bug" not in response.text and "Traceback" not in response.text
 
 
+@pytest.mark.slow
 def test_odd_parameters_on_every_route(client: TestClient) -> None:
     seen: dict[int, int] = {}
 
