@@ -25,6 +25,7 @@ from rich.text import Text
 
 from archive.errors import InputError, Interrupted, MediawatchError
 from archive.textsafe import control_safe as terminal_safe
+from mediawatch.progress import logs_above_the_bar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -392,6 +393,7 @@ class _progress:
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: Progress | None = None
+        self._logs: Any = None
 
     def __enter__(self) -> Callable[[int, int], None]:
         console = Console(stderr=True)
@@ -406,6 +408,8 @@ class _progress:
             transient=True,
         )
         self.bar.start()
+        self._logs = logs_above_the_bar()
+        self._logs.__enter__()
         task = self.bar.add_task(self.label, total=None)
 
         def advance(done: int, total: int) -> None:
@@ -416,6 +420,7 @@ class _progress:
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
+            self._logs.__exit__(None, None, None)
             self.bar.stop()
 
 
@@ -741,8 +746,10 @@ def crawl(
         from crawler.run import CrawlOptions, run_crawl
         from crawler.warccapture import parse_size
         from mediawatch.notify import notify_run
+        from mediawatch.progress import CrawlProgressBar
 
-        with _progress("crawling") as advance:
+        # The bar (requests and pages so far) on a terminal; --quiet and cron get none.
+        with CrawlProgressBar(enabled=not quiet) as advance:
             report = run_crawl(
                 archive,
                 run,
