@@ -1054,20 +1054,12 @@ def demo(db_file: Path) -> None:
     """
     from archive import queries
     from archive.lookups import require_article
-    from mediawatch.demo import OUTLET, run_demo
+    from mediawatch.demo import run_demo
     from mediawatch.diff_terminal import words
 
     out = stdout()
-    out.print(f"Serving the fictional outlet [bold]{OUTLET}[/bold] on 127.0.0.1 and crawling it ...")
-    result = run_demo(db_file)
-    crawls = (("first crawl", result.first), ("second crawl (after an edit and a removal)", result.second))
-    for label, report in crawls:
-        c = report["counters"]
-        out.print(
-            f"[bold]{label}[/bold]: {c.get('new_articles', 0)} new articles, "
-            f"{c.get('new_versions_text', 0)} new text versions, {c.get('unchanged', 0)} unchanged, "
-            f"{c.get('removed', 0)} removed, {c.get('skipped_offtopic', 0)} skipped off-topic"
-        )
+    # Each step as it starts and each crawl's outcome as it ends: the three crawls take a while.
+    result = run_demo(db_file, say=lambda line: out.print(line, markup=False))
     archive = open_archive(result.db_url)
     with archive.reading() as session:
         article = require_article(session, result.edited_url)

@@ -1,6 +1,9 @@
-"""What a person at a terminal sees while a crawl runs: a bar whose counts move to the end, and
-log lines printed above it, never into it (issue 13 point 10). Rich takes stderr for a terminal
-when TTY_COMPATIBLE=1, so the crawl runs in its own process with that set and stderr captured."""
+"""What a person sees while a crawl or the demo runs (issue 13 point 10).
+
+At a terminal a crawl shows a bar whose counts move to the end, with log lines printed above it,
+never into it. Rich takes stderr for a terminal when TTY_COMPATIBLE=1, so the crawl runs in its
+own process with that set and stderr captured. The demo says each step as it goes.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crawl_site import Site, healthy_pages, quiet_crawl_args, rewrite_feed
-
-pytestmark = pytest.mark.slow  # real crawls
 
 PAGES = 5
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -60,6 +62,7 @@ def crawl_at_a_terminal(
     )
 
 
+@pytest.mark.slow  # a real crawl
 def test_crawl_progress_counts_reach_the_pages_and_warnings_print_above_the_bar(
     site: Site, corpus: Path, tmp_path: Path
 ) -> None:
@@ -85,6 +88,7 @@ def test_crawl_progress_counts_reach_the_pages_and_warnings_print_above_the_bar(
     assert f"{PAGES} new articles" in proc.stdout
 
 
+@pytest.mark.slow  # a real crawl
 def test_quiet_crawl_at_a_terminal_shows_no_bar(site: Site, corpus: Path, tmp_path: Path) -> None:
     """--quiet stays quiet for cron even where stderr is a terminal: no bar, no summary."""
     proc = crawl_at_a_terminal(site, corpus, tmp_path, "--quiet")
@@ -95,3 +99,42 @@ def test_quiet_crawl_at_a_terminal_shows_no_bar(site: Site, corpus: Path, tmp_pa
     assert [line for line in proc.stderr.splitlines() if line] == [
         line for line in proc.stderr.splitlines() if line.startswith("WARNING crawler.run: ")
     ]
+
+
+DEMO_STEPS = [
+    "[1/5] serving",
+    "[2/5] first crawl",
+    "first crawl: ",
+    "[3/5] the outlet edits",
+    "[4/5] second crawl",
+]
+DEMO_STEPS += ["second crawl (after an edit and a removal): ", "[5/5] checking", "confirming check: "]
+
+
+def demo_steps_in_order(output: str) -> list[str]:
+    """The demo's step lines (those starting with a DEMO_STEPS prefix), in the order printed."""
+    return [p for line in output.splitlines() for p in DEMO_STEPS if line.startswith(p)]
+
+
+def test_demo_says_each_step_before_its_crawl_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mediawatch demo` is no longer silent for half a minute: each step is printed as it starts
+    and each crawl's outcome as it ends (the crawls are stubbed here; test_crawl.py runs them)."""
+    import mediawatch.demo as demo
+
+    said: list[str] = []
+    seen_by_crawl: list[list[str]] = []
+
+    def crawl(db_url: str, sources: Path, feed: str, revisit: str, env: dict[str, str] | None = None) -> Any:
+        seen_by_crawl.append(list(said))
+        return {"counters": {"new_articles": 3, "skipped_offtopic": 1}}
+
+    monkeypatch.setattr(demo, "_crawl", crawl)
+    demo.run_demo(tmp_path / "demo.db", say=said.append)
+    assert demo_steps_in_order("\n".join(said)) == DEMO_STEPS
+    # What had been said when each crawl started: its step, and the previous crawl's outcome.
+    assert [demo_steps_in_order("\n".join(lines))[-1] for lines in seen_by_crawl] == [
+        "[2/5] first crawl",
+        "[4/5] second crawl",
+        "[5/5] checking",
+    ]
+    assert "first crawl: 3 new articles" in seen_by_crawl[1][-3]
