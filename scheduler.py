@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -247,9 +247,13 @@ def run_job(name: str, args: list[str], deadline_s: float) -> JobOutcome:
 # The daemon
 
 
-def _job_kwargs(job: JobConfig, config: ScheduleConfig) -> dict[str, Any]:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _job_kwargs(job: JobConfig, config: ScheduleConfig, now: Callable[[], datetime] = _now) -> dict[str, Any]:
     assert job.deadline is not None
-    extra: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if job.run_at_start else {}
+    extra: dict[str, Any] = {"next_run_time": now()} if job.run_at_start else {}
     return {
         **extra,
         "func": "scheduler:run_job",
@@ -264,9 +268,15 @@ def _job_kwargs(job: JobConfig, config: ScheduleConfig) -> dict[str, Any]:
     }
 
 
-def reconcile_jobs(scheduler: Any, config: ScheduleConfig) -> dict[str, str]:
-    """Make the job store hold exactly the declared jobs (F5); returns what happened to each."""
-    declared = {job.name: _job_kwargs(job, config) for job in config.jobs}
+def reconcile_jobs(
+    scheduler: Any, config: ScheduleConfig, now: Callable[[], datetime] = _now
+) -> dict[str, str]:
+    """Make the job store hold exactly the declared jobs (F5); returns what happened to each.
+
+    A job added now with ``run_at_start`` runs at once (``now()``); a kept one keeps its stored
+    next run time, so a restart does not run it again (a run missed meanwhile still catches up).
+    """
+    declared = {job.name: _job_kwargs(job, config, now) for job in config.jobs}
     actions: dict[str, str] = {}
     for stored in scheduler.get_jobs():
         wanted = declared.get(stored.id)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select
@@ -46,6 +46,9 @@ from crawler.relevance import Relevance
 from crawler.settings import CrawlSettings, contact_is_placeholder, scrapy_settings
 from crawler.state import CrawlPlan, CrawlState, PlannedSource, Revisit
 
+if TYPE_CHECKING:
+    from crawler.progress import CrawlProgress
+
 logger = logging.getLogger(__name__)
 
 RevisitMode = Literal["due", "all", "none"]
@@ -75,7 +78,7 @@ class CrawlOptions:
     extract_workers: int | None = None
     warc_dir: Path | None = None  # also write what was fetched as WARC files here
     warc_max_size: int | None = None  # bytes per WARC file [default: the sources file's, 1 GB]
-    progress: Callable[[int, int], None] | None = None
+    progress: Callable[[CrawlProgress], None] | None = None  # the progress bar (crawler/progress.py)
 
 
 @dataclass

@@ -110,7 +110,10 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         "MEDIAWATCH_EXTRACT_WORKERS": s.extract_workers,
         "MEDIAWATCH_EXTRACT_TIMEOUT": s.extract_timeout,
         # WARC capture: NotConfigured unless enabled (crawler/warccapture.py)
-        "EXTENSIONS": {"crawler.warccapture.WarcCaptureExtension": 500},
+        "EXTENSIONS": {
+            "crawler.warccapture.WarcCaptureExtension": 500,
+            "crawler.progress.ProgressExtension": 510,  # the progress bar's counts
+        },
         "MEDIAWATCH_WARC_ENABLED": s.warc_dir is not None,
         "MEDIAWATCH_WARC_DIR": s.warc_dir,
         "MEDIAWATCH_WARC_MAX_SIZE": s.warc_max_size,

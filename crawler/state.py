@@ -6,13 +6,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.lookups import normalize_url_or_none
 from archive.schedule import Rung
 from crawler.relevance import Relevance
+
+if TYPE_CHECKING:
+    from crawler.progress import CrawlProgress
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class CrawlState:
     relevance: Relevance | None
     known: set[str]  # normalised URLs of archived articles and their aliases
     skipped: set[str]  # normalised URLs remembered as off-topic
-    progress: Callable[[int, int], None] | None = None
+    # Called a few times a second while the spider runs (crawler/progress.py); None: no reports.
+    progress: Callable[[CrawlProgress], None] | None = None
     queued: set[str] = field(default_factory=set)
     visited_sitemaps: set[str] = field(default_factory=set)
     counters: Counter[str] = field(default_factory=Counter)
@@ -116,8 +120,6 @@ class CrawlState:
 
     def page_done(self) -> None:
         self.done_pages += 1
-        if self.progress is not None:
-            self.progress(self.done_pages, self.planned_pages + len(self.plan.revisits))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from archive.errors import InputError, Interrupted, MediawatchError
 from archive.textsafe import control_safe as terminal_safe
+from mediawatch.progress import logs_above_the_bar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -392,6 +393,7 @@ class _progress:
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: Progress | None = None
+        self._logs: Any = None
 
     def __enter__(self) -> Callable[[int, int], None]:
         console = Console(stderr=True)
@@ -406,6 +408,8 @@ class _progress:
             transient=True,
         )
         self.bar.start()
+        self._logs = logs_above_the_bar()
+        self._logs.__enter__()
         task = self.bar.add_task(self.label, total=None)
 
         def advance(done: int, total: int) -> None:
@@ -416,6 +420,7 @@ class _progress:
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
+            self._logs.__exit__(None, None, None)
             self.bar.stop()
 
 
@@ -741,8 +746,10 @@ def crawl(
         from crawler.run import CrawlOptions, run_crawl
         from crawler.warccapture import parse_size
         from mediawatch.notify import notify_run
+        from mediawatch.progress import CrawlProgressBar
 
-        with _progress("crawling") as advance:
+        # The bar (requests and pages so far) on a terminal; --quiet and cron get none.
+        with CrawlProgressBar(enabled=not quiet) as advance:
             report = run_crawl(
                 archive,
                 run,
@@ -1047,20 +1054,12 @@ def demo(db_file: Path) -> None:
     """
     from archive import queries
     from archive.lookups import require_article
-    from mediawatch.demo import OUTLET, run_demo
+    from mediawatch.demo import run_demo
     from mediawatch.diff_terminal import words
 
     out = stdout()
-    out.print(f"Serving the fictional outlet [bold]{OUTLET}[/bold] on 127.0.0.1 and crawling it ...")
-    result = run_demo(db_file)
-    crawls = (("first crawl", result.first), ("second crawl (after an edit and a removal)", result.second))
-    for label, report in crawls:
-        c = report["counters"]
-        out.print(
-            f"[bold]{label}[/bold]: {c.get('new_articles', 0)} new articles, "
-            f"{c.get('new_versions_text', 0)} new text versions, {c.get('unchanged', 0)} unchanged, "
-            f"{c.get('removed', 0)} removed, {c.get('skipped_offtopic', 0)} skipped off-topic"
-        )
+    # Each step as it starts and each crawl's outcome as it ends: the three crawls take a while.
+    result = run_demo(db_file, say=lambda line: out.print(line, markup=False))
     archive = open_archive(result.db_url)
     with archive.reading() as session:
         article = require_article(session, result.edited_url)

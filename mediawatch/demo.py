@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -214,8 +215,22 @@ def _crawl(
     return report
 
 
-def run_demo(db_path: Path) -> DemoResult:
-    """Run the demo into a fresh SQLite database at ``db_path`` (replaced if it exists).
+def crawl_line(label: str, report: dict[str, Any]) -> str:
+    """One crawl's outcome in a line: ``first crawl: 3 new articles, …, 1 skipped off-topic``."""
+    c = report["counters"]
+    return (
+        f"{label}: {c.get('new_articles', 0)} new articles, "
+        f"{c.get('new_versions_text', 0)} new text versions, {c.get('unchanged', 0)} unchanged, "
+        f"{c.get('removed', 0)} removed, {c.get('skipped_offtopic', 0)} skipped off-topic"
+    )
+
+
+STEPS = 5
+
+
+def run_demo(db_path: Path, say: Callable[[str], None] = lambda line: None) -> DemoResult:
+    """Run the demo into a fresh SQLite database at ``db_path`` (replaced if it exists), telling
+    ``say`` each step as it starts and each crawl's outcome as it ends (each crawl takes seconds).
 
     A symlink is followed; anything there that is not a regular file (``/dev/null``, a pipe) is
     refused rather than deleted.
@@ -233,13 +248,21 @@ def run_demo(db_path: Path) -> DemoResult:
                 " contact_url: 'https://github.com/mediawatch/mediawatch#demo'}\nsources: []\n"
             )
             feed = f"{site.base}/feed.xml"
+            say(f"[1/{STEPS}] serving the fictional outlet {OUTLET} at {site.base}")
+            say(f"[2/{STEPS}] first crawl: reading its feed and archiving the on-topic articles ...")
             first = _crawl(db_url, sources, feed, "none")
+            say(crawl_line("first crawl", first))
             site.edit(*EDIT)
             site.remove(REMOVE)
+            say(f"[3/{STEPS}] the outlet edits /news/{EDIT[0]} and removes /news/{REMOVE}")
+            say(f"[4/{STEPS}] second crawl: checking every archived article again ...")
             second = _crawl(db_url, sources, feed, "all")
+            say(crawl_line("second crawl (after an edit and a removal)", second))
             # A removal needs a second check to confirm it (a lone 404 may be transient); the
             # demo checks again at once instead of waiting the usual 30 minutes.
-            _crawl(db_url, sources, feed, "all", env={"MEDIAWATCH_REMOVAL_CONFIRM_SECONDS": "0"})
+            say(f"[5/{STEPS}] checking the missing article once more to confirm its removal ...")
+            third = _crawl(db_url, sources, feed, "all", env={"MEDIAWATCH_REMOVAL_CONFIRM_SECONDS": "0"})
+            say(crawl_line("confirming check", third))
     finally:
         site.close()
     return DemoResult(

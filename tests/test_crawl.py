@@ -28,6 +28,7 @@ from crawl_site import (
     topic_for,
 )
 from sqlalchemy import func, select
+from test_progress import DEMO_STEPS, demo_steps_in_order
 
 from archive.db import Archive
 from archive.models import (
@@ -355,6 +356,7 @@ def test_demo_shows_versions_and_a_word_diff(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
+    assert demo_steps_in_order(out) == DEMO_STEPS  # each step printed, in order
     assert "first crawl: 3 new articles" in out and "1 skipped off-topic" in out
     assert "[-nine days.-]" in out and "{+eleven days, according to customs officials.+}" in out
     assert re.search(r"2\s+removed", out)

@@ -94,3 +94,27 @@ def test_installed_wheel_finds_its_migrations_and_configuration(installed: Path,
     report = _run(bin_dir / "mediawatch", "report", "--db", f"sqlite:///{tmp_path / 'a.db'}", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert "Traceback" not in report.stderr
+
+
+def test_installed_wheel_runs_the_demo_offline_from_any_directory(installed: Path, tmp_path: Path) -> None:
+    """A new user's first two commands, from the installed wheel in a directory of their own: the
+    demo (its outlet ships inside mediawatch and is served on 127.0.0.1 only; no corpus, no network,
+    no checkout) and the crawl's help."""
+    from test_progress import DEMO_STEPS, demo_steps_in_order
+
+    mediawatch = installed / "bin" / "mediawatch"
+    helped = _run(mediawatch, "crawl", "--help", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "Find new articles on the topic" in helped.stdout and "--sources" in helped.stdout
+
+    demo = _run(mediawatch, "demo", cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert "Traceback" not in demo.stderr
+    assert demo_steps_in_order(demo.stdout) == DEMO_STEPS
+    assert "first crawl: 3 new articles" in demo.stdout and "1 skipped off-topic" in demo.stdout
+    assert "[-nine days.-] {+eleven days, according to customs officials.+}" in demo.stdout
+    # Its database is where it says, in the working directory, and readable by the installed copy.
+    assert (tmp_path / "mediawatch-demo.db").is_file()
+    listed = _run(mediawatch, "articles", "--db", "mediawatch-demo.db", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "Torkham talks stall" in listed.stdout
