@@ -321,3 +321,25 @@ def test_cli_search_json_and_clear_error(nyt_archive: Archive) -> None:
     failed = runner.invoke(cli, ["search", "*", "--db", nyt_archive.url])
     assert failed.exit_code == 2
     assert failed.output.startswith("Error: nothing to search for") and "Traceback" not in failed.output
+
+
+def test_cli_search_marks_removed_articles_and_reads_or_and_exclusions(
+    nyt_archive: Archive, corpus: Path
+) -> None:
+    from views_site import remove_and_restore
+
+    gone, back = (nyt_captures(corpus, slug)[0].url for slug in ("mubarak-is-on", "road-trip-helps"))
+    remove_and_restore(nyt_archive, gone, back, datetime(2030, 1, 1, tzinfo=UTC))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["search", "Mubarak OR Romney", "--db", nyt_archive.url])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("3 matching articles for Mubarak OR Romney")
+    titled = [line for line in result.output.splitlines() if "  version " in line]
+    assert [line for line in titled if line.startswith("[removed] ")] == [
+        next(line for line in titled if "Mubarak Is on Life Support" in line)
+    ]
+    data = json.loads(
+        runner.invoke(cli, ["search", "Egypt -Mubarak", "--json", "--db", nyt_archive.url]).output
+    )
+    assert [h["url"] for h in data["hits"]] == [nyt_captures(corpus, "behind-romneys-decision")[0].url]
+    assert {h["status"] for h in data["hits"]} == {"live"}
