@@ -1,10 +1,14 @@
 """Full-text search over the text of every version: SQLite FTS5 and PostgreSQL behind one interface.
 
-User input never reaches SQL text. A query is parsed here into words, ``"quoted phrases"`` and
-``prefix*`` words (everything else — FTS operators, parentheses, column filters, quotes left
-open — is treated as plain text), then compiled to bound parameters: each FTS5 term becomes a
-quoted FTS5 string, each PostgreSQL term ``phraseto_tsquery('simple', :param)``. Terms are
-ANDed. A query with nothing searchable is a clear :class:`SearchError`, never a 500.
+User input never reaches SQL text. A query is parsed here into words, ``"quoted phrases"``,
+``prefix*`` words, ``OR`` between alternatives and ``-word`` / ``-"phrase"`` exclusions
+(everything else — FTS operators, parentheses, column filters, quotes left open — is treated as
+plain text). One parsed tree is then compiled for each backend over bound parameters: each FTS5
+term becomes a quoted FTS5 string joined by FTS5's own OR/NOT; each PostgreSQL term
+``phraseto_tsquery('simple', :param)`` joined by tsquery's ``||``/``&&``/``!!``. Both backends
+therefore read a query the same way (the web-search reading: words are ANDed, OR binds two
+neighbours, a leading minus excludes). A query with nothing searchable is a clear
+:class:`SearchError`, never a 500.
 
 The index objects are created by migration ``0003_search`` and are not ORM models.
 """
@@ -50,58 +54,110 @@ class Term:
     phrase: bool = False
     prefix: bool = False
 
+    def describe(self) -> str:
+        return f'"{self.text}"' if self.phrase else f"{self.text}*" if self.prefix else self.text
+
 
 @dataclass(frozen=True)
 class SearchQuery:
+    """A parsed query: every group must match (AND), any term of a group will do (OR), and no
+    excluded term may match (NOT)."""
+
     raw: str
-    terms: tuple[Term, ...]
+    groups: tuple[tuple[Term, ...], ...]
+    excluded: tuple[Term, ...] = ()
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        """Every term searched for (not the excluded ones), in order."""
+        return tuple(term for group in self.groups for term in group)
 
     def describe(self) -> str:
         parts = []
-        for t in self.terms:
-            parts.append(f'"{t.text}"' if t.phrase else f"{t.text}*" if t.prefix else t.text)
+        for group in self.groups:
+            words = " OR ".join(term.describe() for term in group)
+            parts.append(f"({words})" if len(group) > 1 and len(self.groups) > 1 else words)
+        parts.extend("-" + term.describe() for term in self.excluded)
         return " ".join(parts)
 
 
+# A token: a "quoted phrase" (optionally -"excluded"), else a run of non-space characters.
+# A quote left open is no phrase: it is then part of a plain token, and dropped as punctuation.
+_TOKEN = re.compile(r'(-?)"([^"]*)"|(\S+)')
+_OR = "OR"
+
+
+def _term(text: str, *, quoted: bool) -> Term | None:
+    """One term from a token's text, or None when it holds nothing searchable."""
+    if not quoted:
+        prefix = _PREFIX_WORD.match(text)
+        if prefix:
+            return Term(prefix.group(1), prefix=True)
+    words = _NON_WORD.sub(" ", text).split()
+    if not words:
+        return None
+    # "covid-19", "u.s." — the tokenizers split these too: search them as a phrase.
+    return Term(" ".join(words), phrase=len(words) > 1)
+
+
 def parse_query(raw: str) -> SearchQuery:
-    """Words, "quoted phrases" and prefix* words; all else is text. Raises SearchError."""
+    """Parse the search syntax (docs/archivist.md, Search): words, "quoted phrases", prefix*,
+    ``OR`` between alternatives and ``-`` before a word or phrase to exclude it.
+
+    Anything else — FTS operators (AND, NEAR, ^), column filters, parentheses, quotes left
+    open — is plain text. Raises SearchError with a clear message.
+    """
     if raw is None or not raw.strip():
         raise SearchError("empty search: type one or more words")
     if len(raw) > MAX_QUERY_CHARS:
         raise SearchError(f"search query too long (more than {MAX_QUERY_CHARS} characters)")
-    terms: list[Term] = []
-    # Balanced quotes are phrases; an unbalanced quote is just a character.
-    pieces = re.split(r'"([^"]*)"', raw)
-    for index, piece in enumerate(pieces):
-        if index % 2 == 1:
-            words = _NON_WORD.sub(" ", piece).split()
-            if words:
-                terms.append(Term(" ".join(words), phrase=len(words) > 1))
+    groups: list[list[Term]] = []
+    excluded: list[Term] = []
+    joining = False  # an OR was just read after a wanted term
+    for match in _TOKEN.finditer(raw):
+        minus, phrase, bare = match.groups()
+        if bare == _OR:
+            joining = bool(groups)  # an OR with nothing wanted before it is ignored
             continue
-        for word in piece.split():
-            prefix = _PREFIX_WORD.match(word)
-            if prefix:
-                terms.append(Term(prefix.group(1), prefix=True))
-                continue
-            parts = _NON_WORD.sub(" ", word).split()
-            if len(parts) == 1:
-                terms.append(Term(parts[0]))
-            elif parts:  # "covid-19", "u.s." — the tokenizer splits these too: search them as a phrase
-                terms.append(Term(" ".join(parts), phrase=True))
-    if not terms:
+        if phrase is not None:
+            negated, term = bool(minus), _term(phrase, quoted=True)
+        else:
+            negated = bare.startswith("-") and len(bare) > 1
+            term = _term(bare[1:] if negated else bare, quoted=False)
+        if term is None:
+            continue
+        if negated:
+            excluded.append(term)
+            joining = False
+        elif joining:
+            groups[-1].append(term)
+            joining = False
+        else:
+            groups.append([term])
+    if not groups:
+        if excluded:
+            raise SearchError(f"nothing to search for in {raw!r}: -word only excludes; add a word to find")
         raise SearchError(f'nothing to search for in {raw!r}: use words, "phrases" or prefix*')
-    if len(terms) > MAX_TERMS:
+    if sum(map(len, groups)) + len(excluded) > MAX_TERMS:
         raise SearchError(f"too many search terms (at most {MAX_TERMS})")
-    return SearchQuery(raw, tuple(terms))
+    return SearchQuery(raw, tuple(tuple(group) for group in groups), tuple(excluded))
+
+
+def _fts5_term(term: Term) -> str:
+    return '"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "")
 
 
 def fts5_expression(query: SearchQuery) -> str:
-    """The FTS5 MATCH string: every term an FTS5 string (``"…"``), prefixes with a trailing ``*``."""
-    out = []
-    for term in query.terms:
-        quoted = '"' + term.text.replace('"', '""') + '"'
-        out.append(quoted + ("*" if term.prefix else ""))
-    return " ".join(out)
+    """The FTS5 MATCH string: every term an FTS5 string (``"…"``, prefixes with a trailing ``*``),
+    so no user text is ever read as an FTS5 operator; only OR, NOT and parentheses are ours."""
+    groups = []
+    for group in query.groups:
+        alternatives = " OR ".join(_fts5_term(term) for term in group)
+        groups.append(f"({alternatives})" if len(group) > 1 else alternatives)
+    expression = " AND ".join(groups)  # FTS5 allows an implicit AND only between plain phrases
+    if query.excluded:
+        expression = f"({expression})" + "".join(f" NOT {_fts5_term(t)}" for t in query.excluded)
+    return expression
 
 
 @dataclass(frozen=True)
@@ -133,6 +189,7 @@ class SearchHit:
     first_seen: datetime | None
     matching_versions: int
     snippet: str  # marked with MARK_OPEN/MARK_CLOSE
+    status: str = "live"  # the article's status now: "removed" ones are marked in the results
 
     @property
     def parts(self) -> list[SnippetPart]:
@@ -146,6 +203,7 @@ class SearchHit:
             "seq": self.seq,
             "first_seen": self.first_seen.isoformat() if self.first_seen else None,
             "matching_versions": self.matching_versions,
+            "status": self.status,
             "snippet": _MARKS.sub("", self.snippet),
             "snippet_parts": [{"text": p.text, "highlight": p.highlighted} for p in self.parts],
         }
@@ -204,17 +262,21 @@ _SQLITE_SNIPPETS = text(
 
 
 def _pg_tsquery(query: SearchQuery) -> tuple[str, dict[str, str]]:
-    """A tsquery SQL expression over bound parameters ``:t0``, ``:t1``, … (fixed text)."""
-    parts, params = [], {}
-    for index, term in enumerate(query.terms):
-        name = f"t{index}"
+    """A tsquery SQL expression over bound parameters ``:t0``, ``:t1``, … (fixed text): the same
+    tree as :func:`fts5_expression`, built with tsquery's ``||`` (OR), ``&&`` (AND), ``!!`` (NOT)."""
+    params: dict[str, str] = {}
+
+    def operand(term: Term) -> str:
+        name = f"t{len(params)}"
         if term.prefix:
             # Only \w characters reach to_tsquery (checked by parse_query's pattern), plus ':*'.
-            parts.append(f"to_tsquery('simple', :{name})")
             params[name] = f"{term.text}:*"
-        else:
-            parts.append(f"phraseto_tsquery('simple', :{name})")
-            params[name] = term.text
+            return f"to_tsquery('simple', :{name})"
+        params[name] = term.text
+        return f"phraseto_tsquery('simple', :{name})"
+
+    parts = ["(" + " || ".join(operand(term) for term in group) + ")" for group in query.groups]
+    parts.extend(f"!!({operand(term)})" for term in query.excluded)
     return " && ".join(parts), params
 
 
@@ -312,7 +374,7 @@ def _hits(
     found = {
         f.id: f
         for f in session.execute(
-            select(Version.id, Version.title, Version.first_seen, Article.canonical_url)
+            select(Version.id, Version.title, Version.first_seen, Article.canonical_url, Article.status)
             .join(Article, Article.id == Version.article_id)
             .where(Version.id.in_(ids))
         )
@@ -332,6 +394,7 @@ def _hits(
                 first_seen=v.first_seen,
                 matching_versions=len(group),
                 snippet=snippets.get(row.id) or "",
+                status=v.status.value,
             )
         )
     return hits

@@ -1326,9 +1326,13 @@ def render_comparison(article_id: int, url: str, old: Any, new: Any, fmt: str, c
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 @archive_options
 def search_cmd(query: str, limit: int, offset: int, as_json: bool, db_url: str | None) -> None:
-    """Full-text search over every version of every article (words, "phrases", prefix*).
+    """Full-text search over every version of every article.
 
-    Example: mediawatch search '"Doha agreement" Khalilzad'
+    Words must all match; "quoted phrases" match as written; prefix* matches word starts;
+    OR between two terms accepts either; -word (or -"phrase") excludes. Removed articles are
+    marked [removed].
+
+    Example: mediawatch search 'Taliban OR TTP OR "Tehreek-e-Taliban" -cricket'
     """
     from archive.search import MARK_CLOSE, MARK_OPEN, search
 
@@ -1345,6 +1349,8 @@ def search_cmd(query: str, limit: int, offset: int, as_json: bool, db_url: str |
     )
     for hit in page.hits:
         line = Text()
+        if hit.status == "removed":
+            line.append("[removed] ", style="red")
         line.append(terminal_safe(hit.title or hit.url), style="bold")
         line.append(f"  version {hit.seq}")
         if hit.matching_versions > 1:

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import fresh_postgres_url
+from corpus_data import nyt_captures, nyt_slugs
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 from views_site import import_nyt
 
 from archive.db import Archive
 from archive.extract import Extracted
-from archive.models import Version
+from archive.models import Article, Version
 from archive.search import (
     MARK_CLOSE,
     MARK_OPEN,
     SearchError,
+    Term,
     fts5_expression,
     parse_query,
     search,
@@ -56,6 +62,30 @@ HOSTILE_QUERIES = [
     "<->",
     "& | !",
     "council & !egypt",
+    # FTS5 and tsquery operators and column filters: plain text, never syntax.
+    "title:mubarak",
+    "text:",
+    "NEAR(mubarak egypt)",
+    "mubarak NEAR egypt",
+    "^mubarak",
+    "mubarak*egypt",
+    "mub*",
+    "{title text}: mubarak",
+    "OR",
+    "OR OR",
+    "mubarak OR OR egypt",
+    "OR mubarak OR",
+    "-mubarak",
+    "-mubarak -egypt",
+    "- -",
+    '-"',
+    '"mubarak',
+    '"mubarak egypt',
+    'mubarak "',
+    '"" OR ""',
+    "mubarak -",
+    "AND OR NOT",
+    "mubarak -(egypt)",
 ]
 
 
@@ -108,11 +138,115 @@ def test_hostile_queries_never_error_and_never_touch_sql(nyt_archive: Archive) -
                 refused.append(query)
             else:
                 assert page.total <= len(SLUGS), query
-    assert set(refused) == {"*", "(", ")", "^", '""', "-", "!", "<->", "& | !", ":*", "\\x00"} - {"\\x00"}
+    assert set(refused) == {
+        *("*", "(", ")", "^", '""', "-", "!", "<->", "& | !", ":*", "OR", "OR OR", "- -", '-"'),
+        *("-mubarak", "-mubarak -egypt", '"" OR ""'),
+    }
     assert search_total(nyt_archive, 'council"') == search_total(nyt_archive, "council") == 1
     assert search_total(nyt_archive, "NEAR(") == search_total(nyt_archive, "near")
     with nyt_archive.reading() as session:
         assert session.scalar(select(func.count()).select_from(Version)) == before  # nothing dropped
+
+
+# Queries with OR, -exclusions and "phrases", on words the NYT articles really carry.
+BOOLEAN_QUERIES = {
+    "Mubarak OR Romney": {"mubarak-is-on", "behind-romneys-decision", "road-trip-helps"},
+    "Taliban OR Mubarak": {"mubarak-is-on"},  # the issue's first complaint: OR used to find nothing
+    "Egypt -Mubarak": {"behind-romneys-decision"},
+    "police OR rocket": {"rodney-king-whose", "yvonne-brill-rocket"},
+    '"Los Angeles" police': {"rodney-king-whose"},
+    '"White House"': {"behind-romneys-decision"},
+    "president -Obama": {"activism-grows-as", "in-shift-china", "mubarak-is-on"},
+    'Obama OR Romney -"White House"': None,  # per version: an article matches if one version does
+    "Egypt OR China OR Singapore -president": None,
+    "presiden* -Obam*": None,
+    'rocket OR "Los Angeles" OR Mubarak': None,
+    "Romney Obama OR Mubarak": None,  # OR binds its neighbours: Romney AND (Obama OR Mubarak)
+    '-"White House" Egypt': None,
+    "the -the": None,
+}
+
+
+def _words(value: str | None) -> list[str]:
+    return re.findall(r"\w+", (value or "").lower())
+
+
+def _term_matches(term: Term, columns: list[list[str]]) -> bool:
+    wanted = term.text.lower().split()
+    for words in columns:
+        if term.prefix and any(w.startswith(wanted[0]) for w in words):
+            return True
+        if not term.prefix and any(
+            words[i : i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)
+        ):
+            return True
+    return False
+
+
+def _oracle(session: Session, raw: str) -> set[str]:
+    """The articles a query should find, computed in Python from every version's text."""
+    query = parse_query(raw)
+    found = set()
+    for version in session.scalars(select(Version)):
+        columns = [_words(version.title), _words(version.byline), _words(version.text)]
+        if all(any(_term_matches(t, columns) for t in group) for group in query.groups) and not any(
+            _term_matches(t, columns) for t in query.excluded
+        ):
+            found.add(session.get(Article, version.article_id).canonical_url)
+    return found
+
+
+def _outcome(archive: Archive, raw: str) -> set[str] | str:
+    """The URLs a query finds, or the message it is refused with."""
+    with archive.reading() as session:
+        try:
+            return {hit.url for hit in search(session, raw, limit=100).hits}
+        except SearchError as exc:
+            return f"refused: {exc}"
+
+
+def test_or_not_and_phrases_mean_the_same_on_both_backends(
+    request: pytest.FixtureRequest, corpus: Path, tmp_path: Path
+) -> None:
+    """The same queries over the same real articles give the same articles on SQLite (FTS5) and
+    PostgreSQL (tsquery), and what a reader computes by hand from the texts."""
+    sqlite_path = tmp_path / "search.db"
+    shutil.copy(request.getfixturevalue("sqlite_template"), sqlite_path)
+    pg_url = fresh_postgres_url(
+        request.getfixturevalue("postgres_server"), request.getfixturevalue("postgres_template")
+    )
+    with Archive(f"sqlite:///{sqlite_path}") as lite, Archive(pg_url) as pg:
+        import_nyt(lite, corpus, tmp_path)
+        import_nyt(pg, corpus, tmp_path)
+        slug_of = {c.url: slug for slug in nyt_slugs(corpus) for c in nyt_captures(corpus, slug)}
+        for raw, expected in BOOLEAN_QUERIES.items():
+            on_sqlite, on_pg = _outcome(lite, raw), _outcome(pg, raw)
+            assert on_sqlite == on_pg, raw
+            with lite.reading() as session:
+                assert on_sqlite == _oracle(session, raw), raw
+            if expected is not None:
+                assert {slug_of[url] for url in on_sqlite} == expected, raw
+        for raw in HOSTILE_QUERIES:
+            assert _outcome(lite, raw) == _outcome(pg, raw), raw
+        assert _outcome(lite, "-Mubarak") == "refused: nothing to search for in '-Mubarak': " + (
+            "-word only excludes; add a word to find"
+        )
+
+
+def test_query_syntax_is_read_the_web_search_way() -> None:
+    query = parse_query('Pakistan Taliban OR TTP OR "Tehreek-e-Taliban" -cricket -"match report"')
+    assert query.describe() == 'Pakistan (Taliban OR TTP OR "Tehreek e Taliban") -cricket -"match report"'
+    assert fts5_expression(query) == (
+        '("Pakistan" AND ("Taliban" OR "TTP" OR "Tehreek e Taliban")) NOT "cricket" NOT "match report"'
+    )
+    # Lower-case "or" is a word; a dangling OR is dropped; FTS5 operators are words.
+    assert parse_query("this or that").describe() == "this or that"
+    assert parse_query("OR Taliban OR").describe() == "Taliban"
+    assert (
+        fts5_expression(parse_query("a NEAR b AND NOT c"))
+        == '"a" AND "NEAR" AND "b" AND "AND" AND "NOT" AND "c"'
+    )
+    assert fts5_expression(parse_query("title:Taliban ^x")) == '"title Taliban" AND "x"'
 
 
 def search_total(archive: Archive, query: str) -> int:
@@ -121,8 +255,8 @@ def search_total(archive: Archive, query: str) -> int:
 
 
 def test_query_parsing_quotes_every_term() -> None:
-    assert fts5_expression(parse_query('council" NEAR( taliban*')) == '"council" "NEAR" "taliban"*'
-    assert fts5_expression(parse_query('"Doha agreement" covid-19')) == '"Doha agreement" "covid 19"'
+    assert fts5_expression(parse_query('council" NEAR( taliban*')) == '"council" AND "NEAR" AND "taliban"*'
+    assert fts5_expression(parse_query('"Doha agreement" covid-19')) == '"Doha agreement" AND "covid 19"'
     for bad in ["", "   ", "*", "()", '"', "a" * 501]:
         with pytest.raises(SearchError):
             parse_query(bad)
@@ -187,3 +321,25 @@ def test_cli_search_json_and_clear_error(nyt_archive: Archive) -> None:
     failed = runner.invoke(cli, ["search", "*", "--db", nyt_archive.url])
     assert failed.exit_code == 2
     assert failed.output.startswith("Error: nothing to search for") and "Traceback" not in failed.output
+
+
+def test_cli_search_marks_removed_articles_and_reads_or_and_exclusions(
+    nyt_archive: Archive, corpus: Path
+) -> None:
+    from views_site import remove_and_restore
+
+    gone, back = (nyt_captures(corpus, slug)[0].url for slug in ("mubarak-is-on", "road-trip-helps"))
+    remove_and_restore(nyt_archive, gone, back, datetime(2030, 1, 1, tzinfo=UTC))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["search", "Mubarak OR Romney", "--db", nyt_archive.url])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("3 matching articles for Mubarak OR Romney")
+    titled = [line for line in result.output.splitlines() if "  version " in line]
+    assert [line for line in titled if line.startswith("[removed] ")] == [
+        next(line for line in titled if "Mubarak Is on Life Support" in line)
+    ]
+    data = json.loads(
+        runner.invoke(cli, ["search", "Egypt -Mubarak", "--json", "--db", nyt_archive.url]).output
+    )
+    assert [h["url"] for h in data["hits"]] == [nyt_captures(corpus, "behind-romneys-decision")[0].url]
+    assert {h["status"] for h in data["hits"]} == {"live"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
@@ -11,7 +13,7 @@ import pytest
 from corpus_data import nyt_captures
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from views_site import HOSTILE_URL, PAYLOADS, hostile_archive, import_nyt
+from views_site import HOSTILE_URL, PAYLOADS, hostile_archive, import_nyt, remove_and_restore
 
 from archive.db import Archive
 from mediawatch.web.app import create_app
@@ -378,3 +380,157 @@ def test_times_are_to_the_second_with_the_full_timestamp_on_hover(archive: Archi
             page = client.get(path).text
             assert 'title="2026-03-01T05:49:49+00:00">2026-03-01 05:49:49 UTC</time>' in page, path
             assert "05:49 UTC" not in page, path
+
+
+REMOVED_AT = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def nyt_with_removals(
+    archive: Archive, corpus: Path, tmp_path: Path
+) -> Iterator[tuple[TestClient, dict[str, int]]]:
+    """Three NYT articles; "in-shift-china" is then removed, "activism-grows-as" removed and restored."""
+    slugs = ["mubarak-is-on", "activism-grows-as", "in-shift-china"]
+    import_nyt(archive, corpus, tmp_path, slugs)
+    urls = {slug: nyt_captures(corpus, slug)[0].url for slug in slugs}
+    remove_and_restore(archive, urls["in-shift-china"], urls["activism-grows-as"], REMOVED_AT)
+    with TestClient(create_app(Archive(archive.url, readonly=True))) as client:
+        ids = {a["url"]: a["id"] for a in client.get("/api/articles").json()["articles"]}
+        yield client, {slug: ids[url] for slug, url in urls.items()}
+
+
+def test_removed_article_has_a_banner_restored_one_says_so_and_the_list_filters_by_status(
+    nyt_with_removals: tuple[TestClient, dict[str, int]],
+) -> None:
+    client, ids = nyt_with_removals
+    removed = client.get(f"/articles/{ids['in-shift-china']}").text
+    banner = removed.split('id="status-banner"')[1].split("</div>")[0]
+    # Dated from the first check that found it gone (the second one confirmed it).
+    assert "Removed since <time" in banner and "2030-01-01 00:00:00 UTC</time>" in banner
+    assert "Current text (version" not in removed
+    assert "Last archived text (version 1, before the removal)" in removed
+    restored = client.get(f"/articles/{ids['activism-grows-as']}").text
+    banner = restored.split('id="status-banner"')[1].split("</div>")[0]
+    assert "Restored on <time" in banner and "2030-01-01 02:00:00 UTC</time>" in banner
+    assert "after being removed on" in banner and "2030-01-01 00:00:00 UTC" in banner
+    assert 'id="status-banner"' not in client.get(f"/articles/{ids['mubarak-is-on']}").text
+
+    def listed(query: str) -> set[int]:
+        return {a["id"] for a in client.get(f"/api/articles?{query}").json()["articles"]}
+
+    assert listed("status=removed") == {ids["in-shift-china"]}
+    assert listed("status=restored") == {ids["activism-grows-as"]}
+    assert listed("status=live") == {ids["activism-grows-as"], ids["mubarak-is-on"]}
+    assert listed("status=restored&edited=1") == {ids["activism-grows-as"]}
+    page = client.get("/?status=removed").text
+    assert "1 article ·" in page and '<option value="removed" selected>' in page
+    assert '<td class="status-removed">removed</td>' in page
+    bad = client.get("/?status=gone")
+    assert (
+        bad.status_code == 400 and "status: expected one of live, removed, redirected, restored" in bad.text
+    )
+
+
+def test_timeline_folds_runs_of_unchanged_checks(
+    nyt_with_removals: tuple[TestClient, dict[str, int]], corpus: Path
+) -> None:
+    client, ids = nyt_with_removals
+    article_id = ids["mubarak-is-on"]
+    data = client.get(f"/api/articles/{article_id}").json()
+    page = client.get(f"/articles/{article_id}").text
+    timeline = page.split('<table id="timeline">')[1].split("</table>")[0]
+    rows = timeline.split("<tbody>")[1].count("<tr")
+    folded = [int(n) for n in re.findall(r"Checked (\d+) times between <time", timeline)]
+    singles = rows - len(folded)
+    assert folded and max(folded) >= 10, folded  # the long quiet stretch is one row
+    assert sum(folded) + singles == data["fetch_total"] == len(nyt_captures(corpus, "mubarak-is-on"))
+    assert singles == 4  # the four checks that found a new version keep a row each
+    assert ", unchanged</td>" in timeline
+    assert data["url"] not in timeline  # the article's own URL is not repeated on every row
+
+
+def test_diff_page_gives_the_article_url_title_and_neighbouring_edits(
+    nyt_with_removals: tuple[TestClient, dict[str, int]],
+) -> None:
+    client, ids = nyt_with_removals
+    article_id = ids["mubarak-is-on"]
+    url = client.get(f"/api/articles/{article_id}").json()["url"]
+    page = client.get(f"/articles/{article_id}/diff?a=2&b=3").text
+    assert f'<p class="url" id="article-url"><a href="{url}"' in page
+    assert "Mubarak Is on Life Support" in page.split('<h1 id="title">')[1].split("</h1>")[0]
+    assert f'id="previous-edit" rel="prev" href="/articles/{article_id}/diff?a=1&amp;b=2"' in page
+    assert f'id="next-edit" rel="next" href="/articles/{article_id}/diff?a=3&amp;b=4"' in page
+    assert "no raw capture (imported as text)" in page  # the NYT texts came without HTML
+    last = client.get(f"/articles/{article_id}/diff?a=3&b=4").text
+    assert 'id="previous-edit"' in last and 'id="next-edit"' not in last
+    first = client.get(f"/articles/{article_id}/diff?a=1&b=2").text
+    assert 'id="previous-edit"' not in first and 'id="next-edit"' in first
+
+
+def test_diff_page_links_the_raw_html_of_each_side_as_a_sandboxed_download(
+    hostile_client: TestClient,
+) -> None:
+    hostile = hostile_client.get("/articles/1/diff?a=1&b=2").text
+    raw_links = re.findall(r'class="raw-link" href="([^"]+)"', hostile)
+    assert raw_links == ["/articles/1/versions/1/raw", "/articles/1/versions/2/raw"]
+    for link in raw_links:
+        raw = hostile_client.get(link)
+        assert raw.headers["content-type"] == "text/plain; charset=utf-8"
+        assert raw.headers["content-security-policy"].startswith("sandbox")
+        assert raw.headers["content-disposition"].startswith("attachment;")
+
+
+def test_version_page_shows_the_article_url_and_a_citation_to_copy(
+    nyt_with_removals: tuple[TestClient, dict[str, int]],
+) -> None:
+    client, ids = nyt_with_removals
+    article_id = ids["mubarak-is-on"]
+    url = client.get(f"/api/articles/{article_id}").json()["url"]
+    page = client.get(f"/articles/{article_id}/versions/2").text
+    assert f'<p class="url" id="article-url"><a href="{url}"' in page
+    cite = page.split('<pre id="cite-text">')[1].split("</pre>")[0]
+    assert cite == (
+        "“Mubarak Is on Life Support, Egypt Security Officials Say”. www.nytimes.com. "
+        f"{url} — version 2, first seen 2012-06-20 08:19:17 UTC, last seen 2012-06-20 18:55:23 UTC. "
+        f"Archived copy: http://testserver/articles/{article_id}/versions/2"
+    )
+    for field in ("Title", "Outlet", "URL", "Version", "First seen", "Last seen", "Permalink"):
+        assert f"<dt>{field}</dt>" in page
+    api = client.get(f"/api/articles/{article_id}/versions/2").json()["cite"]
+    assert api["seq"] == 2 and api["outlet"] == "www.nytimes.com" and api["text"] == cite
+
+
+def test_citation_names_the_source_as_outlet_escaped(hostile_client: TestClient, archive: Archive) -> None:
+    from sqlalchemy import update
+
+    from archive.models import Article
+
+    plain = hostile_client.get("/articles/1/versions/1").text.split('id="cite"')[1]
+    assert "<dt>Outlet</dt><dd>hostile.example</dd>" in plain  # no source: the URL's host
+    assert "<dt>Title</dt><dd>Title 0 &lt;script&gt;" in plain
+    with archive.transaction() as session:
+        session.execute(update(Article).values(source_id=1))
+    hostile = hostile_client.get("/articles/1/versions/1").text.split('id="cite"')[1]
+    assert "<dt>Outlet</dt><dd>&lt;script&gt;window.__pwned=&#39;source&#39;&lt;/script&gt;</dd>" in hostile
+
+
+def test_search_page_explains_the_syntax_and_marks_removed_articles(
+    nyt_with_removals: tuple[TestClient, dict[str, int]],
+) -> None:
+    client, ids = nyt_with_removals
+    empty = client.get("/search").text
+    for example in ("Taliban OR TTP OR", "Taliban -cricket", "<code>\"Doha Agreement\"</code>", "Talib*"):
+        assert example in empty, example
+    page = client.get("/search", params={"q": "Mubarak OR Singapore OR China"}).text
+    assert "3 matching articles" in page
+    hits = page.split('<ol id="hits"')[1].split("</ol>")[0].split("<li>")[1:]
+    marked = [h for h in hits if '<strong class="status-removed">[removed]</strong>' in h]
+    assert len(marked) == 1 and f'href="/articles/{ids["in-shift-china"]}/' in marked[0]
+    api = client.get("/api/search", params={"q": "Mubarak OR Singapore OR China"}).json()
+    assert {h["article_id"]: h["status"] for h in api["hits"]} == {
+        ids["mubarak-is-on"]: "live",
+        ids["activism-grows-as"]: "live",
+        ids["in-shift-china"]: "removed",
+    }
+    excluded = client.get("/api/search", params={"q": "Mubarak OR Singapore -Egypt"}).json()
+    assert {h["article_id"] for h in excluded["hits"]} == {ids["activism-grows-as"]}

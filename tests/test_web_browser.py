@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,93 @@ def test_hostile_archive_runs_no_script_in_any_view(page: object, tmp_path: Path
         assert p.evaluate("typeof window.__pwned") == "undefined"  # type: ignore[attr-defined]
     assert dialogs == []
     assert all(r.startswith(base) for r in requests), [r for r in requests if not r.startswith(base)]
+
+
+def _axe_script() -> Path:
+    """axe-core as shipped inside the axe-playwright-python wheel (no npm, works offline)."""
+    from importlib.resources import files
+
+    return Path(str(files("axe_playwright_python") / "axe.min.js"))
+
+
+# Every page type of the viewer, as an archivist meets it: {path: what the page must show}.
+AXE_PAGES = {
+    "/": "Articles",
+    "/?status=removed&edited=1": "Articles",
+    "/?q=Mubarak+OR+Singapore": "Articles",
+    "/articles/{mubarak}": "Timeline of checks",
+    "/articles/{removed}": "Removed since",
+    "/articles/{restored}": "Restored on",
+    "/articles/{hostile}": "Timeline of checks",
+    "/articles/{mubarak}/versions/2": "Cite this version",
+    "/articles/{hostile}/versions/2": "Cite this version",
+    "/articles/{mubarak}/diff?a=2&b=3": "Side by side",
+    "/articles/{mubarak}/diff?a=1&b=4&changed=1": "Side by side",
+    "/articles/{hostile}/diff": "Side by side",
+    "/articles/{removed}/diff?a=1&b=2": "Side by side",
+    "/search": "How to write a search",
+    "/search?q=Mubarak+OR+China+-Egypt": "matching article",
+    "/search?q=zzzyzzx": "0 matching articles",
+    "/search?q=*": "nothing to search for",
+    "/candidates": "Candidates",
+    "/candidates?status=promoted": "No promoted candidates",
+    "/articles/999999": "no article 999999",
+    "/?page=abc": "page: expected a number",
+}
+
+
+def test_axe_core_finds_no_serious_or_critical_violation_on_any_page_type(
+    browser: object, corpus: Path, tmp_path: Path
+) -> None:
+    """axe-core (WCAG 2.x A/AA and best practices) in Chromium on every page type of the viewer."""
+    from views_site import remove_and_restore
+
+    from archive.db import Archive as _Archive
+
+    db_url = f"sqlite:///{tmp_path / 'axe.db'}"
+    slugs = ["mubarak-is-on", "activism-grows-as", "in-shift-china"]
+    with _Archive(db_url) as archive:
+        import_nyt(archive, corpus, tmp_path, slugs)
+        urls = {slug: nyt_captures(corpus, slug)[0].url for slug in slugs}
+        remove_and_restore(
+            archive, urls["in-shift-china"], urls["activism-grows-as"], datetime(2030, 1, 1, tzinfo=UTC)
+        )
+        hostile_archive(archive)
+    # The viewer's CSP forbids every script, so the test's own axe-core is let in by bypass_csp.
+    context = browser.new_context(bypass_csp=True)  # type: ignore[attr-defined]
+    page = context.new_page()
+    failures: dict[str, list[str]] = {}
+    minor: set[str] = set()
+    try:
+        with live_viewer(db_url) as base:
+            ids = {a["url"]: a["id"] for a in page.request.get(base + "/api/articles").json()["articles"]}
+            names = {
+                "mubarak": ids[urls["mubarak-is-on"]],
+                "removed": ids[urls["in-shift-china"]],
+                "restored": ids[urls["activism-grows-as"]],
+                "hostile": ids["https://hostile.example/news/xss-test"],
+            }
+            for template, shown in AXE_PAGES.items():
+                path = template.format(**names)
+                page.goto(base + path)
+                assert shown in page.locator("main").inner_text(), path
+                page.add_script_tag(path=str(_axe_script()))
+                result = page.evaluate(
+                    "axe.run(document, {runOnly: {type: 'tag', values: "
+                    "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}})"
+                )
+                assert result["passes"], path  # axe really ran and checked something
+                bad = [
+                    f"{v['id']} ({v['impact']}): {len(v['nodes'])} element(s), e.g. {v['nodes'][0]['target']}"
+                    for v in result["violations"]
+                    # Serious and critical ones; and an empty table header (minor for axe, but a
+                    # screen reader announces a column with no name).
+                    if v["impact"] in ("serious", "critical") or v["id"] == "empty-table-header"
+                ]
+                minor.update(f"{v['id']} ({v['impact']})" for v in result["violations"])
+                if bad:
+                    failures[path] = bad
+    finally:
+        context.close()
+    print("axe-core, every violation of any impact:", sorted(minor) or "none")
+    assert failures == {}, "\n".join(f"{path}: {bad}" for path, bad in failures.items())

@@ -127,3 +127,30 @@ def live_viewer(db_url: str) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def remove_and_restore(archive: Archive, removed_url: str, restored_url: str, at: datetime) -> None:
+    """Two archived articles go away (404 on two checks an hour apart, which confirms a removal);
+    the second comes back with its last text an hour later (a restoration)."""
+    from sqlalchemy import select
+
+    from archive.models import Article, Version
+
+    for url in (removed_url, restored_url):
+        for hours in (0, 1):
+            record(archive.sessions, Capture(url=url, fetched_at=at + timedelta(hours=hours), status=404))
+    with archive.reading() as session:
+        last_text = session.scalars(
+            select(Version)
+            .join(Article, Article.id == Version.article_id)
+            .where(Article.canonical_url == restored_url, Version.text != "")
+            .order_by(Version.seq.desc())
+        ).first()
+        assert last_text is not None
+        extracted = Extracted(
+            text=last_text.text, title=last_text.title, byline=last_text.byline, extractor="test"
+        )
+    result = record(
+        archive.sessions, Capture(url=restored_url, fetched_at=at + timedelta(hours=2), extracted=extracted)
+    )
+    assert result.change_kind is not None and result.change_kind.value == "restored", result

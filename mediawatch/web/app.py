@@ -226,15 +226,21 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
             article = views.get_article(session, aid)
             return aid, article.canonical_url, views.get_version(session, aid, number)
 
+    def citation_of(request: Request, aid: int, v: Any) -> views.Citation:
+        with archive.reading() as session:
+            return views.citation(session, aid, v, str(request.base_url))
+
     @app.get("/articles/{article_id}/versions/{seq}", response_class=HTMLResponse)
-    def version(article_id: str, seq: str) -> Response:
+    def version(request: Request, article_id: str, seq: str) -> Response:
         aid, url, v = version_of(article_id, seq)
-        return _html(render("version.html", article_id=aid, url=url, v=v))
+        cite = citation_of(request, aid, v)
+        return _html(render("version.html", article_id=aid, url=url, v=v, cite=cite))
 
     @app.get("/api/articles/{article_id}/versions/{seq}")
-    def api_version(article_id: str, seq: str) -> Response:
+    def api_version(request: Request, article_id: str, seq: str) -> Response:
         aid, url, v = version_of(article_id, seq)
-        return JSONResponse({"article_id": aid, "url": url, **version_record(v)})
+        cite = citation_of(request, aid, v).as_dict()
+        return JSONResponse({"article_id": aid, "url": url, **version_record(v), "cite": cite})
 
     @app.get("/articles/{article_id}/versions/{seq}/raw")
     def raw(article_id: str, seq: str) -> Response:

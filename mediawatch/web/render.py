@@ -7,6 +7,9 @@ Links to archived URLs are rendered only when the URL is http(s), checked at ren
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,83 @@ def when(value: datetime | None) -> Markup:
     )
 
 
+# Outcomes of a check that found the page as archived: runs of them fold into one timeline row.
+QUIET_OUTCOMES = ("unchanged", "not-modified")
+
+
+@dataclass(frozen=True)
+class QuietRun:
+    """Consecutive checks that found nothing new, shown as one row of the timeline."""
+
+    count: int
+    first: datetime  # the earliest check of the run
+    last: datetime  # the latest
+    outcomes: tuple[str, ...]  # the distinct outcomes, e.g. ("unchanged", "not-modified")
+    urls: tuple[str, ...]  # the distinct URLs fetched, when another than the article's
+
+
+def timeline_rows(fetches: Sequence[Any], article_url: str) -> list[Any]:
+    """The timeline (newest first) with every run of two or more quiet checks folded into a
+    :class:`QuietRun`: "checked 31 times between … and …, unchanged" instead of 31 equal rows."""
+    rows: list[Any] = []
+    run: list[Any] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            rows.append(run[0])
+        elif run:
+            rows.append(
+                QuietRun(
+                    count=len(run),
+                    first=run[-1].fetched_at,
+                    last=run[0].fetched_at,
+                    outcomes=tuple(dict.fromkeys(f.outcome for f in run)),
+                    urls=tuple(dict.fromkeys(f.url for f in run if f.url != article_url)),
+                )
+            )
+        run.clear()
+
+    for fetch in fetches:
+        if fetch.outcome in QUIET_OUTCOMES and not fetch.message:
+            run.append(fetch)
+        else:
+            flush()
+            rows.append(fetch)
+    flush()
+    return rows
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Whether an article is gone now, or came back after a removal (from its versions)."""
+
+    removed_since: datetime | None  # set while the article is removed
+    restored_at: datetime | None  # the latest restoration, when it is live again
+    removed_at: datetime | None  # the removal that restoration ended
+
+
+def removal_state(versions: Sequence[Any], status: str, fetches: Sequence[Any] = ()) -> Removal:
+    """From the version entries (oldest first, ``change_kind`` and ``first_seen``), the status and
+    the checks (newest first): a removal dates from the first check that found the page gone,
+    not from the later check that confirmed it."""
+    removals = [v for v in versions if v.change_kind == "removed"]
+
+    def gone_since(checks: Iterable[Any], removal: Any | None) -> datetime | None:
+        gone = [f.fetched_at for f in itertools.takewhile(lambda f: f.outcome == "removed", checks)]
+        return min([*gone, *([removal.first_seen] if removal is not None else [])], default=None)
+
+    if status == "removed":
+        return Removal(gone_since(fetches, removals[-1] if removals else None), None, None)
+    restorations = [v for v in versions if v.change_kind == "restored"]
+    if not restorations:
+        return Removal(None, None, None)
+    restored = restorations[-1]
+    before = [v for v in removals if v.seq < restored.seq]
+    earlier = (f for f in fetches if f.fetched_at < restored.first_seen)
+    removed_at = gone_since(earlier, before[-1]) if before else None
+    return Removal(None, restored.first_seen, removed_at)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
@@ -86,6 +166,8 @@ def make_environment() -> Environment:
     env.filters["when"] = when
     env.globals["urlencode"] = urlencode
     env.globals["visible_rows"] = visible_rows
+    env.globals["timeline_rows"] = timeline_rows
+    env.globals["removal_state"] = removal_state
     return env
 
 

@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from archive.diff import ChangeLabel, Comparison, compare
 from archive.errors import InputError, NotFoundError
 from archive.export import version_record
-from archive.models import Article, ArticleURL, Fetch, FetchOutcome, Source, Version
+from archive.models import (
+    Article,
+    ArticleStatus,
+    ArticleURL,
+    ChangeKind,
+    Fetch,
+    FetchOutcome,
+    Source,
+    Version,
+)
 from archive.queries import with_previous_text
 from archive.search import matching_version_ids, parse_query
 from archive.timeparse import parse_day
@@ -45,6 +54,7 @@ class ListFilters:
     edited: bool = False
     q: str | None = None
     page: int = 1
+    status: str | None = None  # one of LIST_STATUSES
 
     @classmethod
     def parse(cls, params: dict[str, str | None]) -> ListFilters:
@@ -77,6 +87,9 @@ class ListFilters:
         q = clean("q")
         if q is not None:
             parse_query(q)  # a clear message now rather than in the middle of the page
+        status = clean("status")
+        if status is not None and status not in LIST_STATUSES:
+            raise InputError(f"status: expected one of {', '.join(LIST_STATUSES)}")
         return cls(
             source=as_int("source", None, 1, MAX_ID),
             since=as_date("since"),
@@ -85,6 +98,7 @@ class ListFilters:
             edited=clean("edited") in ("1", "true", "on", "yes"),
             q=q,
             page=as_int("page", 1, 1, MAX_PAGE) or 1,
+            status=status,
         )
 
     def query_args(self, **override: Any) -> dict[str, str]:
@@ -96,6 +110,7 @@ class ListFilters:
             "language": self.language,
             "edited": "1" if self.edited else None,
             "q": self.q,
+            "status": self.status,
             "page": self.page,
         }
         values.update(override)
@@ -174,6 +189,8 @@ def list_articles(session: Session, filters: ListFilters) -> ArticleList:
         conditions.append(Article.first_seen < _day_start(filters.until + timedelta(days=1)))
     if filters.edited:
         conditions.append(Article.version_count > 1)
+    if filters.status is not None:
+        conditions.append(status_condition(filters.status))
     if filters.language is not None:
         # A covering probe of ix_view_version_language (language, article_id) per article.
         conditions.append(
@@ -228,6 +245,21 @@ def list_articles(session: Session, filters: ListFilters) -> ArticleList:
         sources=_sources(session),
         languages=_languages(session),
     )
+
+
+# The list's status filter: the article statuses, and "restored" (live again after a removal).
+LIST_STATUSES = ("live", "removed", "redirected", "restored")
+
+
+def status_condition(status: str) -> Any:
+    """The WHERE condition of one LIST_STATUSES value."""
+    if status == "restored":
+        return (Article.status != ArticleStatus.REMOVED) & (
+            select(Version.id)
+            .where(Version.article_id == Article.id, Version.change_kind == ChangeKind.RESTORED)
+            .exists()
+        )
+    return Article.status == ArticleStatus(status)
 
 
 def _latest_versions(session: Session, article_ids: list[int]) -> dict[int, Version]:
@@ -512,6 +544,58 @@ def get_version(session: Session, article_id: int, seq: int) -> Version:
     if version is None:
         raise NotFoundError(f"article {article_id} has no version {seq}")
     return version
+
+
+@dataclass(frozen=True)
+class Citation:
+    """What a reader needs to cite one version: shown as a "cite this" block to copy."""
+
+    title: str | None
+    outlet: str
+    url: str
+    seq: int
+    first_seen: datetime
+    last_seen: datetime
+    permalink: str  # the viewer's address of this version
+
+    def text(self) -> str:
+        when = "%Y-%m-%d %H:%M:%S UTC"
+        title = f"“{self.title}”. " if self.title else ""
+        return (
+            f"{title}{self.outlet}. {self.url} — version {self.seq}, "
+            f"first seen {self.first_seen.astimezone(UTC):{when}}, "
+            f"last seen {self.last_seen.astimezone(UTC):{when}}. Archived copy: {self.permalink}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "outlet": self.outlet,
+            "url": self.url,
+            "seq": self.seq,
+            "first_seen": _iso(self.first_seen),
+            "last_seen": _iso(self.last_seen),
+            "permalink": self.permalink,
+            "text": self.text(),
+        }
+
+
+def citation(session: Session, article_id: int, version: Version, base_url: str) -> Citation:
+    """The citation of a version; the outlet is the article's source, else the URL's host."""
+    from urllib.parse import urlsplit
+
+    article = get_article(session, article_id)
+    source = session.get(Source, article.source_id) if article.source_id is not None else None
+    outlet = source.name if source is not None else (urlsplit(article.canonical_url).hostname or "")
+    return Citation(
+        title=version.title,
+        outlet=outlet,
+        url=article.canonical_url,
+        seq=version.seq,
+        first_seen=version.first_seen,
+        last_seen=version.last_seen,
+        permalink=f"{base_url.rstrip('/')}/articles/{article_id}/versions/{version.seq}",
+    )
 
 
 @dataclass(frozen=True)
