@@ -465,3 +465,140 @@ def article_timeline(session: Session, article_id: int, limit: int = 1000) -> li
             .limit(limit)
         )
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain renderings for the CLI: an aligned text table and CSV (the viewer draws its own)
+
+OUTLET_COLUMNS = (
+    "outlet",
+    "articles",
+    "edited",
+    "edited_share",
+    "edits",
+    "edits_per_edited",
+    "median_first_edit_s",
+    "p90_first_edit_s",
+    "substantive",
+    "substantive_share",
+    "corrections",
+    "updates",
+    "removals",
+    "restorations",
+    "republished",
+    "republished_first",
+)
+DAY_COLUMNS = ("day", "new_articles", "edits", *LABELS, "unlabelled", "removals", "failed_fetches")
+
+
+def duration(seconds: float | None) -> str:
+    """A delay as people read it: 45 min, 5.2 h, 3.1 d."""
+    if seconds is None:
+        return "—"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def table_rows(rows: Sequence[OutletStats] | Sequence[DayStats], by: str) -> list[dict[str, Any]]:
+    """One flat record per row, in the columns of OUTLET_COLUMNS or DAY_COLUMNS."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        if isinstance(row, OutletStats):
+            record = row.as_dict()
+            out.append({name: record[name] for name in OUTLET_COLUMNS})
+        else:
+            record = row.as_dict()
+            out.append(
+                {
+                    "day": record["day"],
+                    "new_articles": row.new_articles,
+                    "edits": row.edits,
+                    **{label: row.edits_by_label.get(label, 0) for label in (*LABELS, "unlabelled")},
+                    "removals": row.removals,
+                    "failed_fetches": row.failed_fetches,
+                }
+            )
+    return out
+
+
+def stats_csv(rows: Sequence[OutletStats] | Sequence[DayStats], by: str) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    columns = OUTLET_COLUMNS if by == "outlet" else DAY_COLUMNS
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for record in table_rows(rows, by):
+        # A spreadsheet runs a cell starting with = + - @ as a formula: outlet names are not trusted.
+        name = record.get("outlet")
+        if isinstance(name, str) and name[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            record["outlet"] = "'" + name
+        writer.writerow(record)
+    return buffer.getvalue()
+
+
+def stats_text(rows: Sequence[OutletStats] | Sequence[DayStats], by: str, since: datetime | None) -> str:
+    when = f"since {since:%Y-%m-%d %H:%M} UTC" if since is not None else "all time"
+    if not rows:
+        return f"nothing archived {when}\n"
+    if by == "outlet":
+        header = (
+            "outlet",
+            "articles",
+            "edited",
+            "edits/ed.",
+            "median 1st",
+            "p90 1st",
+            "subst.",
+            "corr.",
+            "upd.",
+            "removed",
+            "restored",
+            "republ.",
+        )
+        lines = [
+            (
+                " ".join(r.outlet.split())[:40],
+                str(r.articles),
+                f"{r.edited} ({r.edited_share:.0%})",
+                f"{r.edits_per_edited:.2f}",
+                duration(r.median_first_edit_s),
+                duration(r.p90_first_edit_s),
+                f"{r.substantive} ({r.substantive_share:.0%})",
+                str(r.corrections),
+                str(r.updates),
+                str(r.removals),
+                str(r.restorations),
+                f"{r.republished} ({r.republished_first} first)",
+            )
+            for r in rows
+            if isinstance(r, OutletStats)
+        ]
+        title = f"How each outlet edits the articles first captured {when}"
+    else:
+        header = ("day", "new", "edits", *LABELS, "removed", "failed")
+        lines = [
+            (
+                r.day.isoformat(),
+                str(r.new_articles),
+                str(r.edits),
+                *(str(r.edits_by_label.get(label, 0)) for label in LABELS),
+                str(r.removals),
+                str(r.failed_fetches),
+            )
+            for r in rows
+            if isinstance(r, DayStats)
+        ]
+        title = f"Each day {when} (UTC)"
+    widths = [max(len(header[i]), *(len(line[i]) for line in lines)) for i in range(len(header))]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join([title, fmt(header), *(fmt(line) for line in lines)]) + "\n"
