@@ -545,6 +545,8 @@ def stats_text(rows: Sequence[OutletStats] | Sequence[DayStats], by: str, since:
     when = f"since {since:%Y-%m-%d %H:%M} UTC" if since is not None else "all time"
     if not rows:
         return f"nothing archived {when}\n"
+    header: tuple[str, ...]
+    lines: list[tuple[str, ...]]
     if by == "outlet":
         header = (
             "outlet",
