@@ -260,6 +260,7 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
             func.min(case((vc.edit, vc.first_seen))).label("first_edit"),
         )
         .where(vc.seq > 1)
+        .where(*([vc.article_id.in_(select(Article.id).where(*cohort))] if cohort else []))
         .group_by(vc.article_id)
         .subquery()
     )
