@@ -300,8 +300,8 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
         func.count().over(partition_by=delays.c.source).label("n"),
     ).subquery()
     # Nearest-rank percentiles: the smallest delay with at least p % of the delays at or under it.
-    median_rank = (ranked.c.n * 50 + 99) / 100
-    p90_rank = (ranked.c.n * 90 + 99) / 100
+    median_rank = (ranked.c.n * 50 + 99) // 100
+    p90_rank = (ranked.c.n * 90 + 99) // 100
     percentiles: dict[int, list[float | None]] = {}
     for src, rank, delay, median_at, p90_at in session.execute(
         select(
@@ -328,7 +328,7 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
         buckets.setdefault(src, [0] * len(DELAY_BUCKETS))[int(index)] = int(n)
 
     republished = _republications(session, since)
-    names = dict(session.execute(select(Source.id, Source.name)).tuples().all())
+    names: dict[int, str] = {i: n for i, n in session.execute(select(Source.id, Source.name))}
     out = []
     for src, articles, edited, edits, substantive, corrections, updates, removals, restorations in main:
         median, p90 = percentiles.get(src, [None, None])
