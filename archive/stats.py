@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, select, union_all, update
+from sqlalchemy import Integer, and_, case, func, literal, literal_column, select, union_all, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -392,20 +392,25 @@ def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
     """Per UTC day at or after ``since`` (newest first): new articles, edits by label, removals,
     failed fetches."""
     vc = VersionChange
+    # Constants inline (not bound parameters): PostgreSQL must see the grouped expression as the
+    # selected one.
+    what = case(
+        (vc.edit, func.coalesce(vc.label, literal_column("'unlabelled'"))), else_=literal_column("'removed'")
+    )
     events = union_all(
         select(_DayOf(Article.first_seen).label("day"), literal("new").label("what"), func.count().label("n"))
         .where(*([Article.first_seen >= since] if since is not None else []))
         .group_by(_DayOf(Article.first_seen)),
         select(
             _DayOf(vc.first_seen),
-            case((vc.edit, func.coalesce(vc.label, "unlabelled")), else_=literal("removed")),
+            what,
             func.count(),
         )
         .where(vc.edit | (vc.change_kind == ChangeKind.REMOVED))
         .where(*([vc.first_seen >= since] if since is not None else []))
         .group_by(
             _DayOf(vc.first_seen),
-            case((vc.edit, func.coalesce(vc.label, "unlabelled")), else_=literal("removed")),
+            what,
         ),
         select(_DayOf(Fetch.fetched_at), literal("failed"), func.count())
         .where(Fetch.outcome == FetchOutcome.ERROR)
