@@ -238,7 +238,10 @@ class Fetch(Base):
     """Every check of an article, whatever came of it: the archivist's evidence."""
 
     __tablename__ = "fetch"
-    __table_args__ = (Index("ix_fetch_article_id_fetched_at", "article_id", "fetched_at"),)
+    __table_args__ = (
+        Index("ix_fetch_article_id_fetched_at", "article_id", "fetched_at"),
+        Index("ix_fetch_outcome_fetched_at", "outcome", "fetched_at"),  # failed fetches per day
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     article_id: Mapped[int | None] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"))
@@ -356,3 +359,25 @@ class DuplicateLink(Base):
     similarity: Mapped[float] = mapped_column(Float)
     first_article_id: Mapped[int] = mapped_column(Integer)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VersionChange(Base):
+    """What each version changed, computed once when it is written: the facts the statistics
+    count (docs/statistics.md), kept apart from the version so that counting them reads small
+    rows instead of article texts, and so that a change label is not recomputed per request."""
+
+    __tablename__ = "version_change"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("version.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    change_kind: Mapped[ChangeKind] = mapped_column(_enum(ChangeKind, "change_kind"))
+    # An edit: a text change that is not a wall or paywall coming down, and not (or no longer)
+    # one side of a flip-flop. Cleared when the version later turns out to flip-flop.
+    edit: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The change label against the previous version with text (None for a first version and a removal).
+    label: Mapped[str | None] = mapped_column(String(16))
+    words_added: Mapped[int] = mapped_column(Integer, default=0)
+    words_removed: Mapped[int] = mapped_column(Integer, default=0)
+    notice: Mapped[str | None] = mapped_column(String(16))  # "correction" | "update" | None

@@ -39,7 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import dedup
+from archive import dedup, stats
 from archive.blobs import put_blob, sha256_hex
 from archive.db import insert_ignore
 from archive.errors import ConfigError
@@ -654,6 +654,7 @@ def _flip_flop(
     for version in (earlier, current):
         if "flip-flop" not in version.flags:
             version.flags = [*version.flags, "flip-flop"]
+    stats.note_flip_flop(session, [earlier.id, current.id])
     earlier.last_seen = max(earlier.last_seen, capture.fetched_at)
     article.current_seq = None if earlier.seq == article.version_count else earlier.seq
     article.last_raw_sha256 = raw_digest
@@ -747,6 +748,7 @@ def _add_version(
     )
     session.add(version)
     session.flush()
+    stats.note_version(session, version)
     return version
 
 

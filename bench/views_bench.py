@@ -11,7 +11,10 @@ Every figure is printed next to a baseline measured in the same run, as a ratio:
 - diff: compare() (paragraph alignment + word diff + summary) vs raw difflib on word lists
   (the baseline of docs/development.md, Benchmarks);
 - search: search() (FTS, grouped per article, snippets, count) vs a LIKE '%word%' scan LIMIT 20;
-- list page: list_articles() and the full HTTP page vs SELECT * FROM article ORDER BY id LIMIT 50.
+- list page: list_articles() and the full HTTP page vs SELECT * FROM article ORDER BY id LIMIT 50;
+- statistics: the full /stats page (all-time window) vs the full list page, in the same run.
+Articles are spread over 20 outlets; each version's change facts (version_change) are computed
+with compare() as the store computes them, and one fetch in 50 is a failure.
 The PostgreSQL database given is emptied (schema dropped) first: point it at a scratch database.
 """
 
@@ -40,8 +43,19 @@ from corpus_data import nyt_captures, nyt_slugs  # noqa: E402
 
 from archive.db import Archive  # noqa: E402
 from archive.diff import TextVersion, compare  # noqa: E402
-from archive.models import Article, ChangeKind, Fetch, FetchOrigin, FetchOutcome, Version  # noqa: E402
+from archive.models import (  # noqa: E402
+    Article,
+    ChangeKind,
+    Fetch,
+    FetchOrigin,
+    FetchOutcome,
+    Source,
+    SourceKind,
+    Version,
+    VersionChange,
+)
 from archive.search import search  # noqa: E402
+from archive.stats import change_facts, change_row  # noqa: E402
 from mediawatch.web.views import ListFilters, list_articles  # noqa: E402
 
 SEARCHES = ["Mubarak", "military council", '"contributed reporting"', "Singap*", "the", "zzzqxj"]
@@ -110,8 +124,22 @@ def generate(archive: Archive, n: int, pool: list[str], seed: int = 42) -> tuple
     versions_total = 0
     batch = 2000
     next_version_id = 1
+    outlets = 20
+    with archive.transaction() as session:
+        session.execute(
+            insert(Source),
+            [
+                {
+                    "id": k + 1,
+                    "name": f"Outlet {k + 1}",
+                    "kind": SourceKind.MANUAL,
+                    "url": f"https://o{k}.example/",
+                }
+                for k in range(outlets)
+            ],
+        )
     for offset in range(0, n, batch):
-        articles, versions, fetches = [], [], []
+        articles, versions, fetches, changes = [], [], [], []
         for i in range(offset, min(n, offset + batch)):
             article_id = i + 1
             first_seen = start + timedelta(minutes=7 * i)
@@ -121,7 +149,11 @@ def generate(archive: Archive, n: int, pool: list[str], seed: int = 42) -> tuple
             language = rng.choice(languages)
             title = " ".join(texts[0].split()[:10])
             for seq, body in enumerate(texts, start=1):
-                seen = first_seen + timedelta(hours=6 * (seq - 1))
+                seen = first_seen + timedelta(hours=rng.choice([1, 3, 6, 30, 200]) * (seq - 1))
+                kind = ChangeKind.FIRST if seq == 1 else ChangeKind.TEXT
+                previous = TextVersion(texts[seq - 2], title) if seq > 1 else None
+                facts = change_facts(previous, TextVersion(body, title), kind)
+                changes.append(change_row(next_version_id, article_id, seq, seen, kind, [], facts))
                 versions.append(
                     {
                         "id": next_version_id,
@@ -154,11 +186,23 @@ def generate(archive: Archive, n: int, pool: list[str], seed: int = 42) -> tuple
                         "origin": FetchOrigin.IMPORT,
                     }
                 )
+                if rng.random() < 0.02:
+                    fetches.append(
+                        {
+                            "article_id": article_id,
+                            "fetched_at": seen + timedelta(hours=1),
+                            "url": f"https://bench.example/{article_id}",
+                            "http_status": 503,
+                            "outcome": FetchOutcome.ERROR,
+                            "origin": FetchOrigin.CRAWL,
+                        }
+                    )
                 next_version_id += 1
             articles.append(
                 {
                     "id": article_id,
                     "canonical_url": f"https://bench.example/{article_id}",
+                    "source_id": article_id % outlets + 1,
                     "first_seen": first_seen,
                     "last_checked": first_seen + timedelta(days=1),
                     "last_changed": first_seen + timedelta(hours=6 * (len(texts) - 1)),
@@ -169,6 +213,7 @@ def generate(archive: Archive, n: int, pool: list[str], seed: int = 42) -> tuple
             session.execute(insert(Article), articles)
             session.execute(insert(Version), versions)
             session.execute(insert(Fetch), fetches)
+            session.execute(insert(VersionChange), changes)
         versions_total += len(versions)
         print(f"\r  generated {min(n, offset + batch):,}/{n:,} articles", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
@@ -274,6 +319,15 @@ def bench_archive(label: str, archive: Archive, articles: int, pool: list[str], 
             assert client.get(path).status_code == 200, path
             ms = timed(lambda p=path: client.get(p), runs)
             print(f"  HTTP GET {path:<28} {ms:7.1f} ms (full page, in-process)")
+        print("statistics page (median ms; baseline = the list page GET / in the same run)")
+        list_ms = timed(lambda: client.get("/"), runs)
+        for path in ["/stats?since=2000-01-01", "/stats", "/api/stats?since=2000-01-01"]:
+            assert client.get(path).status_code == 200, path
+            ms = timed(lambda p=path: client.get(p), runs)
+            print(
+                f"  HTTP GET {path:<28} {ms:7.1f} ms | ratio vs list page ({list_ms:.1f} ms) "
+                f"{ms / list_ms:.1f}x"
+            )
     viewer.close()
 
 

@@ -1628,6 +1628,48 @@ def report(
     click.echo(render(result, fmt, base_url=base_url, safe=terminal_safe), nl=False)
 
 
+@cli.command("stats")
+@click.option(
+    "--since", type=SINCE, default="30d", show_default=True, help="A duration (30d, 24h) or a date/time."
+)
+@click.option(
+    "--by",
+    type=click.Choice(["outlet", "day"]),
+    default="outlet",
+    show_default=True,
+    help="outlet: how each outlet edits the articles first captured since then; day: what happened each day.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="csv: one row per outlet or day, for a spreadsheet.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@archive_options
+def stats_cmd(since: datetime, by: str, fmt: str, as_json: bool, db_url: str | None) -> None:
+    """How each outlet edits: articles, share edited, edits, time to first edit, labels, notices.
+
+    See docs/statistics.md for what counts as an edit.
+
+    Example: mediawatch stats --since 30d --by outlet --format csv > outlets.csv
+    """
+    from archive.stats import day_stats, outlet_stats, stats_csv, stats_text
+
+    archive = open_archive(db_url, readonly=True)
+    with archive.reading() as session:
+        rows: list[Any] = outlet_stats(session, since) if by == "outlet" else day_stats(session, since)
+    if as_json or fmt == "json":
+        payload = {"since": since.isoformat(), "by": by, "rows": [r.as_dict() for r in rows]}
+        click.echo(json.dumps(payload, ensure_ascii=False))
+    elif fmt == "csv":
+        click.echo(stats_csv(rows, by), nl=False)
+    else:
+        click.echo(terminal_safe(stats_text(rows, by, since)), nl=False)
+
+
 def _notify_report(sources_path: Path | None, db_url: str | None, since: Any, until: Any) -> None:
     from archive.errors import ConfigError, NotificationFailed
     from crawler.config import DEFAULT_SOURCES, load_sources

@@ -320,6 +320,10 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
             entries = views.recent_edits(session)
         return JSONResponse({"entries": [e.as_dict() for e in entries]})
 
+    from mediawatch.web import stats as stats_page
+
+    stats_page.install(app, archive)
+
     # HEAD answers every GET route like GET, without the body (uptime monitors send HEAD).
     for route in app.routes:
         if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:

@@ -1,0 +1,612 @@
+"""How each outlet edits, in numbers: the statistics of ``mediawatch stats`` and the viewer's /stats.
+
+Every figure is computed in SQL, on SQLite and PostgreSQL alike, over ``version_change``: one
+small row per version with what it changed (its label, words added and removed, a correction or
+update notice), written with the version. The definitions are in docs/statistics.md (Definitions).
+
+This module must not import the web framework or a charting library: the CLI prints these
+numbers as text, JSON or CSV without either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, func, literal, literal_column, select, union_all, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Float, String
+
+from archive.diff import VersionLike, compare
+from archive.models import (
+    Article,
+    ChangeKind,
+    DuplicateLink,
+    Fetch,
+    FetchOutcome,
+    Source,
+    Version,
+    VersionChange,
+)
+
+# A text change carrying one of these flags is access changing (a wall or paywall confirmed on a
+# second check), not the story being edited.
+NOT_EDIT_FLAGS = frozenset({"wall", "paywalled"})
+LABELS = ("substantive", "minor", "cosmetic", "none")
+# Time from first capture to first edit, in these buckets (upper bounds in seconds).
+DELAY_BUCKETS: tuple[tuple[str, float | None], ...] = (
+    ("< 1 h", 3600.0),
+    ("1–6 h", 6 * 3600.0),
+    ("6–24 h", 24 * 3600.0),
+    ("1–3 d", 3 * 86400.0),
+    ("3–7 d", 7 * 86400.0),
+    ("> 7 d", None),
+)
+MAX_OUTLETS = 500  # rows of the per-outlet table (the largest first)
+MAX_DAYS = 400  # rows of the per-day table (the newest first)
+NO_SOURCE = "(no source)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: one row per version, computed once
+
+
+@dataclass(frozen=True)
+class ChangeFacts:
+    label: str | None
+    words_added: int
+    words_removed: int
+    notice: str | None
+
+
+def change_facts(previous: VersionLike | None, version: VersionLike, kind: ChangeKind) -> ChangeFacts:
+    """What ``version`` changed against the last earlier version with text (``previous``).
+
+    A first version adds its words; a removal removes the previous version's words; anything
+    else is compared as the diff page compares it (the same label, counts and notices).
+    """
+    if previous is None:
+        return ChangeFacts(None, len(version.text.split()), 0, None)
+    if kind is ChangeKind.REMOVED or not version.text:
+        return ChangeFacts(None, 0, len(previous.text.split()), None)
+    summary = compare(previous, version).summary
+    kinds = {n.kind for n in summary.notices}
+    notice = "correction" if "correction" in kinds else "update" if kinds else None
+    return ChangeFacts(summary.label.value, summary.words_added, summary.words_removed, notice)
+
+
+def is_edit(kind: ChangeKind, flags: Iterable[str]) -> bool:
+    flags = list(flags)
+    return kind is ChangeKind.TEXT and not NOT_EDIT_FLAGS.intersection(flags) and "flip-flop" not in flags
+
+
+def change_row(
+    version_id: int,
+    article_id: int,
+    seq: int,
+    first_seen: datetime,
+    kind: ChangeKind,
+    flags: Iterable[str],
+    facts: ChangeFacts,
+) -> dict[str, Any]:
+    """The ``version_change`` row of one version, as a dict (for bulk inserts)."""
+    return {
+        "version_id": version_id,
+        "article_id": article_id,
+        "seq": seq,
+        "first_seen": first_seen,
+        "change_kind": kind,
+        "edit": is_edit(kind, flags),
+        **asdict(facts),
+    }
+
+
+def note_version(session: Session, version: Version) -> None:
+    """Record what a version just written changed (called by the store in the version's transaction)."""
+    previous = session.scalar(
+        select(Version)
+        .where(Version.article_id == version.article_id, Version.seq < version.seq, Version.text != "")
+        .order_by(Version.seq.desc())
+        .limit(1)
+    )
+    facts = change_facts(previous, version, version.change_kind)
+    session.add(
+        VersionChange(
+            **change_row(
+                version.id,
+                version.article_id,
+                version.seq,
+                version.first_seen,
+                version.change_kind,
+                version.flags or [],
+                facts,
+            )
+        )
+    )
+
+
+def note_flip_flop(session: Session, version_ids: Sequence[int]) -> None:
+    """Versions a page alternates between are no edits (docs/versions.md, Flip-flops)."""
+    session.execute(update(VersionChange).where(VersionChange.version_id.in_(version_ids)).values(edit=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: the same SQL on both backends (two dialect-specific expressions below)
+
+
+class _SecondsBetween(FunctionElement[float]):
+    """``later - earlier`` in seconds."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(_SecondsBetween, "sqlite")
+def _seconds_sqlite(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    a, b = compiler.process(later, **kw), compiler.process(earlier, **kw)
+    return f"((julianday({a}) - julianday({b})) * 86400.0)"
+
+
+@compiles(_SecondsBetween, "postgresql")
+def _seconds_pg(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return f"EXTRACT(EPOCH FROM ({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)}))"
+
+
+class _DayOf(FunctionElement[str]):
+    """The UTC day of a timestamp as ``YYYY-MM-DD`` (timestamps are stored as naive UTC)."""
+
+    type = String()
+    inherit_cache = True
+    name = "day_of"
+
+
+@compiles(_DayOf, "sqlite")
+def _day_sqlite(element: _DayOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_DayOf, "postgresql")
+def _day_pg(element: _DayOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
+
+
+def _count_if(condition: ColumnElement[bool] | InstrumentedAttribute[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+@dataclass(frozen=True)
+class OutletStats:
+    outlet: str
+    source_id: int | None
+    articles: int
+    edited: int  # articles with at least one edit
+    edits: int
+    median_first_edit_s: float | None
+    p90_first_edit_s: float | None
+    substantive: int  # edits labelled substantive
+    corrections: int  # edits that add a correction notice
+    updates: int  # edits that add an update notice
+    removals: int
+    restorations: int
+    republished: int  # articles linked to a copy at another outlet
+    republished_first: int  # of those, the ones this outlet had first
+    first_edit_buckets: tuple[int, ...]  # edited articles per DELAY_BUCKETS bucket
+
+    @property
+    def edited_share(self) -> float:
+        return self.edited / self.articles if self.articles else 0.0
+
+    @property
+    def edits_per_edited(self) -> float:
+        return self.edits / self.edited if self.edited else 0.0
+
+    @property
+    def substantive_share(self) -> float:
+        return self.substantive / self.edits if self.edits else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "first_edit_buckets"}
+        out["edited_share"] = round(self.edited_share, 4)
+        out["edits_per_edited"] = round(self.edits_per_edited, 4)
+        out["substantive_share"] = round(self.substantive_share, 4)
+        out["first_edit_buckets"] = dict(
+            zip((b for b, _ in DELAY_BUCKETS), self.first_edit_buckets, strict=True)
+        )
+        return out
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    new_articles: int
+    edits: int
+    edits_by_label: dict[str, int]  # LABELS (and "unlabelled") → edits that day
+    removals: int
+    failed_fetches: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "new_articles": self.new_articles,
+            "edits": self.edits,
+            "edits_by_label": self.edits_by_label,
+            "removals": self.removals,
+            "failed_fetches": self.failed_fetches,
+        }
+
+
+def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
+    """Per outlet, the articles first captured at or after ``since`` and what became of them."""
+    vc = VersionChange
+    cohort = [Article.first_seen >= since] if since is not None else []
+    per_article = (
+        select(
+            vc.article_id,
+            _count_if(vc.edit).label("edits"),
+            _count_if(and_(vc.edit, vc.label == "substantive")).label("substantive"),
+            _count_if(and_(vc.edit, vc.notice == "correction")).label("corrections"),
+            _count_if(and_(vc.edit, vc.notice == "update")).label("updates"),
+            _count_if(vc.change_kind == ChangeKind.REMOVED).label("removals"),
+            _count_if(vc.change_kind == ChangeKind.RESTORED).label("restorations"),
+            func.min(case((vc.edit, vc.first_seen))).label("first_edit"),
+        )
+        .where(vc.seq > 1)
+        .where(*([vc.article_id.in_(select(Article.id).where(*cohort))] if cohort else []))
+        .group_by(vc.article_id)
+        .subquery()
+    )
+    source = func.coalesce(Article.source_id, -1)
+    main = session.execute(
+        select(
+            source.label("source"),
+            func.count().label("articles"),
+            _count_if(per_article.c.edits > 0),
+            *(
+                func.coalesce(func.sum(per_article.c[name]), 0)
+                for name in ("edits", "substantive", "corrections", "updates", "removals", "restorations")
+            ),
+        )
+        .select_from(Article)
+        .join(per_article, per_article.c.article_id == Article.id, isouter=True)
+        .where(*cohort)
+        .group_by(source)
+        .order_by(func.count().desc(), source)
+        .limit(MAX_OUTLETS)
+    ).all()
+
+    # Time from first capture to first edit, per edited article.
+    delays = (
+        select(
+            source.label("source"),
+            _SecondsBetween(per_article.c.first_edit, Article.first_seen).label("delay"),
+        )
+        .join(per_article, per_article.c.article_id == Article.id)
+        .where(per_article.c.edits > 0, *cohort)
+        .subquery()
+    )
+    ranked = select(
+        delays.c.source,
+        delays.c.delay,
+        func.row_number().over(partition_by=delays.c.source, order_by=delays.c.delay).label("rank"),
+        func.count().over(partition_by=delays.c.source).label("n"),
+    ).subquery()
+    # Nearest-rank percentiles: the smallest delay with at least p % of the delays at or under it.
+    median_rank = (ranked.c.n * 50 + 99) // 100
+    p90_rank = (ranked.c.n * 90 + 99) // 100
+    percentiles: dict[int, list[float | None]] = {}
+    for src, rank, delay, median_at, p90_at in session.execute(
+        select(
+            ranked.c.source, ranked.c.rank, ranked.c.delay, median_rank.cast(Integer), p90_rank.cast(Integer)
+        ).where((ranked.c.rank == median_rank.cast(Integer)) | (ranked.c.rank == p90_rank.cast(Integer)))
+    ):
+        slot = percentiles.setdefault(src, [None, None])
+        if rank == median_at:
+            slot[0] = float(round(delay))
+        if rank == p90_at:
+            slot[1] = float(round(delay))
+    bucket_of = case(
+        *(
+            (delays.c.delay < bound, index)
+            for index, (_, bound) in enumerate(DELAY_BUCKETS)
+            if bound is not None
+        ),
+        else_=len(DELAY_BUCKETS) - 1,
+    )
+    buckets: dict[int, list[int]] = {}
+    for src, index, n in session.execute(
+        select(delays.c.source, bucket_of, func.count()).group_by(delays.c.source, bucket_of)
+    ):
+        buckets.setdefault(src, [0] * len(DELAY_BUCKETS))[int(index)] = int(n)
+
+    republished = _republications(session, since)
+    names: dict[int, str] = {i: n for i, n in session.execute(select(Source.id, Source.name))}
+    out = []
+    for src, articles, edited, edits, substantive, corrections, updates, removals, restorations in main:
+        median, p90 = percentiles.get(src, [None, None])
+        linked, first = republished.get(src, (0, 0))
+        out.append(
+            OutletStats(
+                outlet=names.get(src, NO_SOURCE) if src != -1 else NO_SOURCE,
+                source_id=None if src == -1 else int(src),
+                articles=int(articles),
+                edited=int(edited),
+                edits=int(edits),
+                median_first_edit_s=median,
+                p90_first_edit_s=p90,
+                substantive=int(substantive),
+                corrections=int(corrections),
+                updates=int(updates),
+                removals=int(removals),
+                restorations=int(restorations),
+                republished=linked,
+                republished_first=first,
+                first_edit_buckets=tuple(buckets.get(src, [0] * len(DELAY_BUCKETS))),
+            )
+        )
+    return out
+
+
+def _republications(session: Session, since: datetime | None) -> dict[int, tuple[int, int]]:
+    """Per outlet: its articles (of the cohort) linked to a copy at another outlet, and how many
+    of those it had first."""
+    link = DuplicateLink
+    pairs = union_all(
+        select(
+            link.article_id.label("mine"), link.other_id.label("theirs"), link.first_article_id.label("first")
+        ),
+        select(link.other_id, link.article_id, link.first_article_id),
+    ).subquery()
+    mine, theirs = Article.__table__.alias("mine"), Article.__table__.alias("theirs")
+    source = func.coalesce(mine.c.source_id, -1)
+    per_article = (
+        select(
+            source.label("source"),
+            pairs.c.mine,
+            func.max(case((pairs.c.first == pairs.c.mine, 1), else_=0)).label("first"),
+        )
+        .join(mine, mine.c.id == pairs.c.mine)
+        .join(theirs, theirs.c.id == pairs.c.theirs)
+        .where(mine.c.source_id.is_distinct_from(theirs.c.source_id))
+        .where(*([mine.c.first_seen >= since] if since is not None else []))
+        .group_by(source, pairs.c.mine)
+        .subquery()
+    )
+    rows = session.execute(
+        select(per_article.c.source, func.count(), func.sum(per_article.c.first)).group_by(
+            per_article.c.source
+        )
+    )
+    return {int(src): (int(n), int(first or 0)) for src, n, first in rows}
+
+
+def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
+    """Per UTC day at or after ``since`` (newest first): new articles, edits by label, removals,
+    failed fetches."""
+    vc = VersionChange
+    # Constants inline (not bound parameters): PostgreSQL must see the grouped expression as the
+    # selected one.
+    what = case(
+        (vc.edit, func.coalesce(vc.label, literal_column("'unlabelled'"))), else_=literal_column("'removed'")
+    )
+    events = union_all(
+        select(_DayOf(Article.first_seen).label("day"), literal("new").label("what"), func.count().label("n"))
+        .where(*([Article.first_seen >= since] if since is not None else []))
+        .group_by(_DayOf(Article.first_seen)),
+        select(
+            _DayOf(vc.first_seen),
+            what,
+            func.count(),
+        )
+        .where(vc.edit | (vc.change_kind == ChangeKind.REMOVED))
+        .where(*([vc.first_seen >= since] if since is not None else []))
+        .group_by(
+            _DayOf(vc.first_seen),
+            what,
+        ),
+        select(_DayOf(Fetch.fetched_at), literal("failed"), func.count())
+        .where(Fetch.outcome == FetchOutcome.ERROR)
+        .where(*([Fetch.fetched_at >= since] if since is not None else []))
+        .group_by(_DayOf(Fetch.fetched_at)),
+    ).subquery()
+    recent_days = select(events.c.day).distinct().order_by(events.c.day.desc()).limit(MAX_DAYS).subquery()
+    days: dict[str, dict[str, int]] = {}
+    for day, what, n in session.execute(
+        select(events.c.day, events.c.what, events.c.n).where(events.c.day.in_(select(recent_days.c.day)))
+    ):
+        counts = days.setdefault(str(day), {})
+        counts[what] = counts.get(what, 0) + int(n)
+    out = []
+    for day in sorted(days, reverse=True):
+        counts = days[day]
+        by_label = {label: counts.get(label, 0) for label in (*LABELS, "unlabelled") if counts.get(label)}
+        out.append(
+            DayStats(
+                day=date.fromisoformat(day),
+                new_articles=counts.get("new", 0),
+                edits=sum(by_label.values()),
+                edits_by_label=by_label,
+                removals=counts.get("removed", 0),
+                failed_fetches=counts.get("failed", 0),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class TimelineMark:
+    """One version on an article's change timeline."""
+
+    seq: int
+    first_seen: datetime
+    change_kind: str
+    label: str | None
+    words_changed: int
+    edit: bool
+
+
+def article_timeline(session: Session, article_id: int, limit: int = 1000) -> list[TimelineMark]:
+    return [
+        TimelineMark(seq, first_seen, kind.value, label, int(added) + int(removed), bool(edit))
+        for seq, first_seen, kind, label, added, removed, edit in session.execute(
+            select(
+                VersionChange.seq,
+                VersionChange.first_seen,
+                VersionChange.change_kind,
+                VersionChange.label,
+                VersionChange.words_added,
+                VersionChange.words_removed,
+                VersionChange.edit,
+            )
+            .where(VersionChange.article_id == article_id)
+            .order_by(VersionChange.seq)
+            .limit(limit)
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain renderings for the CLI: an aligned text table and CSV (the viewer draws its own)
+
+OUTLET_COLUMNS = (
+    "outlet",
+    "articles",
+    "edited",
+    "edited_share",
+    "edits",
+    "edits_per_edited",
+    "median_first_edit_s",
+    "p90_first_edit_s",
+    "substantive",
+    "substantive_share",
+    "corrections",
+    "updates",
+    "removals",
+    "restorations",
+    "republished",
+    "republished_first",
+)
+DAY_COLUMNS = ("day", "new_articles", "edits", *LABELS, "unlabelled", "removals", "failed_fetches")
+
+
+def duration(seconds: float | None) -> str:
+    """A delay as people read it: 45 min, 5.2 h, 3.1 d."""
+    if seconds is None:
+        return "—"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def table_rows(rows: Sequence[OutletStats] | Sequence[DayStats], by: str) -> list[dict[str, Any]]:
+    """One flat record per row, in the columns of OUTLET_COLUMNS or DAY_COLUMNS."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        if isinstance(row, OutletStats):
+            record = row.as_dict()
+            out.append({name: record[name] for name in OUTLET_COLUMNS})
+        else:
+            record = row.as_dict()
+            out.append(
+                {
+                    "day": record["day"],
+                    "new_articles": row.new_articles,
+                    "edits": row.edits,
+                    **{label: row.edits_by_label.get(label, 0) for label in (*LABELS, "unlabelled")},
+                    "removals": row.removals,
+                    "failed_fetches": row.failed_fetches,
+                }
+            )
+    return out
+
+
+def stats_csv(rows: Sequence[OutletStats] | Sequence[DayStats], by: str) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    columns = OUTLET_COLUMNS if by == "outlet" else DAY_COLUMNS
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for record in table_rows(rows, by):
+        # A spreadsheet runs a cell starting with = + - @ as a formula: outlet names are not trusted.
+        name = record.get("outlet")
+        if isinstance(name, str) and name[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            record["outlet"] = "'" + name
+        writer.writerow(record)
+    return buffer.getvalue()
+
+
+def stats_text(rows: Sequence[OutletStats] | Sequence[DayStats], by: str, since: datetime | None) -> str:
+    when = f"since {since:%Y-%m-%d %H:%M} UTC" if since is not None else "all time"
+    if not rows:
+        return f"nothing archived {when}\n"
+    header: tuple[str, ...]
+    lines: list[tuple[str, ...]]
+    if by == "outlet":
+        header = (
+            "outlet",
+            "articles",
+            "edited",
+            "edits/ed.",
+            "median 1st",
+            "p90 1st",
+            "subst.",
+            "corr.",
+            "upd.",
+            "removed",
+            "restored",
+            "republ.",
+        )
+        lines = [
+            (
+                " ".join(r.outlet.split())[:40],
+                str(r.articles),
+                f"{r.edited} ({r.edited_share:.0%})",
+                f"{r.edits_per_edited:.2f}",
+                duration(r.median_first_edit_s),
+                duration(r.p90_first_edit_s),
+                f"{r.substantive} ({r.substantive_share:.0%})",
+                str(r.corrections),
+                str(r.updates),
+                str(r.removals),
+                str(r.restorations),
+                f"{r.republished} ({r.republished_first} first)",
+            )
+            for r in rows
+            if isinstance(r, OutletStats)
+        ]
+        title = f"How each outlet edits the articles first captured {when}"
+    else:
+        header = ("day", "new", "edits", *LABELS, "removed", "failed")
+        lines = [
+            (
+                r.day.isoformat(),
+                str(r.new_articles),
+                str(r.edits),
+                *(str(r.edits_by_label.get(label, 0)) for label in LABELS),
+                str(r.removals),
+                str(r.failed_fetches),
+            )
+            for r in rows
+            if isinstance(r, DayStats)
+        ]
+        title = f"Each day {when} (UTC)"
+    widths = [max(len(header[i]), *(len(line[i]) for line in lines)) for i in range(len(header))]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join([title, fmt(header), *(fmt(line) for line in lines)]) + "\n"

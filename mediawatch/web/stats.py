@@ -1,0 +1,80 @@
+"""The viewer's statistics page (/stats, /api/stats) and the change timeline of the article page.
+
+The numbers come from ``archive.stats`` (SQL on both backends, under the viewer's statement time
+limit); the charts from ``mediawatch.web.charts`` (SVG without script). Each chart sits next to
+the table it draws, which is its text alternative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from archive.db import Archive
+from archive.errors import InputError
+from archive.stats import DELAY_BUCKETS, LABELS, DayStats, OutletStats, day_stats, duration, outlet_stats
+from archive.timeparse import parse_since
+from mediawatch.web import charts
+from mediawatch.web.render import ENVIRONMENT, render
+
+DEFAULT_SINCE = "30d"
+
+
+@dataclass(frozen=True)
+class StatsPage:
+    since_text: str
+    since: datetime
+    outlets: list[OutletStats]
+    days: list[DayStats]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "outlets": [o.as_dict() for o in self.outlets],
+            "days": [d.as_dict() for d in self.days],
+        }
+
+
+def stats_page(archive: Archive, since_text: str | None) -> StatsPage:
+    text = (since_text or "").strip() or DEFAULT_SINCE
+    if len(text) > 40:
+        raise InputError("since: expected a duration (30d, 24h) or a date")
+    try:
+        since = parse_since(text, datetime.now(UTC))
+    except ValueError as exc:
+        raise InputError(f"since: {exc}") from None
+    with archive.reading() as session:
+        return StatsPage(text, since, outlet_stats(session, since), day_stats(session, since))
+
+
+def timeline(page: Any) -> Any:
+    """The article page's change timeline (a Jinja global: ``{{ change_timeline(page) }}``)."""
+    return charts.change_timeline(page.id, page.versions)
+
+
+def install(app: FastAPI, archive: Archive) -> None:
+    """Add /stats and /api/stats to the viewer and the timeline helper to its templates."""
+    ENVIRONMENT.globals["change_timeline"] = timeline
+
+    @app.get("/stats", response_class=HTMLResponse)
+    def stats(request: Request) -> Response:
+        page = stats_page(archive, request.query_params.get("since"))
+        body = render(
+            "stats.html",
+            page=page,
+            labels=LABELS,
+            buckets=[name for name, _ in DELAY_BUCKETS],
+            duration=duration,
+            edits_chart=charts.edits_per_day(page.days),
+            delay_chart=charts.first_edit_distribution(page.outlets),
+            share_chart=charts.edited_share(page.outlets),
+        )
+        return HTMLResponse(body)
+
+    @app.get("/api/stats")
+    def api_stats(request: Request) -> Response:
+        return JSONResponse(stats_page(archive, request.query_params.get("since")).as_dict())
