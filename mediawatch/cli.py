@@ -1569,7 +1569,7 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
     with archive.reading() as session:
         queue = due_queue(session, now=utcnow(), limit=limit, overdue_only=overdue)
     if as_json:
-        click.echo(json.dumps(queue.as_dict(), ensure_ascii=False))
+        click.echo(json_text(queue))
         return
     stdout().print(f"{queue.overdue} due now, {queue.queued} queued for a revisit")
     table = Table("id", "next check (UTC)", "versions", "title / url")
