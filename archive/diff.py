@@ -6,17 +6,19 @@ import difflib
 import enum
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from rapidfuzz import fuzz
+
+from archive.serialize import json_field
 
 _TOKEN = re.compile(r"\S+|\n")
 
 
 @dataclass(frozen=True)
 class Op:
-    kind: str  # "equal" | "insert" | "delete"
-    text: str
+    kind: str = json_field(name="op")  # "equal" | "insert" | "delete"
+    text: str = json_field()
 
 
 def tokens(text: str) -> list[str]:
@@ -142,46 +144,27 @@ class Row:
     kind: RowKind
     old_index: int | None
     new_index: int | None
-    old_ops: tuple[Op, ...]
-    new_ops: tuple[Op, ...]
-    ops: tuple[Op, ...]
-    similarity: float = 100.0
+    old_ops: tuple[Op, ...] = json_field(skip=True)  # the JSON carries ``ops`` (all three kinds)
+    new_ops: tuple[Op, ...] = json_field(skip=True)
+    ops: tuple[Op, ...] = json_field()
+    similarity: float = json_field(skip=True, default=100.0)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "old_index": self.old_index,
-            "new_index": self.new_index,
-            "similarity": round(self.similarity, 1),
-            "ops": [{"op": op.kind, "text": op.text} for op in self.ops],
-        }
+    json_extra: ClassVar[dict[str, Any]] = {"similarity": lambda row: round(row.similarity, 1)}
 
 
 @dataclass(frozen=True)
 class FieldChange:
     field: str
-    old: str | None
-    new: str | None
-    ops: tuple[Op, ...]
-    cosmetic: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "from": self.old,
-            "to": self.new,
-            "cosmetic": self.cosmetic,
-            "ops": [{"op": op.kind, "text": op.text} for op in self.ops],
-        }
+    old: str | None = json_field(name="from")
+    new: str | None = json_field(name="to")
+    ops: tuple[Op, ...] = json_field()
+    cosmetic: bool = json_field()
 
 
 @dataclass(frozen=True)
 class Notice:
     kind: str  # "correction" | "update"
     text: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "text": self.text}
 
 
 @dataclass(frozen=True)
@@ -197,21 +180,6 @@ class ChangeSummary:
     notices: tuple[Notice, ...]
     metadata_changed: tuple[str, ...]
     encoding_suspect: bool  # the new text looks mis-decoded (UTF-8 read as Latin-1 / cp1252)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "words_added": self.words_added,
-            "words_removed": self.words_removed,
-            "paragraphs_added": self.paragraphs_added,
-            "paragraphs_removed": self.paragraphs_removed,
-            "paragraphs_changed": self.paragraphs_changed,
-            "paragraphs_moved": self.paragraphs_moved,
-            "cosmetic_tokens": self.cosmetic_tokens,
-            "label": self.label.value,
-            "notices": [n.as_dict() for n in self.notices],
-            "metadata_changed": list(self.metadata_changed),
-            "encoding_suspect": self.encoding_suspect,
-        }
 
 
 @dataclass(frozen=True)
@@ -229,13 +197,6 @@ class Comparison:
                 out.append(Op("equal", "\n"))
             out.extend(row.ops)
         return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "summary": self.summary.as_dict(),
-            "metadata": [m.as_dict() for m in self.metadata],
-            "rows": [r.as_dict() for r in self.rows],
-        }
 
 
 def visible_rows(rows: tuple[Row, ...] | list[Row], changed_only: bool) -> list[Row | int]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -34,6 +34,8 @@ from archive.db import Archive
 from archive.errors import InputError
 from archive.files import open_output
 from archive.models import Article, ArticleURL, Fetch, Version
+from archive.queries import FetchRecord, VersionRecord
+from archive.serialize import to_json
 
 logger = logging.getLogger(__name__)
 
@@ -79,53 +81,18 @@ class ExportSummary:
     versions: int
     fetches: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "format": self.format,
-            "articles": self.articles,
-            "versions": self.versions,
-            "fetches": self.fetches,
-        }
-
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 def version_record(v: Version) -> dict[str, Any]:
-    return {
-        "seq": v.seq,
-        "change_kind": v.change_kind.value,
-        "first_seen": _iso(v.first_seen),
-        "last_seen": _iso(v.last_seen),
-        "title": v.title,
-        "byline": v.byline,
-        "published": v.published,
-        "modified": v.modified,
-        "language": v.language,
-        "sitename": v.sitename,
-        "extractor": v.extractor,
-        "text_sha256": v.text_sha256,
-        "blob_sha256": v.blob_sha256,
-        "flags": list(v.flags or []),
-        "text": v.text,
-    }
+    """One version as the exports (and `show --json`) write it: the read model's VersionRecord."""
+    return cast(dict[str, Any], to_json(VersionRecord.of(v)))
 
 
 def fetch_record(f: Fetch, seq_by_version: dict[int, int]) -> dict[str, Any]:
-    return {
-        "fetched_at": _iso(f.fetched_at),
-        "url": f.url,
-        "http_status": f.http_status,
-        "outcome": f.outcome.value,
-        "origin": f.origin.value,
-        "etag": f.etag,
-        "last_modified": f.last_modified,
-        "raw_sha256": f.raw_sha256,
-        "message": f.message,
-        "version_seq": seq_by_version.get(f.version_id) if f.version_id is not None else None,
-    }
+    return cast(dict[str, Any], to_json(FetchRecord.of(f, seq_by_version)))
 
 
 def histories(

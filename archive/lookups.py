@@ -52,6 +52,14 @@ def find_article(session: Session, url: str) -> Article | None:
 
 
 def require_article(session: Session, url: str) -> Article:
+    """The article a URL leads to, or the article with that id (the number `articles` shows):
+    a URL is never all digits, so the two cannot be confused."""
+    ref = url.strip()
+    if ref.isascii() and ref.isdigit() and len(ref) <= 10:
+        by_id = session.get(Article, int(ref)) if int(ref) < 2**31 else None
+        if by_id is None:
+            raise NotFoundError(f"no archived article with id {ref}")
+        return by_id
     article = find_article(session, url)
     if article is None:
         raise NotFoundError(f"no archived article for {url}")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from archive.db import Archive
 from archive.errors import DatabaseError, Interrupted, MediawatchError, NotFoundError
 from archive.models import Article, ArticleStatus, CrawlRun, Version
+from archive.serialize import json_field
 
 logger = logging.getLogger(__name__)
 
@@ -302,32 +303,13 @@ class DueRow:
     versions: int
     overdue: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "url": self.url,
-            "title": self.title,
-            "next_check": self.next_check.isoformat(),
-            "last_checked": self.last_checked.isoformat() if self.last_checked else None,
-            "versions": self.versions,
-            "overdue": self.overdue,
-        }
-
 
 @dataclass(frozen=True)
 class DueQueue:
     now: datetime
     overdue: int  # articles whose next_check has passed
     queued: int  # every article with a next_check at all
-    rows: list[DueRow]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "now": self.now.isoformat(),
-            "overdue": self.overdue,
-            "queued": self.queued,
-            "articles": [r.as_dict() for r in self.rows],
-        }
+    rows: list[DueRow] = json_field(name="articles")  # serialised by archive.serialize.to_json
 
 
 def due_queue(session: Session, *, now: datetime, limit: int = 50, overdue_only: bool = False) -> DueQueue:

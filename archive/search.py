@@ -19,7 +19,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Integer, bindparam, text
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
 from archive.errors import InputError
+from archive.serialize import json_field
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def fts5_expression(query: SearchQuery) -> str:
 @dataclass(frozen=True)
 class SnippetPart:
     text: str
-    highlighted: bool
+    highlighted: bool = json_field(name="highlight")
 
 
 def snippet_parts(snippet: str) -> list[SnippetPart]:
@@ -188,46 +189,33 @@ class SearchHit:
     seq: int  # the newest version that matches
     first_seen: datetime | None
     matching_versions: int
-    snippet: str  # marked with MARK_OPEN/MARK_CLOSE
+    snippet: str = json_field(skip=True)  # marked with MARK_OPEN/MARK_CLOSE
     status: str = "live"  # the article's status now: "removed" ones are marked in the results
+
+    # The JSON carries the snippet twice: plain, and in runs marked as highlighted or not.
+    json_extra: ClassVar[dict[str, Any]] = {
+        "snippet": lambda hit: _MARKS.sub("", hit.snippet),
+        "snippet_parts": lambda hit: hit.parts,
+    }
 
     @property
     def parts(self) -> list[SnippetPart]:
         return snippet_parts(self.snippet)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "article_id": self.article_id,
-            "url": self.url,
-            "title": self.title,
-            "seq": self.seq,
-            "first_seen": self.first_seen.isoformat() if self.first_seen else None,
-            "matching_versions": self.matching_versions,
-            "status": self.status,
-            "snippet": _MARKS.sub("", self.snippet),
-            "snippet_parts": [{"text": p.text, "highlight": p.highlighted} for p in self.parts],
-        }
-
 
 @dataclass(frozen=True)
 class SearchPage:
-    query: SearchQuery
+    query: SearchQuery = json_field(skip=True)  # written as the text typed and as understood
     hits: list[SearchHit] = field(default_factory=list)
     total: int = 0  # matching articles, capped at COUNT_CAP
     total_capped: bool = False
     limit: int = 20
     offset: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "query": self.query.raw,
-            "understood_as": self.query.describe(),
-            "total": self.total,
-            "total_capped": self.total_capped,
-            "limit": self.limit,
-            "offset": self.offset,
-            "hits": [h.as_dict() for h in self.hits],
-        }
+    json_extra: ClassVar[dict[str, Any]] = {
+        "query": lambda page: page.query.raw,
+        "understood_as": lambda page: page.query.describe(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------

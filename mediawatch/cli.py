@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from archive.errors import InputError, Interrupted, MediawatchError
+from archive.serialize import json_text
 from archive.textsafe import control_safe as terminal_safe
 from mediawatch.progress import logs_above_the_bar
 
@@ -117,6 +118,20 @@ class HttpURLType(click.ParamType):
         return str(value)
 
 
+class ArticleRefType(HttpURLType):
+    """An article: the id `mediawatch articles` shows, or an http(s) URL (canonical or an alias)."""
+
+    name = "id|url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        if text.isascii() and text.isdigit():
+            if not 0 < int(text) <= MAX_INT:
+                self.fail(f"{text}: not an article id (ids go from 1 to {MAX_INT})", param, ctx)
+            return text
+        return super().convert(value, param, ctx)
+
+
 class MomentType(click.ParamType):
     """An ISO 8601 date or date-time (UTC when no zone is given)."""
 
@@ -164,6 +179,7 @@ class SecondsType(click.FloatRange):
 
 
 HTTP_URL = HttpURLType()
+ARTICLE = ArticleRefType()
 MOMENT = MomentType()
 SINCE = SinceType()
 
@@ -428,39 +444,79 @@ class _progress:
 # archivist views
 
 
+ARTICLE_STATUSES = ("live", "removed", "redirected", "restored")  # archive.queries.ARTICLE_STATUS_FILTERS
+
+
 @cli.command()
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--offset", default=0, type=click.IntRange(0, MAX_INT))
+@click.option("--source", default=None, metavar="NAME|ID", help="Only articles of this source.")
+@click.option("--since", type=SINCE, default=None, help="Only articles first seen since (24h, 7d or a date).")
+@click.option("--until", type=MOMENT, default=None, help="Only articles first seen on or before this day.")
+@click.option("--language", default=None, help="Only articles with a version in this language (en, pt-BR).")
+@click.option("--edited", is_flag=True, help="Only articles with more than one version.")
+@click.option(
+    "--status",
+    type=click.Choice(ARTICLE_STATUSES),
+    default=None,
+    help="Only live, removed or redirected articles, or restored ones (removed, then back).",
+)
+@click.option("--search", "query", default=None, help="Only articles whose text matches (like `search`).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per article.")
 @archive_options
-def articles(limit: int, offset: int, as_json: bool, db_url: str | None) -> None:
-    """List archived articles, newest first.
+def articles(
+    limit: int,
+    offset: int,
+    source: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    language: str | None,
+    edited: bool,
+    status: str | None,
+    query: str | None,
+    as_json: bool,
+    db_url: str | None,
+) -> None:
+    """List archived articles, newest first: the id (what `versions`, `show` and `diff` also
+    take), then the URL whole on its own line. The filters are the viewer's.
 
-    Example: mediawatch articles --limit 20
+    Example: mediawatch articles --status removed --since 7d
     """
-    from archive.queries import list_articles
+    from archive.queries import ListFilters, list_articles, source_id
+    from archive.search import parse_query
 
+    if query is not None:
+        parse_query(query)  # a bad query is one clear line before the archive is opened
     archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
-        rows = list_articles(session, limit=limit, offset=offset)
-    if as_json:
-        for row in rows:
-            click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
-        return
-    table = Table("id", "versions", "status", "first seen", "title / url")
-    for row in rows:
-        table.add_row(
-            str(row.id),
-            str(row.versions),
-            row.status,
-            f"{row.first_seen:%Y-%m-%d %H:%M}",
-            f"{terminal_safe(row.title or '')}\n[dim]{terminal_safe(row.url)}[/dim]",
+        filters = ListFilters(
+            source=source_id(session, source) if source is not None else None,
+            since=since,
+            until=until.date() if until is not None else None,
+            language=language,
+            edited=edited,
+            q=query,
+            status=status,
         )
-    stdout().print(table)
+        page = list_articles(session, filters, limit=limit, offset=offset)
+    if as_json:
+        for row in page.articles:
+            click.echo(json_text(row))
+        return
+    out = stdout()
+    shown = f"{offset + 1}-{offset + len(page.articles)} of " if page.articles else ""
+    click.echo(f"{shown}{page.total}{'+' if page.total_capped else ''} articles")
+    for row in page.articles:
+        line = Text(f"{row.id:>6}  ")
+        line.append(f"{row.first_seen:%Y-%m-%d %H:%M}  {row.status:<10} {row.versions:>3} v  ")
+        line.append(terminal_safe(row.title or "(no title)"), style="bold")
+        out.print(line, soft_wrap=True)
+        # The URL whole on its own line: never cut to the terminal's width (soft_wrap).
+        out.print(Text("        " + terminal_safe(row.url), style="dim"), soft_wrap=True)
 
 
 @cli.command()
-@click.argument("url", type=HTTP_URL)
+@click.argument("url", metavar="ID|URL", type=ARTICLE)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
 @archive_options
 def versions(url: str, as_json: bool, db_url: str | None) -> None:
@@ -469,15 +525,15 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
     Example: mediawatch versions https://www.dawn.com/news/1234567
     """
     from archive.lookups import require_article
-    from archive.queries import version_rows
+    from archive.queries import version_entries
 
     archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article = require_article(session, url)
-        rows = version_rows(session, article.id)
+        rows = version_entries(session, article.id)
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
+            click.echo(json_text(row))
         return
     table = Table("seq", "change", "first seen", "last seen", "chars", "+words", "-words", "title")
     for r in rows:
@@ -496,7 +552,7 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.argument("url", type=HTTP_URL)
+@click.argument("url", metavar="ID|URL", type=ARTICLE)
 @click.option("--version", "seq", type=VERSION_NUMBER, default=None, help="Version number (seq).")
 @click.option("--at", "at", type=MOMENT, default=None, help="What the article said at this date/time.")
 @click.option("--json", "as_json", is_flag=True)
@@ -506,26 +562,17 @@ def show(url: str, seq: int | None, at: datetime | None, as_json: bool, db_url: 
 
     Example: mediawatch show https://www.dawn.com/news/1234567 --at 2026-03-03
     """
-    from archive import queries
     from archive.lookups import require_article
+    from archive.queries import article_version
 
     archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
-        article = require_article(session, url)
-        if seq is not None:
-            v = queries.version_by_seq(session, article.id, seq)
-        elif at is not None:
-            v = queries.version_at(session, article.id, at)
-        else:
-            all_versions = queries.versions_of(session, article.id)
-            if not all_versions:
-                raise InputError("the article has no versions")
-            v = all_versions[-1]
+        v = article_version(session, require_article(session, url).id, seq=seq, at=at)
     if as_json:
-        click.echo(json.dumps(version_dict(article.canonical_url, v), ensure_ascii=False))
+        click.echo(json_text(v))
         return
     click.echo(f"# {terminal_safe(v.title)}")
-    click.echo(f"{terminal_safe(article.canonical_url)}")
+    click.echo(f"{terminal_safe(v.url)}")
     click.echo(
         f"version {v.seq} ({v.change_kind.value}), first seen {v.first_seen.astimezone(UTC):%Y-%m-%d %H:%M}"
         f" UTC, last seen {v.last_seen.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
@@ -536,14 +583,8 @@ def show(url: str, seq: int | None, at: datetime | None, as_json: bool, db_url: 
     click.echo(terminal_safe(v.text))
 
 
-def version_dict(url: str, v: Any) -> dict[str, Any]:
-    from archive.export import version_record
-
-    return {"url": url, **version_record(v)}
-
-
 @cli.command()
-@click.argument("url", type=HTTP_URL)
+@click.argument("url", metavar="ID|URL", type=ARTICLE)
 @click.argument("a", type=VERSION_NUMBER, required=False)
 @click.argument("b", type=VERSION_NUMBER, required=False)
 @click.option(
@@ -567,57 +608,17 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
 
     Example: mediawatch diff https://www.dawn.com/news/1234567 1 3 --format side-by-side
     """
-    from archive import queries
-    from archive.diff import unified, word_ops
+    from archive.diff import unified
     from archive.lookups import require_article
+    from archive.queries import diff_page
 
     archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
         article = require_article(session, url)
-        all_versions = queries.versions_of(session, article.id)
-        if a is not None and b is not None:
-            old, new = (queries.version_by_seq(session, article.id, s) for s in (a, b))
-        elif a is not None:
-            old = queries.version_by_seq(session, article.id, a)
-            new = all_versions[-1]
-        else:
-            old, new = queries.default_diff_pair(all_versions)
-    from archive.diff import compare, no_differences, visible_rows
-
-    comparison = compare(old, new)
-    identical = no_differences(comparison)
+        page = diff_page(session, article.id, a, b, changed_only=changed_only)
+    old, new, identical = page.old, page.new, page.identical
     if fmt == "json":
-        rows = (
-            []
-            if identical
-            else [r for r in visible_rows(comparison.rows, changed_only) if not isinstance(r, int)]
-        )
-        ops = (
-            []
-            if identical
-            else [op for op in word_ops(old.text, new.text) if not changed_only or op.kind != "equal"]
-        )
-        click.echo(
-            json.dumps(
-                {
-                    "url": article.canonical_url,
-                    "from": old.seq,
-                    "to": new.seq,
-                    "identical": identical,
-                    "changed_only": changed_only,
-                    "metadata": {
-                        f: {"from": getattr(old, f), "to": getattr(new, f)}
-                        for f in ("title", "byline", "published", "modified")
-                        if getattr(old, f) != getattr(new, f)
-                    },
-                    "changes": [r.as_dict() for r in comparison.rows if r.kind.value != "equal"],
-                    "ops": [{"op": op.kind, "text": op.text} for op in ops],
-                    "summary": comparison.summary.as_dict(),
-                    "rows": [row.as_dict() for row in rows],
-                },
-                ensure_ascii=False,
-            )
-        )
+        click.echo(json_text(page))
         return
     if identical:
         from mediawatch.diff_terminal import NO_DIFFERENCES
@@ -625,7 +626,7 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
         click.echo(f"{NO_DIFFERENCES} between version {old.seq} and version {new.seq}")
         return
     if fmt in ("side-by-side", "html"):
-        render_comparison(article.id, article.canonical_url, old, new, fmt, changed_only)
+        render_comparison(page, fmt)
         return
     if fmt == "unified":
         click.echo(
@@ -1063,9 +1064,10 @@ def demo(db_file: Path) -> None:
     archive = open_archive(result.db_url)
     with archive.reading() as session:
         article = require_article(session, result.edited_url)
-        rows = queries.version_rows(session, article.id)
-        old, new = queries.default_diff_pair(queries.versions_of(session, article.id))
-        removed = queries.version_rows(session, require_article(session, result.removed_url).id)
+        rows = queries.version_entries(session, article.id)
+        page = queries.diff_page(session, article.id, changed_only=True)
+        old, new = page.old, page.new
+        removed = queries.version_entries(session, require_article(session, result.removed_url).id)
     out.print(f"\n[bold]versions of {terminal_safe(result.edited_url)}[/bold]")
     for r in rows:
         counts = f"+{r.words_added} -{r.words_removed}"
@@ -1280,22 +1282,18 @@ def backfill_command(
 # ---- archivist views: diff rendering, search, export, web viewer ----
 
 
-def render_comparison(article_id: int, url: str, old: Any, new: Any, fmt: str, changed_only: bool) -> None:
-    """Print a comparison side by side (terminal) or as a self-contained HTML page."""
+def render_comparison(page: Any, fmt: str) -> None:
+    """Print a comparison (a DiffPage) side by side (terminal) or as a self-contained HTML page."""
     from datetime import datetime
-
-    from archive.diff import compare
 
     if fmt == "html":
         from mediawatch.web.render import standalone_diff
-        from mediawatch.web.views import DiffPage
 
-        page = DiffPage(article_id, url, old, new, compare(old, new), [])
-        click.echo(standalone_diff(page, generated=datetime.now(UTC), changed_only=changed_only))
+        click.echo(standalone_diff(page, generated=datetime.now(UTC), changed_only=page.changed_only))
         return
     from mediawatch.diff_terminal import side_by_side, summary_line
 
-    comparison = compare(old, new)
+    comparison, old, new, url, changed_only = page.comparison, page.old, page.new, page.url, page.changed_only
     out = stdout()
     colour = out.is_terminal
     out.print(Text(terminal_safe(url), style="bold"))
@@ -1340,7 +1338,7 @@ def search_cmd(query: str, limit: int, offset: int, as_json: bool, db_url: str |
     with archive.reading() as session:
         page = search(session, query, limit=limit, offset=offset)
     if as_json:
-        click.echo(json.dumps(page.as_dict(), ensure_ascii=False))
+        click.echo(json_text(page))
         return
     out = stdout()
     out.print(
@@ -1384,7 +1382,13 @@ def search_cmd(query: str, limit: int, offset: int, as_json: bool, db_url: str |
 @click.option(
     "--since", type=MOMENT, default=None, help="Only versions first seen / fetches made at or after DATE."
 )
-@click.option("--url", type=HTTP_URL, default=None, help="Only this article (canonical URL or alias).")
+@click.option(
+    "--url",
+    type=ARTICLE,
+    default=None,
+    metavar="ID|URL",
+    help="Only this article (its id, canonical URL or an alias).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (warc).")
 @archive_options
 def export_cmd(
@@ -1397,6 +1401,11 @@ def export_cmd(
     from archive.export import export
 
     if fmt == "warc":
+        if url is not None and url.isdigit():  # an article id: the WARC export selects by URL
+            from archive.lookups import require_article
+
+            with open_archive(db_url, readonly=True).reading() as session:
+                url = require_article(session, url).canonical_url
         export_warc_to(output, since, url, as_json, db_url)
         return
     archive = open_archive(db_url, readonly=True)
@@ -1565,7 +1574,7 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
     with archive.reading() as session:
         queue = due_queue(session, now=utcnow(), limit=limit, overdue_only=overdue)
     if as_json:
-        click.echo(json.dumps(queue.as_dict(), ensure_ascii=False))
+        click.echo(json_text(queue))
         return
     stdout().print(f"{queue.overdue} due now, {queue.queued} queued for a revisit")
     table = Table("id", "next check (UTC)", "versions", "title / url")
@@ -1727,7 +1736,7 @@ def db_backup(path: Path, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.argument("url", type=HTTP_URL)
+@click.argument("url", metavar="ID|URL", type=ARTICLE)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per linked copy.")
 @archive_options
 def duplicates(url: str, as_json: bool, db_url: str | None) -> None:

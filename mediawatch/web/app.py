@@ -31,8 +31,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from archive.blobs import get_blob
 from archive.db import Archive
 from archive.errors import InputError, MediawatchError, NotFoundError
-from archive.export import version_record
 from archive.search import SearchError, search
+from archive.serialize import to_json
 from mediawatch.web import views
 from mediawatch.web.render import STATIC, render
 
@@ -174,7 +174,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
 
     @app.get("/api/articles")
     def api_index(request: Request) -> Response:
-        return JSONResponse(article_list(request).as_dict())
+        return JSONResponse(to_json(article_list(request)))
 
     # ---- candidates: near misses of the topic filter, promoted from the CLI
 
@@ -196,7 +196,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     @app.get("/api/candidates")
     def api_candidates(request: Request) -> Response:
         status, rows = candidate_list(request)
-        return JSONResponse({"status": status, "candidates": [row.as_dict() for row in rows]})
+        return JSONResponse({"status": status, "candidates": to_json(rows)})
 
     # ---- article, version, raw
 
@@ -215,37 +215,40 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     def api_article(article_id: str) -> Response:
         with archive.reading() as session:
             page = views.article_page(session, article_id_of(article_id))
-        return JSONResponse(page.as_dict())
+        return JSONResponse(to_json(page))
 
-    def version_of(article_id: str, seq: str) -> tuple[int, str, Any]:
+    def version_of(article_id: str, seq: str) -> views.ArticleVersion:
         aid = article_id_of(article_id)
         number = views.parse_seq(seq, "version")
         if number is None:
             raise NotFoundError("no such version")
         with archive.reading() as session:
-            article = views.get_article(session, aid)
-            return aid, article.canonical_url, views.get_version(session, aid, number)
+            return views.article_version(session, aid, seq=number)
 
-    def citation_of(request: Request, aid: int, v: Any) -> views.Citation:
+    def citation_of(request: Request, aid: int, seq: int) -> views.Citation:
         with archive.reading() as session:
-            return views.citation(session, aid, v, str(request.base_url))
+            return views.citation(session, aid, seq, str(request.base_url))
 
     @app.get("/articles/{article_id}/versions/{seq}", response_class=HTMLResponse)
     def version(request: Request, article_id: str, seq: str) -> Response:
-        aid, url, v = version_of(article_id, seq)
-        cite = citation_of(request, aid, v)
-        return _html(render("version.html", article_id=aid, url=url, v=v, cite=cite))
+        v = version_of(article_id, seq)
+        cite = citation_of(request, v.article_id, v.seq)
+        return _html(render("version.html", article_id=v.article_id, url=v.url, v=v, cite=cite))
 
     @app.get("/api/articles/{article_id}/versions/{seq}")
     def api_version(request: Request, article_id: str, seq: str) -> Response:
-        aid, url, v = version_of(article_id, seq)
-        cite = citation_of(request, aid, v).as_dict()
-        return JSONResponse({"article_id": aid, "url": url, **version_record(v), "cite": cite})
+        v = version_of(article_id, seq)
+        # The citation's permalink is this viewer's address: only the API adds it.
+        body = to_json(v)
+        assert isinstance(body, dict)  # a record serialises to an object
+        body["cite"] = to_json(citation_of(request, v.article_id, v.seq))
+        return JSONResponse(body)
 
     @app.get("/articles/{article_id}/versions/{seq}/raw")
     def raw(article_id: str, seq: str) -> Response:
         """The captured bytes as a download: never rendered, never sniffed, sandboxed."""
-        aid, _url, v = version_of(article_id, seq)
+        v = version_of(article_id, seq)
+        aid = v.article_id
         if v.blob_sha256 is None:
             raise NotFoundError("this version has no raw capture (imported as text)")
         with archive.reading() as session:
@@ -267,17 +270,18 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     def diff_of(request: Request, article_id: str) -> views.DiffPage:
         a = views.parse_seq(request.query_params.get("a"), "a")
         b = views.parse_seq(request.query_params.get("b"), "b")
+        changed_only = request.query_params.get("changed") in ("1", "on", "true")
         with archive.reading() as session:
-            return views.diff_page(session, article_id_of(article_id), a, b)
+            return views.diff_page(session, article_id_of(article_id), a, b, changed_only=changed_only)
 
     @app.get("/articles/{article_id}/diff", response_class=HTMLResponse)
     def diff(request: Request, article_id: str) -> Response:
-        changed_only = request.query_params.get("changed") in ("1", "on", "true")
-        return _html(render("diff.html", page=diff_of(request, article_id), changed_only=changed_only))
+        page = diff_of(request, article_id)
+        return _html(render("diff.html", page=page, changed_only=page.changed_only))
 
     @app.get("/api/articles/{article_id}/diff")
     def api_diff(request: Request, article_id: str) -> Response:
-        return JSONResponse(diff_of(request, article_id).as_dict())
+        return JSONResponse(to_json(diff_of(request, article_id)))
 
     # ---- search
 
@@ -302,7 +306,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
 
     @app.get("/api/search")
     def api_search(request: Request) -> Response:
-        return JSONResponse(run_search(request).as_dict())
+        return JSONResponse(to_json(run_search(request)))
 
     # ---- feed
 
@@ -318,7 +322,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     def api_edits() -> Response:
         with archive.reading() as session:
             entries = views.recent_edits(session)
-        return JSONResponse({"entries": [e.as_dict() for e in entries]})
+        return JSONResponse({"entries": to_json(entries)})
 
     from mediawatch.web import stats as stats_page
 
