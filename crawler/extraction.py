@@ -92,6 +92,7 @@ class ExtractionPool:
         self.func = func or _extract  # a module-level function (it is pickled by name)
         self.score = score
         self.restarts = 0
+        self._slots: asyncio.Semaphore | None = None  # made in the event loop, on first use
         self._pool = self._new_pool()
 
     @property
@@ -128,6 +129,15 @@ class ExtractionPool:
         return await self._run(_prepare, raw, url, content_type, tuple(patterns), url=url)
 
     async def _run(self, fn: Callable[..., T], *args: Any, url: str | None) -> T:
+        # Two pages per worker in the pool (one running, one queued so the worker never waits for
+        # the next): the time limit is then a page's own time plus at most one other page's, not
+        # the time it waited behind every page a busy crawl has in flight.
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(2 * self.workers)
+        async with self._slots:
+            return await self._run_now(fn, *args, url=url)
+
+    async def _run_now(self, fn: Callable[..., T], *args: Any, url: str | None) -> T:
         for attempt in (1, 2):
             pool = self._pool
             try:
