@@ -469,17 +469,18 @@ def record_fetch(
             key = agreed
     state = _state(extracted, key=key)
     live = current is not None and current.change_kind != ChangeKind.REMOVED
+    # (``live`` implies ``current is not None``; the checks below repeat it for the type checker.)
     if (
         live
+        and current is not None
         and second is not None
-        and _version_state(current)[1:] == state[1:]  # type: ignore[arg-type]
-        and only_rotated_since(current.text, extracted.text, second.text, patterns)  # type: ignore[union-attr]
+        and _version_state(current)[1:] == state[1:]
+        and only_rotated_since(current.text, extracted.text, second.text, patterns)
     ):
         # The current version was recorded from one fetch (a new article): its per-request
         # furniture is in its key, and the confirmed pair shows that slot rotates.
-        state = _version_state(current)  # type: ignore[arg-type]
-    if live and _version_state(current) == state:  # type: ignore[arg-type]
-        assert current is not None
+        state = _version_state(current)
+    if live and current is not None and _version_state(current) == state:
         current.last_seen = max(current.last_seen, at)
         article.last_raw_sha256 = raw_digest
         _clear_pending(article)
