@@ -95,6 +95,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
     parser.add_argument("--revisit", choices=("none", "304", "same-bytes"), default="none")
     parser.add_argument("--keep", type=Path, help="also write py-spy's raw output here")
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="only samples of the thread holding the GIL (CPU of the crawl process, not GIL waits)",
+    )
     args = parser.parse_args()
     pages = corpus_pages(args.pages)
     site, _paths = serve(pages)
@@ -117,6 +122,7 @@ def main() -> None:
             "raw",
             "--threads",
             "--subprocesses",
+            *(["--gil"] if args.gil else []),
             "--rate",
             str(args.rate),
             "--output",
