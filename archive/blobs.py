@@ -41,12 +41,20 @@ def decompress(data: bytes) -> bytes:
     return _local.dctx.decompress(data)
 
 
-def put_blob(session: Session, raw: bytes, digest: str | None = None) -> str:
-    """Store raw bytes once (idempotent under concurrency) and return their SHA-256."""
+def put_blob(
+    session: Session, raw: bytes, digest: str | None = None, *, compressed: bytes | None = None
+) -> str:
+    """Store raw bytes once (idempotent under concurrency) and return their SHA-256.
+
+    ``compressed``: ``compress(raw)`` when the caller already has it (compressed off the writer).
+    """
     digest = digest or sha256_hex(raw)
     session.execute(
         insert_ignore(session, Blob).values(
-            sha256=digest, size=len(raw), compression="zstd", data=compress(raw)
+            sha256=digest,
+            size=len(raw),
+            compression="zstd",
+            data=compressed if compressed is not None else compress(raw),
         )
     )
     return digest

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -133,13 +133,13 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / float(len(a))
 
 
-def containment(a: set[bytes], b: set[bytes]) -> float:
+def containment(a: Set[bytes], b: Set[bytes]) -> float:
     """The share of the smaller shingle set found in the larger (0 when either is empty)."""
     small, large = (a, b) if len(a) <= len(b) else (b, a)
     return len(small & large) / len(small) if small else 0.0
 
 
-def same_story(a: set[bytes], b: set[bytes], threshold: float | None = None) -> float | None:
+def same_story(a: Set[bytes], b: Set[bytes], threshold: float | None = None) -> float | None:
     """The containment of two texts' shingles when they carry the same story, else None.
 
     The same story: the shorter text has at least ``MIN_SHINGLES`` shingles and is at least
@@ -199,11 +199,13 @@ def index_version(
     key: str,
     *,
     threshold: float | None = None,
+    precomputed: tuple[Set[bytes], np.ndarray | None] | None = None,
 ) -> list[Link]:
     """Index one new version's text and link its article to the articles carrying the same story.
 
     ``key`` is the version's key text (see ``volatile.key_text``); a candidate's is computed from
-    its stored text with the default furniture patterns.
+    its stored text with the default furniture patterns. ``precomputed``: the key's shingles and
+    signature when the caller derived them already (``archive.derive``), else they are computed.
     """
     threshold = default_threshold() if threshold is None else threshold
     found: dict[int, Link] = {}
@@ -216,8 +218,11 @@ def index_version(
     for other in exact:
         found[other] = Link(other, "exact", 1.0)
 
-    grams = shingles(key)
-    hashvalues = signature(key, grams)
+    if precomputed is not None:
+        grams, hashvalues = precomputed
+    else:
+        grams = shingles(key)
+        hashvalues = signature(key, grams)
     if hashvalues is not None:
         candidates = [
             (other, version_id)

@@ -19,13 +19,24 @@ from pathlib import Path
 from typing import IO, Any
 
 from dateutil import parser as dateparser
+from sqlalchemy.orm import Session
 
+from archive.bulk import (
+    WRITE_BATCH,
+    Ahead,
+    needs_extraction,
+    prepare_args,
+    prepare_capture,
+    with_prepared,
+    write_batch,
+)
 from archive.db import Archive
+from archive.derive import Prepared, derive
 from archive.errors import InputError
 from archive.extract import Extracted
 from archive.models import FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_text, normalize_url
-from archive.store import Capture, record
+from archive.store import Capture, RecordResult, record_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +181,13 @@ def import_jsonl(
     *,
     progress: Callable[[int, int], None] | None = None,
     crawl_run_id: int | None = None,
+    executor: Any = None,
 ) -> ImportSummary:
-    """Import one JSON Lines file; records are applied in fetched_at order per article."""
+    """Import one JSON Lines file; records are applied in fetched_at order per article.
+
+    ``executor`` (a ``concurrent.futures.Executor``): where pages are extracted and derived, in
+    parallel; records are written in order, in batched transactions (archive/bulk.py).
+    """
     summary = ImportSummary()
     try:
         captures = list(_read_lines(path, summary))
@@ -180,14 +196,51 @@ def import_jsonl(
     # Stable: equal timestamps keep file order. Articles interleave freely.
     captures.sort(key=lambda item: (normalize_url(item[1].url), item[1].fetched_at, item[0]))
     total = len(captures)
-    for done, (_number, capture) in enumerate(captures, start=1):
+    done = 0
+
+    def write(batch: list[tuple[Capture, Prepared | None]]) -> None:
+        nonlocal done
+        for result in write_batch(archive.sessions, batch, _record):
+            done += 1
+            summary.records += 1
+            summary.outcomes[result.outcome.value] += 1
+            summary.new_articles += result.new_article
+            summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
+            if progress is not None:
+                progress(done, total)
+
+    def work(capture: Capture) -> tuple[Any, ...]:
+        if needs_extraction(capture):
+            return (prepare_capture, *prepare_args(capture))
+        if capture.extracted is not None:
+            return (derive_capture, capture.extracted, capture.ignore_patterns)
+        return ()  # a removal: nothing to extract
+
+    ahead: Ahead[Capture, Prepared] = Ahead(executor)
+    batch: list[tuple[Capture, Prepared | None]] = []
+    for _number, capture in captures:
         if crawl_run_id is not None:
             capture = replace(capture, crawl_run_id=crawl_run_id)
-        result = record(archive.sessions, capture)
-        summary.records += 1
-        summary.outcomes[result.outcome.value] += 1
-        summary.new_articles += result.new_article
-        summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
-        if progress is not None:
-            progress(done, total)
+        ahead.put(capture, *work(capture))
+        for item in ahead.ready():
+            batch.append(item)
+            if len(batch) >= WRITE_BATCH:
+                write(batch)
+                batch = []
+    for item in ahead.drain():
+        batch.append(item)
+        if len(batch) >= WRITE_BATCH:
+            write(batch)
+            batch = []
+    write(batch)
     return summary
+
+
+def derive_capture(extracted: Extracted, patterns: tuple[str, ...]) -> Prepared:
+    """What the store derives from an already extracted (text-only) capture."""
+    return Prepared(extracted, derive(extracted, None, patterns))
+
+
+def _record(session: Session, item: tuple[Capture, Prepared | None]) -> RecordResult:
+    capture, extractor = with_prepared(*item)
+    return record_fetch(session, capture, extractor=extractor)

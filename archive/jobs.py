@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archive.db import Archive
 from archive.runlock import acquire_run_lock, stop_on_signals
@@ -65,14 +65,20 @@ def import_files(
     *,
     progress: Callable[[Path], Callable[[int, int], None]] | None = None,
     on_file: Callable[[Path, ImportSummary], None] | None = None,
+    executor: Any = None,
 ) -> list[tuple[Path, ImportSummary]]:
-    """Import JSON Lines files into a job's archive, counting on its run."""
+    """Import JSON Lines files into a job's archive, counting on its run (``executor``: where
+    pages are extracted, see archive/bulk.py)."""
     from archive.importer import import_jsonl
 
     results: list[tuple[Path, ImportSummary]] = []
     for path in paths:
         summary = import_jsonl(
-            archive, path, progress=progress(path) if progress else None, crawl_run_id=run.id
+            archive,
+            path,
+            progress=progress(path) if progress else None,
+            crawl_run_id=run.id,
+            executor=executor,
         )
         run.add(
             {

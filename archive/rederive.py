@@ -11,16 +11,19 @@ checks are compared with what the current extractor makes of the page. It is nev
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import dedup
 from archive.blobs import get_blob
-from archive.extract import Extracted, ExtractionError, extract
+from archive.bulk import WRITE_BATCH, Ahead, prepare_capture, write_batch
+from archive.derive import Derived, Prepared, prepare
+from archive.extract import Extracted, extract
 from archive.lookups import current_version, find_article
 from archive.models import Article, ChangeKind, Version
 from archive.store import (
@@ -47,6 +50,10 @@ class RederiveSummary:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def add(self, other: RederiveSummary) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
 
 def rederive_article(
     session: Session,
@@ -55,14 +62,19 @@ def rederive_article(
     extractor: Callable[..., Extracted] = extract,
     at: datetime | None = None,
     summary: RederiveSummary | None = None,
+    prepared: Mapping[int, Prepared] | None = None,
 ) -> RederiveSummary:
-    """Re-derive one article inside the caller's transaction."""
+    """Re-derive one article inside the caller's transaction.
+
+    ``prepared``: versions already re-extracted (by version id, see :func:`rederive`); the others
+    are re-extracted here.
+    """
     summary = summary if summary is not None else RederiveSummary()
     at = at or utcnow()
     article = _lock_article(session, article_id)
     summary.articles += 1
     current = current_version(session, article)
-    derived_current: tuple[Extracted, str] | None = None
+    derived_current: tuple[Extracted, str, Derived | None] | None = None
     for version in session.scalars(
         select(Version).where(Version.article_id == article.id).order_by(Version.seq)
     ):
@@ -71,26 +83,28 @@ def rederive_article(
         if version.blob_sha256 is None:
             summary.without_raw += 1
             continue
-        raw = get_blob(session, version.blob_sha256)
-        if raw is None:
-            summary.without_raw += 1
-            continue
+        ready = prepared.get(version.id) if prepared is not None else None
+        if ready is None:
+            raw = get_blob(session, version.blob_sha256)
+            if raw is None:
+                summary.without_raw += 1
+                continue
+            ready = prepare(raw, article.canonical_url, None, extractor=extractor)
         summary.versions_checked += 1
-        try:
-            extracted = extractor(raw, url=article.canonical_url)
-        except ExtractionError as exc:
+        extracted = ready.extracted
+        if extracted is None:
             logger.warning(
-                "re-extracting version %s of %s failed: %s", version.seq, article.canonical_url, exc
+                "re-extracting version %s of %s failed: %s", version.seq, article.canonical_url, ready.error
             )
             summary.failed += 1
             continue
-        key = key_text(extracted.text)
+        key = ready.derived.key_for(()) or key_text(extracted.text)
         if _state(extracted, key=key) != _version_state(version):
             summary.versions_differing += 1
             if current is not None and version.id == current.id:
-                derived_current = (extracted, key)
+                derived_current = (extracted, key, ready.derived)
     if derived_current is not None and current is not None:
-        extracted, key = derived_current
+        extracted, key, derived = derived_current
         flags = [f"rederived-from:{current.seq}", f"extractor:{extracted.extractor}"[:64]]
         version = _add_version(
             session, article, extracted, ChangeKind.REDERIVED, at, current.blob_sha256, flags, key=key
@@ -98,7 +112,9 @@ def rederive_article(
         version.first_seen = max(at, current.last_seen)
         version.last_seen = version.first_seen
         article.current_seq = None
-        dedup.index_version(session, article, version, key)
+        dedup.index_version(
+            session, article, version, key, precomputed=derived.dedup_for(key) if derived else None
+        )
         summary.recorded += 1
     return summary
 
@@ -109,8 +125,14 @@ def rederive(
     url: str | None = None,
     extractor: Callable[..., Extracted] = extract,
     at: datetime | None = None,
+    executor: Any = None,
 ) -> RederiveSummary:
-    """Re-derive one article (``url``) or every article, one transaction per article."""
+    """Re-derive one article (``url``) or every article.
+
+    ``executor`` (a ``concurrent.futures.Executor``; None: in this process): where stored pages
+    are re-extracted, in parallel (archive/bulk.py); articles are written in batched
+    transactions. A custom ``extractor`` must pickle to run in another process.
+    """
     summary = RederiveSummary()
     with sessions() as session:
         if url is not None:
@@ -118,7 +140,57 @@ def rederive(
             ids = [article.id] if article is not None else []
         else:
             ids = list(session.scalars(select(Article.id).order_by(Article.id)))
+    at = at or utcnow()
+
+    def write(session: Session, item: tuple[int, dict[int, Prepared]]) -> RederiveSummary:
+        article_id, ready = item
+        return rederive_article(session, article_id, extractor=extractor, at=at, prepared=ready)
+
+    def flush(batch: list[tuple[int, dict[int, Prepared]]]) -> None:
+        for one in write_batch(sessions, batch, write):
+            summary.add(one)
+
+    # One item per stored page, in article order; an article is written once all of its are back.
+    ahead: Ahead[tuple[int, int | None], Prepared] = Ahead(executor)
+    batch: list[tuple[int, dict[int, Prepared]]] = []
+    gathering: tuple[int, dict[int, Prepared]] | None = None
+
+    def take(items: Iterator[tuple[tuple[int, int | None], Prepared | None]]) -> None:
+        nonlocal gathering, batch
+        for (article_id, version_id), ready in items:
+            if gathering is None or gathering[0] != article_id:
+                if gathering is not None:
+                    batch.append(gathering)
+                gathering = (article_id, {})
+            if version_id is not None and ready is not None:
+                gathering[1][version_id] = ready
+            if len(batch) >= WRITE_BATCH:
+                flush(batch)
+                batch = []
+
     for article_id in ids:
-        with sessions.begin() as session:
-            rederive_article(session, article_id, extractor=extractor, at=at, summary=summary)
+        with sessions() as session:
+            canonical = session.scalar(select(Article.canonical_url).where(Article.id == article_id))
+            rows = session.execute(
+                select(Version.id, Version.blob_sha256).where(
+                    Version.article_id == article_id,
+                    Version.change_kind != ChangeKind.REMOVED,
+                    Version.blob_sha256.is_not(None),
+                )
+            ).all()
+            pages = [(version_id, get_blob(session, digest)) for version_id, digest in rows if digest]
+        ahead.put((article_id, None))  # the article itself, even with no page to re-extract
+        for version_id, raw in pages:
+            if raw is not None and canonical is not None:
+                args = (
+                    (raw, canonical, None, ())
+                    if extractor is extract
+                    else (raw, canonical, None, (), extractor)
+                )
+                ahead.put((article_id, version_id), prepare_capture, *args)
+        take(ahead.ready())
+    take(ahead.drain())
+    if gathering is not None:
+        batch.append(gathering)
+    flush(batch)
     return summary

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive import dedup, stats
 from archive.blobs import put_blob, sha256_hex
 from archive.db import insert_ignore
+from archive.derive import Derived
 from archive.errors import ConfigError
 from archive.extract import Extracted, ExtractionError, extract, storable
 from archive.lookups import current_version, find_article, latest_version, normalize_url_or_none
@@ -157,6 +158,9 @@ class Capture:
     ignore_patterns: tuple[str, ...] = ()
     # The source's revisit ladder (``SourcePolicy.revisit``); None: the default ladder.
     revisit_ladder: tuple[Rung, ...] | None = None
+    # What could be derived from ``raw`` and ``extracted`` ahead, off the writer (archive/derive.py):
+    # used where it matches, recomputed where it does not (or when None).
+    derived: Derived | None = None
 
 
 @dataclass(frozen=True)
@@ -184,30 +188,37 @@ def _lock_article(session: Session, article_id: int) -> Article:
     return article
 
 
+def _locked(session: Session, article: Article) -> Article:
+    """``article``, found in this transaction, locked for it.
+
+    On SQLite the write transaction began ``IMMEDIATE``: no other writer can change the row,
+    so the object read in it is current and needs no second read.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return article
+    return _lock_article(session, article.id)
+
+
 def _get_or_create_article(
     session: Session, canonical: str, *, at: datetime, source_id: int | None
 ) -> tuple[Article, bool]:
-    existing = session.scalar(select(Article.id).where(Article.canonical_url == canonical))
-    created = False
+    # Called once the look-ups found no article for this URL: insert first (a lost race with
+    # another writer inserts nothing and the winner's row is read instead).
+    row = session.execute(
+        insert_ignore(session, Article)
+        .values(
+            canonical_url=canonical,
+            source_id=source_id,
+            first_seen=at,
+            status=ArticleStatus.LIVE,
+            version_count=0,
+        )
+        .returning(Article.id)
+    ).first()
+    created = row is not None
+    existing = row[0] if row is not None else None
     if existing is None:
-        result = session.execute(
-            insert_ignore(session, Article)
-            .values(
-                canonical_url=canonical,
-                source_id=source_id,
-                first_seen=at,
-                status=ArticleStatus.LIVE,
-                version_count=0,
-            )
-            .returning(Article.id)
-        )
-        row = result.first()
-        created = row is not None
-        existing = (
-            row[0]
-            if row is not None
-            else session.scalar(select(Article.id).where(Article.canonical_url == canonical))
-        )
+        existing = session.scalar(select(Article.id).where(Article.canonical_url == canonical))
     assert existing is not None
     return _lock_article(session, existing), created
 
@@ -353,7 +364,7 @@ def record_fetch(
         find_article(session, fetched_url) if capture.final_url else None
     )
     if article is not None:
-        article = _lock_article(session, article.id)
+        article = _locked(session, article)
         if capture.origin != FetchOrigin.CRAWL and _already_recorded(session, article.id, capture):
             # Re-importing the same archive changes nothing.
             return RecordResult(FetchOutcome.SKIPPED, article.id, None, message="already recorded")
@@ -383,7 +394,7 @@ def record_fetch(
         # An article redirected to the site's front page is gone (a soft 404).
         return _record_removed(session, capture, article, "redirected to the home page (soft 404)", soft=True)
 
-    raw_digest = sha256_hex(capture.raw) if capture.raw is not None else None
+    raw_digest = _raw_digest(capture)
     latest = latest_version(session, article.id) if article is not None else None
     if article is not None and latest is not None and at < latest.first_seen:
         return _record_out_of_order(session, capture, article, extractor)
@@ -416,9 +427,11 @@ def record_fetch(
     new_article = False
     if article is None:
         canonical = _canonical_for(capture, extracted, fetched_key)
-        existing = find_article(session, canonical)
+        # The URLs looked up above missed; asked again in the same transaction they would miss again.
+        looked_up = (normalize_url_or_none(capture.url), fetched_key)
+        existing = None if canonical in looked_up else find_article(session, canonical)
         if existing is not None:
-            article = _lock_article(session, existing.id)
+            article = _locked(session, existing)
         else:
             problem = assess(extracted, None)
             if problem is not None:
@@ -427,11 +440,12 @@ def record_fetch(
             article, new_article = _get_or_create_article(
                 session, canonical, at=at, source_id=capture.source_id
             )
-        latest = latest_version(session, article.id)
+        # An article this transaction created has no versions yet.
+        latest = None if new_article else latest_version(session, article.id)
         if latest is not None and at < latest.first_seen:
             # Another writer recorded newer states of this article meanwhile.
             return _record_out_of_order(session, replace(capture, extracted=extracted), article, extractor)
-        current = current_version(session, article)
+        current = None if new_article else current_version(session, article)
     for url, kind in ((capture.url, "alias"), (fetched_url, "redirect")):
         if normalize_url_or_none(url) not in (None, article.canonical_url):
             _add_alias(session, article.id, url, kind, at)
@@ -440,7 +454,8 @@ def record_fetch(
         article.relevance = capture.relevance
 
     patterns = capture.ignore_patterns
-    key = key_text(extracted.text, patterns)
+    ahead = capture.derived.key_for(patterns) if capture.derived is not None and not did_extract else None
+    key = ahead if ahead is not None else key_text(extracted.text, patterns)
     second: Extracted | None = None
     if capture.confirm is not None:
         second = _confirming_extraction(capture, extracted, extractor, fetched_url)
@@ -454,17 +469,18 @@ def record_fetch(
             key = agreed
     state = _state(extracted, key=key)
     live = current is not None and current.change_kind != ChangeKind.REMOVED
+    # (``live`` implies ``current is not None``; the checks below repeat it for the type checker.)
     if (
         live
+        and current is not None
         and second is not None
-        and _version_state(current)[1:] == state[1:]  # type: ignore[arg-type]
-        and only_rotated_since(current.text, extracted.text, second.text, patterns)  # type: ignore[union-attr]
+        and _version_state(current)[1:] == state[1:]
+        and only_rotated_since(current.text, extracted.text, second.text, patterns)
     ):
         # The current version was recorded from one fetch (a new article): its per-request
         # furniture is in its key, and the confirmed pair shows that slot rotates.
-        state = _version_state(current)  # type: ignore[arg-type]
-    if live and _version_state(current) == state:  # type: ignore[arg-type]
-        assert current is not None
+        state = _version_state(current)
+    if live and current is not None and _version_state(current) == state:
         current.last_seen = max(current.last_seen, at)
         article.last_raw_sha256 = raw_digest
         _clear_pending(article)
@@ -540,13 +556,18 @@ def record_fetch(
                 )
             flags.append(f"revert-to:{earlier.seq}")
 
-    blob_digest = put_blob(session, capture.raw, raw_digest) if capture.raw is not None else None
+    blob_digest = (
+        put_blob(session, capture.raw, raw_digest, compressed=_compressed(capture))
+        if capture.raw is not None
+        else None
+    )
     version = _add_version(session, article, extracted, kind, at, blob_digest, flags, key=key)
     article.status = ArticleStatus.LIVE
     article.last_changed = at
     article.current_seq = None
     if label is None and kind != ChangeKind.METADATA:
-        dedup.index_version(session, article, version, key)
+        ready = capture.derived.dedup_for(key) if capture.derived is not None and not did_extract else None
+        dedup.index_version(session, article, version, key, precomputed=ready)
     result = _fetch_only(session, capture, article, FetchOutcome.NEW_VERSION, None, version=version)
     return replace(
         result,
@@ -556,6 +577,18 @@ def record_fetch(
         extracted=did_extract,
         flags=tuple(flags),
     )
+
+
+def _raw_digest(capture: Capture) -> str | None:
+    if capture.raw is None:
+        return None
+    if capture.derived is not None and capture.derived.raw_sha256 is not None:
+        return capture.derived.raw_sha256
+    return sha256_hex(capture.raw)
+
+
+def _compressed(capture: Capture) -> bytes | None:
+    return capture.derived.compressed if capture.derived is not None else None
 
 
 _MOJIBAKE = re.compile("Ã[\u0080-\u00bf]|â€|Â[\u00a0-\u00bf]")
@@ -818,7 +851,7 @@ def _fetch_only(
         http_status=capture.status,
         etag=capture.etag,
         last_modified=capture.last_modified,
-        raw_sha256=sha256_hex(capture.raw) if capture.raw is not None else None,
+        raw_sha256=_raw_digest(capture),
         outcome=outcome,
         message=message[:2000] if message else None,
         origin=capture.origin,

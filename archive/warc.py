@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
@@ -44,7 +43,17 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive.blobs import get_blob, put_blob, sha256_hex
+from archive.bulk import (
+    WRITE_BATCH,
+    Ahead,
+    needs_extraction,
+    prepare_args,
+    prepare_capture,
+    with_prepared,
+    write_batch,
+)
 from archive.db import Archive
+from archive.derive import Prepared
 from archive.errors import InputError, NotFoundError
 from archive.files import open_output
 from archive.lookups import find_article
@@ -272,12 +281,22 @@ def _digest_problem(rec: Any) -> Skip | str | None:
 
 
 class _Importer:
-    def __init__(self, archive: Archive, summary: WarcImportSummary, crawl_run_id: int | None = None) -> None:
+    def __init__(
+        self,
+        archive: Archive,
+        summary: WarcImportSummary,
+        crawl_run_id: int | None = None,
+        executor: Any = None,
+    ) -> None:
         self.archive = archive
         self.summary = summary
         self.crawl_run_id = crawl_run_id  # the import's run: every fetch it records points at it
         self.originals = _Originals()
         self.arc = False  # whether the file being read is an ARC file
+        # Captures read, waiting to be extracted (on the executor) and recorded, in file order.
+        self.parsed: list[Capture] = []
+        self.ahead: Ahead[Capture, Prepared] = Ahead(executor)
+        self.to_write: list[tuple[Capture, Prepared | None]] = []
 
     # -- one record -> Capture | Skip
 
@@ -392,9 +411,10 @@ class _Importer:
         )
 
     def _stored_original(self, refers_to: str | None) -> _Original | None:
-        """An original imported by an earlier run, found by its WARC-Record-ID."""
+        """An original imported by an earlier run (or earlier in this one), by its WARC-Record-ID."""
         if not refers_to:
             return None
+        self.flush()  # an original read earlier in this run may still wait to be recorded
         with self.archive.reading() as session:
             row = session.execute(
                 select(Fetch.raw_sha256, Fetch.http_status, Fetch.http_headers)
@@ -417,27 +437,60 @@ class _Importer:
 
     # -- the store
 
-    def store(self, capture: Capture) -> RecordResult | None:
-        """Record one capture and keep its raw bytes, in one transaction; None if already imported."""
-        for attempt in range(1, 6):
-            try:
-                with self.archive.sessions.begin() as session:
-                    if _imported(session, capture):
-                        return None
-                    result = record_fetch(session, capture)
-                    if capture.raw is not None and result.fetch_id is not None:
-                        # Kept for every imported fetch (stored once by digest), so an export
-                        # reproduces the file's evidence, not only the versions.
-                        put_blob(session, capture.raw)
-                    return result
-            except IntegrityError:
-                if attempt == 5:
-                    raise
-            except OperationalError as exc:
-                code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-                if code not in ("40001", "40P01") or attempt == 5:
-                    raise
-        raise AssertionError("unreachable")
+    def _record(self, session: Session, item: tuple[Capture, Prepared | None]) -> RecordResult | None:
+        """Record one capture and keep its raw bytes (None if already imported)."""
+        capture, prepared = item
+        if _imported(session, capture):
+            return None
+        capture, extractor = with_prepared(capture, prepared)
+        result = record_fetch(session, capture, extractor=extractor)
+        if capture.raw is not None and result.fetch_id is not None:
+            # Kept for every imported fetch (stored once by digest), so an export
+            # reproduces the file's evidence, not only the versions.
+            derived = capture.derived
+            put_blob(
+                session,
+                capture.raw,
+                derived.raw_sha256 if derived is not None else None,
+                compressed=derived.compressed if derived is not None else None,
+            )
+        return result
+
+    def _submit(self) -> None:
+        """Hand the captures read so far to the executor (those not imported before)."""
+        parsed, self.parsed = self.parsed, []
+        ids = [c.warc_record_id for c in parsed if c.warc_record_id and needs_extraction(c)]
+        known: set[str] = set()
+        if ids:
+            # One look-up for the batch: a re-import extracts nothing.
+            with self.archive.reading() as session:
+                known = set(
+                    session.scalars(select(Fetch.warc_record_id).where(Fetch.warc_record_id.in_(ids)))
+                )
+        for capture in parsed:
+            if needs_extraction(capture) and capture.warc_record_id not in known:
+                self.ahead.put(capture, prepare_capture, *prepare_args(capture))
+            else:
+                self.ahead.put(capture)
+        for item in self.ahead.ready():
+            self._queue_write(item)
+
+    def _queue_write(self, item: tuple[Capture, Prepared | None]) -> None:
+        self.to_write.append(item)
+        if len(self.to_write) >= WRITE_BATCH:
+            self._write()
+
+    def _write(self) -> None:
+        batch, self.to_write = self.to_write, []
+        for result in write_batch(self.archive.sessions, batch, self._record):
+            self._count(result)
+
+    def flush(self) -> None:
+        """Record everything read so far."""
+        self._submit()
+        for item in self.ahead.drain():
+            self._queue_write(item)
+        self._write()
 
     # -- one file
 
@@ -478,10 +531,14 @@ class _Importer:
                     progress(handle.tell())
 
     def _take(self, capture: Capture) -> None:
-        summary = self.summary
         if self.crawl_run_id is not None:
             capture = replace(capture, crawl_run_id=self.crawl_run_id)
-        result = self.store(capture)
+        self.parsed.append(capture)
+        if len(self.parsed) >= WRITE_BATCH:
+            self._submit()
+
+    def _count(self, result: RecordResult | None) -> None:
+        summary = self.summary
         if result is None:
             summary.skipped["already imported"] += 1
             return
@@ -536,15 +593,20 @@ def import_warc(
     *,
     progress: Callable[[int, int], None] | None = None,
     crawl_run_id: int | None = None,
+    executor: Any = None,
 ) -> WarcImportSummary:
-    """Import WARC/ARC files (gzipped or not) in the order given; see the module docstring."""
+    """Import WARC/ARC files (gzipped or not) in the order given; see the module docstring.
+
+    ``executor`` (a ``concurrent.futures.Executor``, e.g. the crawl's process pool): where pages
+    are extracted, in parallel; records are still applied in file order (archive/bulk.py).
+    """
     for path in paths:
         if path.is_dir():
             raise InputError(f"{path}: is a directory")
         if not path.exists():
             raise InputError(f"{path}: no such file")
     summary = WarcImportSummary()
-    importer = _Importer(archive, summary, crawl_run_id)
+    importer = _Importer(archive, summary, crawl_run_id, executor)
     total = sum(p.stat().st_size for p in paths)
     done_before = 0
     for path in paths:
@@ -552,6 +614,7 @@ def import_warc(
         report = (lambda pos, base=base: progress(base + pos, total)) if progress is not None else None
         importer.import_file(path, report)
         done_before += path.stat().st_size
+    importer.flush()
     return summary
 
 

@@ -30,7 +30,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -41,7 +41,9 @@ import httpx
 from protego import Protego
 from sqlalchemy import or_, select
 
+from archive.bulk import Ahead, prepare_args, prepare_capture, with_prepared
 from archive.db import Archive
+from archive.derive import Prepared
 from archive.errors import InputError, MediawatchError
 from archive.lookups import find_article
 from archive.models import Article, Fetch, FetchOrigin, FetchOutcome
@@ -348,6 +350,7 @@ class Backfiller:
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
         crawl_run_id: int | None = None,
+        executor: Any = None,
     ) -> None:
         try:
             parts = urlsplit(cdx_endpoint)
@@ -367,6 +370,10 @@ class Backfiller:
             follow_redirects=False,
         )
         self.http = _Polite(self.client, delay, allow_private=allow_private_networks, sleep=sleep)
+        # Captures fetched, being extracted on the executor while the next one is fetched; recorded
+        # in order, all of an article's before the next article starts.
+        workers = getattr(executor, "_max_workers", 1) or 1
+        self.ahead: Ahead[Capture, Prepared] = Ahead(executor, window=0 if executor is None else int(workers))
 
     def close(self) -> None:
         self.client.close()
@@ -407,18 +414,29 @@ class Backfiller:
         rows = self.captures(url, since)
         summary.listed += len(rows)
         done = _existing_times(self.archive, url)
-        for row in rows:
-            if row.at in done:
-                summary.already_recorded += 1
-                continue
-            if not looks_like_html(row.mimetype, None) and row.mimetype not in ("", "unk"):
-                summary.skipped["not HTML"] += 1
-                continue
-            if not self._one(url, row, summary):
-                # Captures are applied oldest first; a gap would turn the later ones into the
-                # history and the missing one into late evidence. Stop here; the next run
-                # resumes from this capture.
-                break
+        try:
+            for row in rows:
+                if row.at in done:
+                    summary.already_recorded += 1
+                    continue
+                if not looks_like_html(row.mimetype, None) and row.mimetype not in ("", "unk"):
+                    summary.skipped["not HTML"] += 1
+                    continue
+                if not self._one(url, row, summary):
+                    # Captures are applied oldest first; a gap would turn the later ones into the
+                    # history and the missing one into late evidence. Stop here; the next run
+                    # resumes from this capture.
+                    break
+        finally:
+            self._record(self.ahead.drain(), summary)
+
+    def _record(self, items: Iterator[tuple[Capture, Prepared | None]], summary: BackfillSummary) -> None:
+        for capture, prepared in items:
+            ready, extractor = with_prepared(capture, prepared)
+            result = record(self.archive.sessions, ready, extractor=extractor)
+            summary.outcomes[result.outcome.value] += 1
+            summary.new_articles += result.new_article
+            summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
 
     def _one(self, url: str, row: CdxRow, summary: BackfillSummary) -> bool:
         """Fetch and record one capture; False when it failed transiently (stop the article here)."""
@@ -458,11 +476,9 @@ class Backfiller:
             http_headers=headers or None,
             crawl_run_id=self.crawl_run_id,
         )
-        result = record(self.archive.sessions, capture)
         summary.fetched += 1
-        summary.outcomes[result.outcome.value] += 1
-        summary.new_articles += result.new_article
-        summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
+        self.ahead.put(capture, prepare_capture, *prepare_args(capture))
+        self._record(self.ahead.ready(), summary)
         return True
 
 
@@ -478,8 +494,13 @@ def backfill(
     allow_private_networks: bool = False,
     progress: Callable[[int, int], None] | None = None,
     crawl_run_id: int | None = None,
+    executor: Any = None,
 ) -> BackfillSummary:
-    """Backfill the given article URLs (or every archived article) from a Wayback Machine."""
+    """Backfill the given article URLs (or every archived article) from a Wayback Machine.
+
+    ``executor`` (a ``concurrent.futures.Executor``): where captures are extracted, while the
+    next one is fetched (archive/bulk.py).
+    """
     if all_articles:
         with archive.reading() as session:
             urls = [*urls, *session.scalars(select(Article.canonical_url).order_by(Article.id))]
@@ -493,6 +514,7 @@ def backfill(
         delay=delay,
         allow_private_networks=allow_private_networks,
         crawl_run_id=crawl_run_id,
+        executor=executor,
     )
     try:
         for done, url in enumerate(urls, start=1):

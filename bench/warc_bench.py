@@ -5,7 +5,10 @@
 Prints records/s for: bare warcio iteration (every payload read, digests checked), a full
 import into a fresh archive (extraction and versioning included), a second import of the same
 files (everything recognised as already imported), and WARC export of the result; and the
-ratios to the bare-iteration baseline.
+ratios to the bare-iteration baseline. Then the import of the same files into fresh archives
+with its pages extracted on the local process pool (``mediawatch import-warc --workers N``) with
+1 and 2 workers, as HTML pages/s against bare extraction of the same pages in one process
+(goal: >= 0.9 x N).
 """
 
 from __future__ import annotations
@@ -98,7 +101,8 @@ def main() -> None:
                 rec.rec_type == "response"
                 and b"html" in (rec.http_headers.get_header("Content-Type") or "").encode()
             ):
-                extract(rec.content_stream().read(), url=rec.rec_headers.get_header("WARC-Target-URI"))
+                sample = rec.content_stream().read()
+                extract(sample, url=rec.rec_headers.get_header("WARC-Target-URI"))
                 break
 
     best = min(timed(lambda: bare_iteration(paths))[1] for _ in range(args.repeat))
@@ -131,6 +135,28 @@ def main() -> None:
     n_out = exported.responses + exported.revisits
     print(f"export --format warc         : {n_out / t_export:10.0f} records/s  ({n_out} records)")
     print(f"new versions {first.new_versions}; skipped {dict(first.skipped)}")
+
+    from crawler.extraction import local_executor
+
+    print(f"\n{os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    bare = pages / t_extract
+    print(f"bare extraction, one process      : {bare:8.1f} HTML pages/s (baseline)")
+    print(
+        f"import-warc, in the calling process: {pages / t_import:8.1f} HTML pages/s  "
+        f"ratio {t_extract / t_import:.2f}"
+    )
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp, local_executor(workers) as executor:
+            warm = [executor.submit(extract, sample) for _ in range(4 * workers)]
+            for future in warm:
+                future.result()
+            with Archive(f"sqlite:///{tmp}/bench.db") as archive:
+                summary, took = timed(lambda: import_warc(archive, paths, executor=executor))  # noqa: B023
+        assert summary.new_versions == first.new_versions, (summary.new_versions, first.new_versions)
+        print(
+            f"import-warc, {workers} worker(s)          : {pages / took:8.1f} HTML pages/s  "
+            f"ratio {t_extract / took:.2f} (goal >= {0.9 * workers:.1f}; {summary.new_versions} versions)"
+        )
 
 
 if __name__ == "__main__":

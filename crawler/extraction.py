@@ -18,11 +18,14 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
+from archive.derive import Prepared, prepare
+from archive.derive import warm_up as warm_up_derive
 from archive.extract import Extracted, ExtractionError, extract
 
 logger = logging.getLogger(__name__)
@@ -32,9 +35,16 @@ class ExtractionTimeout(ExtractionError):
     pass
 
 
+T = TypeVar("T")
+# The topic scorer of this worker's crawl (set once per worker by the pool's initializer).
+_score: Callable[[Extracted, str | None], Any] | None = None
+
+
 def _warm_up() -> None:
-    # Import trafilatura and its models in the worker before the first real page arrives.
+    # Import trafilatura and its models, and the MinHash library, in the worker before the
+    # first real page arrives.
     extract(b"<html><body><article><p>warm up</p></article></body></html>")
+    warm_up_derive()
 
 
 def _exit_with_parent() -> None:
@@ -50,7 +60,9 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _start_worker() -> None:
+def _start_worker(score: Callable[[Extracted, str | None], Any] | None = None) -> None:
+    global _score
+    _score = score
     _exit_with_parent()
     _warm_up()
 
@@ -59,19 +71,42 @@ def _extract(raw: bytes, url: str | None, content_type: str | None) -> Extracted
     return extract(raw, url=url, content_type=content_type)
 
 
+def _prepare(raw: bytes, url: str | None, content_type: str | None, patterns: tuple[str, ...]) -> Prepared:
+    return prepare(raw, url, content_type, patterns, score=_score)
+
+
 class ExtractionPool:
-    def __init__(self, workers: int, timeout: float, *, func: Callable[..., Extracted] | None = None) -> None:
+    """``score``: the crawl's topic scorer (``Relevance.score_extracted``), run in the workers
+    on every page :meth:`prepare` extracts; it is sent to each worker once, when it starts."""
+
+    def __init__(
+        self,
+        workers: int,
+        timeout: float,
+        *,
+        func: Callable[..., Extracted] | None = None,
+        score: Callable[[Extracted, str | None], Any] | None = None,
+    ) -> None:
         self.workers = max(1, workers)
         self.timeout = timeout
         self.func = func or _extract  # a module-level function (it is pickled by name)
+        self.score = score
         self.restarts = 0
+        self._slots: asyncio.Semaphore | None = None  # made in the event loop, on first use
         self._pool = self._new_pool()
+
+    @property
+    def executor(self) -> ProcessPoolExecutor:
+        """The pool as a plain executor (bulk commands map their pages over it)."""
+        return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # forkserver: never fork a process that runs the reactor's threads.
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["archive.extract"])
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_start_worker)
+        ctx.set_forkserver_preload(["archive.extract", "archive.derive"])
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=_start_worker, initargs=(self.score,)
+        )
         return pool
 
     def warm(self) -> None:
@@ -81,10 +116,32 @@ class ExtractionPool:
             f.result()
 
     async def extract(self, raw: bytes, *, url: str | None, content_type: str | None) -> Extracted:
+        return await self._run(self.func, raw, url, content_type, url=url)
+
+    async def prepare(
+        self, raw: bytes, *, url: str | None, content_type: str | None, patterns: Sequence[str] = ()
+    ) -> Prepared:
+        """Extract a page and derive what the store needs from it (archive/derive.py), in a worker.
+
+        A page the extractor refuses comes back with ``extracted`` None and ``error`` set; a
+        timeout or a dead worker raises, as :meth:`extract` does.
+        """
+        return await self._run(_prepare, raw, url, content_type, tuple(patterns), url=url)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, url: str | None) -> T:
+        # Two pages per worker in the pool (one running, one queued so the worker never waits for
+        # the next): the time limit is then a page's own time plus at most one other page's, not
+        # the time it waited behind every page a busy crawl has in flight.
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(2 * self.workers)
+        async with self._slots:
+            return await self._run_now(fn, *args, url=url)
+
+    async def _run_now(self, fn: Callable[..., T], *args: Any, url: str | None) -> T:
         for attempt in (1, 2):
             pool = self._pool
             try:
-                future = pool.submit(self.func, raw, url, content_type)
+                future = pool.submit(fn, *args)
                 return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
             except TimeoutError:
                 logger.warning("extracting %s took over %.0f s; restarting the pool", url, self.timeout)
@@ -109,3 +166,15 @@ class ExtractionPool:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def local_executor(workers: int | None = None) -> Iterator[ProcessPoolExecutor]:
+    """The crawl's process pool as a plain ``concurrent.futures`` executor, for the bulk commands
+    (archive/bulk.py): ``workers`` processes (default one per core), started and warmed now."""
+    pool = ExtractionPool(workers or os.cpu_count() or 1, timeout=0)
+    try:
+        pool.warm()
+        yield pool.executor
+    finally:
+        pool.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from archive.blobs import sha256_hex
 from archive.candidates import Verdict, add_candidate
 from archive.db import insert_ignore
+from archive.derive import Derived
 from archive.extract import Extracted, ExtractionError
 from archive.lookups import normalize_url_or_none
 from archive.models import FetchOutcome, SkippedURL
@@ -44,27 +46,37 @@ class ArchivePipeline:
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        settings = crawler.settings
-        self.pool = ExtractionPool(
-            settings.getint("MEDIAWATCH_EXTRACT_WORKERS", 1),
-            settings.getfloat("MEDIAWATCH_EXTRACT_TIMEOUT", 60),
-        )
+        self.settings = crawler.settings
+        self.pool: ExtractionPool | None = None  # started with the spider (it needs the topic)
         self.writer: BatchWriter | None = None
+        self.cpu_at_open = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ArchivePipeline:
         return cls(crawler)
 
     def open_spider(self, spider: Any = None) -> None:
-        self.writer = BatchWriter(self.crawler.spider.state.sessions)
+        state: CrawlState = self.crawler.spider.state
+        self.writer = BatchWriter(state.sessions)
+        # The topic scorer runs in the workers, beside the extraction it scores.
+        self.pool = ExtractionPool(
+            self.settings.getint("MEDIAWATCH_EXTRACT_WORKERS", 1),
+            self.settings.getfloat("MEDIAWATCH_EXTRACT_TIMEOUT", 60),
+            score=state.relevance.score_extracted if state.relevance is not None else None,
+        )
         self.pool.warm()
+        self.cpu_at_open = time.process_time()
 
     def close_spider(self, spider: Any = None) -> None:
-        self.pool.close()
+        if self.pool is not None:
+            self.pool.close()
+            self.stats.set_value("mediawatch/extraction_pool_restarts", self.pool.restarts)
         if self.writer is not None:
             self.writer.close()
             self.stats.set_value("mediawatch/db_batches", self.writer.batches)
-        self.stats.set_value("mediawatch/extraction_pool_restarts", self.pool.restarts)
+        # CPU time of the crawl process itself (its threads, not the extraction workers) while
+        # the spider ran: what a revisit of unchanged pages costs here (bench/crawl_bench.py).
+        self.stats.set_value("mediawatch/cpu_seconds", round(time.process_time() - self.cpu_at_open, 3))
 
     async def _in_db(self, fn: Any, *args: Any) -> Any:
         assert self.writer is not None
@@ -145,24 +157,38 @@ class ArchivePipeline:
         if status == 304:
             self._inc(state, source_name, "not_modified")
         if raw is not None and status is not None and 200 <= status < 300:
-            if revisit is not None and revisit.raw_sha256 == sha256_hex(raw):
+            digest = sha256_hex(raw)
+            if revisit is not None and revisit.raw_sha256 == digest:
                 # Byte-identical: the store confirms the version without extracting.
                 self._inc(state, source_name, "extraction_skipped")
+                capture = _replace(capture, derived=Derived(raw_sha256=digest))
             else:
+                # Extracted, scored and derived (key text, shingles, signature, compressed
+                # bytes) in a worker: the one writer thread only looks up and inserts.
+                assert self.pool is not None
+                extracted: Extracted | None = None
                 try:
-                    extracted = await self.pool.extract(
-                        raw, url=capture.final_url or capture.url, content_type=capture.content_type
+                    prepared = await self.pool.prepare(
+                        raw,
+                        url=capture.final_url or capture.url,
+                        content_type=capture.content_type,
+                        patterns=capture.ignore_patterns,
                     )
-                    self._inc(state, source_name, "extracted")
+                    capture = _replace(capture, derived=prepared.derived)
+                    extracted = prepared.extracted
+                    error = prepared.error
                 except ExtractionError as exc:
+                    error = str(exc)
+                if extracted is not None:
+                    self._inc(state, source_name, "extracted")
+                else:
                     self._inc(state, source_name, "extraction_failed")
-                    extracted = None
-                    extractor = _ErrorExtractor(str(exc))  # the store records it as suspect
+                    extractor = _ErrorExtractor(error or "not extracted")  # the store records it as suspect
                 if extracted is not None and item.get("confirm") is not None:
                     capture = _replace(capture, confirm=await self._confirmation(state, item, extracted))
                 if extracted is not None:
                     if state.relevance is not None:
-                        score = state.relevance.score_extracted(extracted, capture.final_url or capture.url)
+                        score = prepared.score
                         capture = _replace(capture, extracted=extracted, relevance=score.score)
                         if revisit is None and not score.keep and assess(extracted, None) is None:
                             await self._in_db(self._remember_skipped, state, capture, score, source_id)
@@ -181,6 +207,7 @@ class ArchivePipeline:
         second: bytes = item["confirm"]
         if second == item["body"]:
             return first
+        assert self.pool is not None
         try:
             return await self.pool.extract(
                 second, url=item.get("final_url") or item["url"], content_type=item.get("content_type")

@@ -113,6 +113,7 @@ class CrawlReport:
             "finish_reason": self.finish_reason,
             "warc": {k[16:]: v for k, v in self.stats.items() if k.startswith("mediawatch/warc/")},
             "elapsed_seconds": self.stats.get("elapsed_time_seconds"),
+            "cpu_seconds": self.stats.get("mediawatch/cpu_seconds"),
         }
 
 

@@ -6,13 +6,14 @@ can act on are one clear line on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
 import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -224,6 +225,26 @@ def trigger_option(func: F) -> F:
     )(func)
 
 
+def bulk_workers_option(func: F) -> F:
+    """``--workers``: extraction processes of a bulk command (import, import-warc, rederive, backfill)."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, 64),
+        default=None,
+        help="Extraction processes [default: one per core].",
+    )(func)
+
+
+@contextlib.contextmanager
+def _bulk_executor(workers: int | None) -> Iterator[Any]:
+    """Where a bulk command extracts its pages: the crawl's local process pool (archive/bulk.py
+    takes any ``concurrent.futures.Executor``)."""
+    from crawler.extraction import local_executor
+
+    with local_executor(workers) as executor:
+        yield executor
+
+
 def open_archive(db_url: str | None, *, readonly: bool = False) -> Any:
     """The archive; ``readonly`` for commands that only read: they never create a missing SQLite
     file (exit 3, "no archive at PATH")."""
@@ -352,9 +373,12 @@ def extract(files: tuple[Path, ...], url: str | None) -> None:
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@bulk_workers_option
 @trigger_option
 @archive_options
-def import_(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | None) -> None:
+def import_(
+    files: tuple[Path, ...], as_json: bool, workers: int | None, trigger: str, db_url: str | None
+) -> None:
     """Import captures from JSON Lines files (url, fetched_at, html | title+text+authors).
 
     Records are applied in fetched_at order per article, so another tool's archive becomes a
@@ -386,8 +410,10 @@ def import_(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | 
 
     preload = ("archive.importer",)
     with job(db_url, command="import", trigger=trigger, preload=preload) as (archive, run):
-        with _progress("importing") as advance:
-            results = import_files(archive, run, files, progress=lambda _path: advance, on_file=render)
+        with _progress("importing") as advance, _bulk_executor(workers) as executor:
+            results = import_files(
+                archive, run, files, progress=lambda _path: advance, on_file=render, executor=executor
+            )
         unusable = [path for path, summary in results if summary.records == 0 and summary.rejected]
         if unusable:
             names = ", ".join(str(path) for path in unusable)
@@ -1100,9 +1126,12 @@ def _print_counts(label: str, counts: dict[str, int], out: Console | None = None
 @cli.command("import-warc")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@bulk_workers_option
 @trigger_option
 @archive_options
-def import_warc_command(files: tuple[Path, ...], as_json: bool, trigger: str, db_url: str | None) -> None:
+def import_warc_command(
+    files: tuple[Path, ...], as_json: bool, workers: int | None, trigger: str, db_url: str | None
+) -> None:
     """Import HTML captures from WARC/ARC files (gzipped or not) as fetches at their WARC-Date.
 
     Revisit records are resolved against their originals; non-HTML, truncated and corrupt
@@ -1116,8 +1145,10 @@ def import_warc_command(files: tuple[Path, ...], as_json: bool, trigger: str, db
     with job(db_url, command="import-warc", trigger=trigger, preload=("archive.warc",)) as (archive, run):
         from archive.warc import import_warc
 
-        with _progress("importing WARC") as advance:
-            summary = import_warc(archive, list(files), progress=advance, crawl_run_id=run.id)
+        with _progress("importing WARC") as advance, _bulk_executor(workers) as executor:
+            summary = import_warc(
+                archive, list(files), progress=advance, crawl_run_id=run.id, executor=executor
+            )
         run.add(
             {
                 "files": summary.files,
@@ -1205,6 +1236,7 @@ def export_warc_to(
     help="Allow a web archive on loopback, private or link-local addresses (a local pywb, tests).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@bulk_workers_option
 @trigger_option
 @archive_options
 def backfill_command(
@@ -1216,6 +1248,7 @@ def backfill_command(
     delay: float,
     allow_private_networks: bool,
     as_json: bool,
+    workers: int | None,
     trigger: str,
     db_url: str | None,
 ) -> None:
@@ -1233,7 +1266,7 @@ def backfill_command(
     with job(db_url, command="backfill", trigger=trigger, preload=("archive.wayback",)) as (archive, run):
         from archive.wayback import backfill
 
-        with _progress("backfilling") as advance:
+        with _progress("backfilling") as advance, _bulk_executor(workers) as executor:
             summary = backfill(
                 archive,
                 list(urls),
@@ -1245,6 +1278,7 @@ def backfill_command(
                 allow_private_networks=allow_private_networks,
                 progress=advance,
                 crawl_run_id=run.id,
+                executor=executor,
             )
         run.add(
             {
@@ -1773,9 +1807,10 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
 @cli.command()
 @click.option("--url", default=None, type=HTTP_URL, help="Only this article (else every article).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@bulk_workers_option
 @trigger_option
 @archive_options
-def rederive(url: str | None, as_json: bool, trigger: str, db_url: str | None) -> None:
+def rederive(url: str | None, as_json: bool, workers: int | None, trigger: str, db_url: str | None) -> None:
     """Re-extract stored raw HTML with the current extractor; differences become re-derivations.
 
     Example: mediawatch rederive --url https://www.dawn.com/news/1234567
@@ -1785,7 +1820,8 @@ def rederive(url: str | None, as_json: bool, trigger: str, db_url: str | None) -
     with job(db_url, command="rederive", trigger=trigger, preload=("archive.rederive",)) as (archive, run):
         from archive.rederive import rederive as run_rederive
 
-        summary = run_rederive(archive.sessions, url=url)
+        with _bulk_executor(workers) as executor:
+            summary = run_rederive(archive.sessions, url=url, executor=executor)
         run.add(summary.as_dict())
     if as_json:
         click.echo(json.dumps(summary.as_dict()))

@@ -1,0 +1,203 @@
+"""Bulk commands (``import``, ``import-warc``, ``rederive``, ``backfill``) in parallel, writes batched.
+
+Extraction (and what ``archive.derive`` derives from it) is the CPU-heavy part of recording a
+page; the database writes are not. So a bulk command reads its input in order, hands each page
+to an *executor* to extract and derive, and records the results **in input order** (versions
+are numbered in the order they were observed) in batched transactions, one savepoint per
+capture. A batch that fails as a whole (a race with another writer) is written again capture by
+capture, each in its own transaction with the store's race retries.
+
+The executor is anything with ``submit`` returning a ``concurrent.futures.Future``-like object
+(``result()``): the crawl's local process pool (``concurrent.futures.ProcessPoolExecutor``), a
+Dask ``Client.get_executor()``, or :class:`InlineExecutor` (in the calling process, one page at
+a time: the default when none is given). What is submitted is a module-level function and plain
+data, so it pickles. At most ``window`` pages are in flight, so memory stays bounded however
+large the input.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import replace
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.derive import Prepared, prepare
+from archive.extract import Extracted, ExtractionError, extract
+from archive.store import Capture
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+# Pages in flight per executor worker: enough that the workers never wait for the writer.
+IN_FLIGHT_PER_WORKER = 8
+MIN_WINDOW = 16
+# Captures recorded per transaction.
+WRITE_BATCH = 32
+
+
+class InlineExecutor(Executor):
+    """Runs each call at once in the calling process (the default executor of bulk commands)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the future
+            future.set_exception(exc)
+        return future
+
+
+def window_for(executor: Any) -> int:
+    """How many pages to keep in flight on this executor."""
+    if executor is None or isinstance(executor, InlineExecutor):
+        return 1
+    workers = getattr(executor, "_max_workers", None) or 2
+    return max(MIN_WINDOW, IN_FLIGHT_PER_WORKER * int(workers))
+
+
+class Ahead(Generic[T, R]):
+    """Items in input order, each with the result of the work submitted for it (or None).
+
+    ``put(item, fn, *args)`` submits ``fn(*args)`` (``fn`` None: nothing to do for this item);
+    ``ready()`` yields the oldest items whose turn has come while more than ``window`` are in
+    flight; ``drain()`` yields all the rest.
+    """
+
+    def __init__(self, executor: Any, window: int | None = None) -> None:
+        self.executor = executor if executor is not None else InlineExecutor()
+        self.window = window if window is not None else window_for(executor)
+        self.pending: deque[tuple[T, Future[R] | None]] = deque()
+
+    def put(self, item: T, fn: Callable[..., R] | None = None, *args: Any) -> None:
+        self.pending.append((item, self.executor.submit(fn, *args) if fn is not None else None))
+
+    def ready(self) -> Iterator[tuple[T, R | None]]:
+        while len(self.pending) > self.window:
+            yield self._pop()
+
+    def drain(self) -> Iterator[tuple[T, R | None]]:
+        while self.pending:
+            yield self._pop()
+
+    def _pop(self) -> tuple[T, R | None]:
+        item, future = self.pending.popleft()
+        return item, future.result() if future is not None else None
+
+
+def map_in_order(
+    executor: Any, fn: Callable[..., R], items: Iterable[T], args: Callable[[T], tuple[Any, ...]]
+) -> Iterator[tuple[T, R | None]]:
+    """``fn(*args(item))`` for each item on the executor, yielded in input order, bounded."""
+    ahead: Ahead[T, R] = Ahead(executor)
+    for item in items:
+        ahead.put(item, fn, *args(item))
+        yield from ahead.ready()
+    yield from ahead.drain()
+
+
+# ---------------------------------------------------------------------------------------------
+# Captures
+
+
+def needs_extraction(capture: Capture) -> bool:
+    """Whether the store would extract this capture (HTML bytes of a 2xx, not yet extracted)."""
+    return (
+        capture.extracted is None
+        and capture.raw is not None
+        and capture.status is not None
+        and 200 <= capture.status < 300
+        and not capture.error
+    )
+
+
+def prepare_capture(
+    raw: bytes,
+    url: str,
+    content_type: str | None,
+    patterns: tuple[str, ...],
+    extractor: Callable[..., Extracted] = extract,
+) -> Prepared:
+    """The unit of work of a bulk command: extract one capture's bytes and derive from them."""
+    return prepare(raw, url, content_type, patterns, extractor=extractor)
+
+
+def prepare_args(capture: Capture, extractor: Callable[..., Extracted] = extract) -> tuple[Any, ...]:
+    """The arguments of :func:`prepare_capture` for a capture (the URL the store extracts with)."""
+    assert capture.raw is not None
+    url = capture.final_url or capture.url
+    if extractor is extract:
+        return (capture.raw, url, capture.content_type, capture.ignore_patterns)
+    return (capture.raw, url, capture.content_type, capture.ignore_patterns, extractor)
+
+
+class FailedExtraction:
+    """An extractor that fails with the worker's message: the store records a suspect fetch."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, *_args: Any, **_kwargs: Any) -> Extracted:
+        raise ExtractionError(self.message)
+
+
+def with_prepared(capture: Capture, prepared: Prepared | None) -> tuple[Capture, Callable[..., Extracted]]:
+    """The capture with its extraction and derived data, and the extractor to record it with."""
+    if prepared is None:
+        return capture, extract
+    if prepared.extracted is None:
+        return replace(capture, derived=prepared.derived), FailedExtraction(prepared.error or "not extracted")
+    return replace(capture, extracted=prepared.extracted, derived=prepared.derived), extract
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched writes
+
+
+def write_batch(
+    sessions: sessionmaker[Session],
+    items: list[T],
+    write: Callable[[Session, T], R],
+    *,
+    attempts: int = 5,
+) -> list[R]:
+    """``write(session, item)`` for each item: in one transaction (a savepoint each) when it
+    goes through, else each in its own transaction, a lost race retried."""
+    if len(items) > 1:
+        try:
+            with sessions.begin() as session:
+                results = []
+                for item in items:
+                    with session.begin_nested():
+                        results.append(write(session, item))
+            return results
+        except (IntegrityError, OperationalError):
+            logger.debug("batch of %d failed; writing one by one", len(items), exc_info=True)
+    return [write_one(sessions, item, write, attempts=attempts) for item in items]
+
+
+def write_one(
+    sessions: sessionmaker[Session], item: T, write: Callable[[Session, T], R], *, attempts: int = 5
+) -> R:
+    """``write(session, item)`` in its own transaction; a lost race is retried against the winner."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with sessions.begin() as session:
+                return write(session, item)
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+        except OperationalError as exc:
+            # PostgreSQL deadlock/serialization failures are safe to retry as a whole.
+            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+            if code not in ("40001", "40P01") or attempt == attempts:
+                raise
+        time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
