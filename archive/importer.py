@@ -22,7 +22,7 @@ from dateutil import parser as dateparser
 
 from archive.db import Archive
 from archive.errors import InputError
-from archive.extract import Extracted
+from archive.extract import Extracted, extract
 from archive.models import FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_text, normalize_url
 from archive.store import Capture, record
@@ -170,8 +170,12 @@ def import_jsonl(
     *,
     progress: Callable[[int, int], None] | None = None,
     crawl_run_id: int | None = None,
+    extractor: Callable[..., Extracted] = extract,
 ) -> ImportSummary:
-    """Import one JSON Lines file; records are applied in fetched_at order per article."""
+    """Import one JSON Lines file; records are applied in fetched_at order per article.
+
+    ``extractor`` replaces archive.extract.extract (a Dask worker's runs it under a time limit).
+    """
     summary = ImportSummary()
     try:
         captures = list(_read_lines(path, summary))
@@ -183,7 +187,7 @@ def import_jsonl(
     for done, (_number, capture) in enumerate(captures, start=1):
         if crawl_run_id is not None:
             capture = replace(capture, crawl_run_id=crawl_run_id)
-        result = record(archive.sessions, capture)
+        result = record(archive.sessions, capture, extractor=extractor)
         summary.records += 1
         summary.outcomes[result.outcome.value] += 1
         summary.new_articles += result.new_article

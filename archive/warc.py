@@ -46,6 +46,7 @@ from warcio.warcwriter import WARCWriter
 from archive.blobs import get_blob, put_blob, sha256_hex
 from archive.db import Archive
 from archive.errors import InputError, NotFoundError
+from archive.extract import Extracted, extract
 from archive.files import open_output
 from archive.lookups import find_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
@@ -272,10 +273,17 @@ def _digest_problem(rec: Any) -> Skip | str | None:
 
 
 class _Importer:
-    def __init__(self, archive: Archive, summary: WarcImportSummary, crawl_run_id: int | None = None) -> None:
+    def __init__(
+        self,
+        archive: Archive,
+        summary: WarcImportSummary,
+        crawl_run_id: int | None = None,
+        extractor: Callable[..., Extracted] = extract,
+    ) -> None:
         self.archive = archive
         self.summary = summary
         self.crawl_run_id = crawl_run_id  # the import's run: every fetch it records points at it
+        self.extractor = extractor
         self.originals = _Originals()
         self.arc = False  # whether the file being read is an ARC file
 
@@ -424,7 +432,7 @@ class _Importer:
                 with self.archive.sessions.begin() as session:
                     if _imported(session, capture):
                         return None
-                    result = record_fetch(session, capture)
+                    result = record_fetch(session, capture, extractor=self.extractor)
                     if capture.raw is not None and result.fetch_id is not None:
                         # Kept for every imported fetch (stored once by digest), so an export
                         # reproduces the file's evidence, not only the versions.
@@ -536,15 +544,19 @@ def import_warc(
     *,
     progress: Callable[[int, int], None] | None = None,
     crawl_run_id: int | None = None,
+    extractor: Callable[..., Extracted] = extract,
 ) -> WarcImportSummary:
-    """Import WARC/ARC files (gzipped or not) in the order given; see the module docstring."""
+    """Import WARC/ARC files (gzipped or not) in the order given; see the module docstring.
+
+    ``extractor`` replaces archive.extract.extract (a Dask worker's runs it under a time limit).
+    """
     for path in paths:
         if path.is_dir():
             raise InputError(f"{path}: is a directory")
         if not path.exists():
             raise InputError(f"{path}: no such file")
     summary = WarcImportSummary()
-    importer = _Importer(archive, summary, crawl_run_id)
+    importer = _Importer(archive, summary, crawl_run_id, extractor)
     total = sum(p.stat().st_size for p in paths)
     done_before = 0
     for path in paths:

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -60,14 +60,28 @@ def _extract(raw: bytes, url: str | None, content_type: str | None) -> Extracted
 
 
 class ExtractionPool:
-    def __init__(self, workers: int, timeout: float, *, func: Callable[..., Extracted] | None = None) -> None:
+    """``executor``: run the pages on this one instead of a local process pool (a Dask cluster's,
+    see crawler/cluster.py). Its owner enforces the per-page limit where the page runs and closes
+    it; here a page over the timeout is only abandoned."""
+
+    def __init__(
+        self,
+        workers: int,
+        timeout: float,
+        *,
+        func: Callable[..., Extracted] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         self.workers = max(1, workers)
         self.timeout = timeout
         self.func = func or _extract  # a module-level function (it is pickled by name)
         self.restarts = 0
+        self._executor = executor
         self._pool = self._new_pool()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self) -> Executor:
+        if self._executor is not None:
+            return self._executor
         # forkserver: never fork a process that runs the reactor's threads.
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["archive.extract"])
@@ -97,9 +111,9 @@ class ExtractionPool:
                     raise ExtractionError("extraction worker died") from None
         raise AssertionError("unreachable")
 
-    def _restart(self, pool: ProcessPoolExecutor) -> None:
-        if pool is not self._pool:
-            return  # someone else already replaced it
+    def _restart(self, pool: Executor) -> None:
+        if pool is not self._pool or self._executor is not None:
+            return  # someone else already replaced it; an executor of our caller is never killed
         self.restarts += 1
         self._pool = self._new_pool()
         processes: dict[Any, Any] = getattr(pool, "_processes", None) or {}
@@ -108,4 +122,5 @@ class ExtractionPool:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._executor is None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

@@ -45,7 +45,9 @@ class ArchivePipeline:
         self.crawler = crawler
         self.stats = crawler.stats
         settings = crawler.settings
-        self.pool = ExtractionPool(
+        # A factory of pools on a Dask cluster's workers with --cluster (crawler/cluster.py).
+        make_pool = settings.get("MEDIAWATCH_EXTRACTION_POOL") or ExtractionPool
+        self.pool = make_pool(
             settings.getint("MEDIAWATCH_EXTRACT_WORKERS", 1),
             settings.getfloat("MEDIAWATCH_EXTRACT_TIMEOUT", 60),
         )
