@@ -48,7 +48,7 @@ from archive.runs import OpenRun
 from crawler.extraction import ExtractionPool, ExtractionTimeout, _start_worker
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from dask.distributed import Client
 
     from archive.importer import ImportSummary
     from archive.rederive import RederiveSummary
@@ -95,7 +95,7 @@ def connected(address: str) -> Iterator[Client]:
     """A Dask client of the scheduler at ``address`` with at least one worker able to run our
     tasks (same mediawatch version, not daemonic); ClusterUnavailable (exit 3) otherwise."""
     try:
-        from distributed import Client
+        from dask.distributed import Client
     except ImportError:
         raise ConfigError(
             "--cluster needs Dask: install the cluster extra (pip install 'mediawatch[cluster]')"
@@ -145,7 +145,7 @@ def _run_tasks(
     On any way out (an error, SIGTERM turned into Interrupted) the tasks still queued are
     cancelled, so nothing keeps writing into the archive after the run row is closed.
     """
-    from distributed import as_completed
+    from dask.distributed import as_completed
 
     futures = [client.submit(fn, item, *args, pure=False) for item in items]
     index = {future.key: i for i, future in enumerate(futures)}

@@ -43,7 +43,7 @@ class DaskCluster:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def client(self) -> Any:
-        from distributed import Client
+        from dask.distributed import Client
 
         return Client(self.address, timeout=60, set_as_default=False)
 
