@@ -345,10 +345,15 @@ def rederive_on_cluster(
 
 
 @contextmanager
-def crawl_extraction(address: str) -> Iterator[Callable[[int, float], ExtractionPool]]:
+def crawl_extraction(address: str, timeout: float) -> Iterator[Callable[[int, float], ExtractionPool]]:
     """For ``crawl --cluster``: while connected, a factory of extraction pools whose pages run on
-    the cluster's workers (under the crawl's per-page limit there; abandoned here after it too)."""
+    the cluster's workers (under the crawl's per-page limit there; abandoned here after it too).
+
+    Every worker starts its extraction child first: the crawl's wait for a page counts from its
+    submission, and a cold child (importing trafilatura) must not eat the first pages' time.
+    """
     with connected(address) as client:
+        client.run(warm_worker, timeout)
         executor = _ExtractionErrors(client.get_executor(pure=False))
 
         def pool(workers: int, timeout: float) -> ExtractionPool:
@@ -410,6 +415,11 @@ def _worker_archive(db_url: str) -> Archive:
         return archive
 
 
+def warm_worker(timeout: float) -> None:
+    """Start this worker's extraction child for ``timeout`` now (run on every worker)."""
+    _timed(timeout).start()
+
+
 def _timed(timeout: float) -> TimedExtractor:
     with _lock:
         extractor = _extractors.get(timeout)
@@ -446,6 +456,9 @@ class TimedExtractor:
                     started.result()
                 self._pool = pool
             return self._pool
+
+    def start(self) -> None:
+        self._current()
 
     def _drop(self, pool: ProcessPoolExecutor) -> None:
         with self._lock:

@@ -283,7 +283,7 @@ def run_crawl(archive: Archive, run: OpenRun, options: CrawlOptions) -> CrawlRep
         from crawler.cluster import crawl_extraction
 
         # Connected before the reactor starts, and closed after it stopped.
-        with crawl_extraction(options.cluster) as pool_factory:
+        with crawl_extraction(options.cluster, crawl_settings.extract_timeout) as pool_factory:
             settings["MEDIAWATCH_EXTRACTION_POOL"] = pool_factory
             stats, finish_reason = _run_spider(settings, state)
     else:

@@ -245,14 +245,15 @@ def test_crawl_through_the_cluster_archives_the_same_as_a_local_crawl(
         for db, extra in ((local, []), (clustered, ["--cluster", dask_cluster.address])):
             code, report, err = run_crawl_cli(db, *common, *extra)
             assert code == 0, err
-            assert report["counters"]["new_articles"] == len(pages)
-            assert report["counters"]["extracted"] == len(pages)
+            assert report["counters"].get("new_articles") == len(pages), (extra, report["counters"], err)
+            assert report["counters"].get("extracted") == len(pages), (extra, report["counters"])
         # An edit, seen by both: the second crawl of each extracts on its side again.
         site.set(pages[0].path, with_edit(pages[0], " (corrected)"))
         for db, extra in ((local, []), (clustered, ["--cluster", dask_cluster.address])):
             code, report, err = run_crawl_cli(db, *common, "--revisit", "all", *extra)
             assert code == 0, err
-            assert report["counters"]["new_versions"] == 1
+            edits = {k: v for k, v in report["counters"].items() if k.startswith("new_versions")}
+            assert sum(edits.values()) == 1, edits
     finally:
         site.stop()
 
