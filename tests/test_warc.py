@@ -461,18 +461,7 @@ def test_cli_import_export_round_trip(db_url: str, corpus: Path, tmp_path: Path)
     result = runner.invoke(cli, ["import-warc", "--db", db_url, "--json", str(out)])
     assert result.exit_code == 0 and '"already imported": 3' in result.stdout
     result = runner.invoke(
-        cli,
-        [
-            "export",
-            "--format",
-            "warc",
-            "--db",
-            db_url,
-            "--output",
-            str(out),
-            "--url",
-            "https://nowhere.example/",
-        ],
+        cli, ["export", "--format", "warc", "--db", db_url, "--output", str(out), "--url", "https://nowhere.example/"]
     )
     assert result.exit_code == 4 and "no archived article" in result.stderr
     result = runner.invoke(cli, ["import-warc", "--db", db_url, str(tmp_path / "missing.warc")])
