@@ -33,7 +33,7 @@ from archive.bulk import (
 from archive.db import Archive
 from archive.derive import Prepared, derive
 from archive.errors import InputError
-from archive.extract import Extracted
+from archive.extract import Extracted, extract
 from archive.models import FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_text, normalize_url
 from archive.store import Capture, RecordResult, record_fetch
@@ -182,11 +182,13 @@ def import_jsonl(
     progress: Callable[[int, int], None] | None = None,
     crawl_run_id: int | None = None,
     executor: Any = None,
+    extractor: Callable[..., Extracted] = extract,
 ) -> ImportSummary:
     """Import one JSON Lines file; records are applied in fetched_at order per article.
 
     ``executor`` (a ``concurrent.futures.Executor``): where pages are extracted and derived, in
     parallel; records are written in order, in batched transactions (archive/bulk.py).
+    ``extractor`` replaces archive.extract.extract (a Dask worker's runs it under a time limit).
     """
     summary = ImportSummary()
     try:
@@ -211,7 +213,7 @@ def import_jsonl(
 
     def work(capture: Capture) -> tuple[Any, ...]:
         if needs_extraction(capture):
-            return (prepare_capture, *prepare_args(capture))
+            return (prepare_capture, *prepare_args(capture, extractor))
         if capture.extracted is not None:
             return (derive_capture, capture.extracted, capture.ignore_patterns)
         return ()  # a removal: nothing to extract

@@ -55,6 +55,7 @@ from archive.bulk import (
 from archive.db import Archive
 from archive.derive import Prepared
 from archive.errors import InputError, NotFoundError
+from archive.extract import Extracted, extract
 from archive.files import open_output
 from archive.lookups import find_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
@@ -287,10 +288,12 @@ class _Importer:
         summary: WarcImportSummary,
         crawl_run_id: int | None = None,
         executor: Any = None,
+        extractor: Callable[..., Extracted] = extract,
     ) -> None:
         self.archive = archive
         self.summary = summary
         self.crawl_run_id = crawl_run_id  # the import's run: every fetch it records points at it
+        self.extractor = extractor
         self.originals = _Originals()
         self.arc = False  # whether the file being read is an ARC file
         # Captures read, waiting to be extracted (on the executor) and recorded, in file order.
@@ -469,7 +472,7 @@ class _Importer:
                 )
         for capture in parsed:
             if needs_extraction(capture) and capture.warc_record_id not in known:
-                self.ahead.put(capture, prepare_capture, *prepare_args(capture))
+                self.ahead.put(capture, prepare_capture, *prepare_args(capture, self.extractor))
             else:
                 self.ahead.put(capture)
         for item in self.ahead.ready():
@@ -594,11 +597,13 @@ def import_warc(
     progress: Callable[[int, int], None] | None = None,
     crawl_run_id: int | None = None,
     executor: Any = None,
+    extractor: Callable[..., Extracted] = extract,
 ) -> WarcImportSummary:
     """Import WARC/ARC files (gzipped or not) in the order given; see the module docstring.
 
     ``executor`` (a ``concurrent.futures.Executor``, e.g. the crawl's process pool): where pages
     are extracted, in parallel; records are still applied in file order (archive/bulk.py).
+    ``extractor`` replaces archive.extract.extract (a Dask worker's runs it under a time limit).
     """
     for path in paths:
         if path.is_dir():
@@ -606,7 +611,7 @@ def import_warc(
         if not path.exists():
             raise InputError(f"{path}: no such file")
     summary = WarcImportSummary()
-    importer = _Importer(archive, summary, crawl_run_id, executor)
+    importer = _Importer(archive, summary, crawl_run_id, executor, extractor)
     total = sum(p.stat().st_size for p in paths)
     done_before = 0
     for path in paths:

@@ -19,9 +19,10 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from archive.derive import Prepared, prepare
@@ -77,7 +78,11 @@ def _prepare(raw: bytes, url: str | None, content_type: str | None, patterns: tu
 
 class ExtractionPool:
     """``score``: the crawl's topic scorer (``Relevance.score_extracted``), run in the workers
-    on every page :meth:`prepare` extracts; it is sent to each worker once, when it starts."""
+    on every page :meth:`prepare` extracts; it is sent to each worker once, when it starts.
+
+    ``executor``: run the pages on this one instead of a local process pool (a Dask cluster's,
+    see crawler/cluster.py). Its owner enforces the per-page limit where the page runs and closes
+    it; here a page over the timeout is only abandoned, and the scorer travels with each page."""
 
     def __init__(
         self,
@@ -86,6 +91,7 @@ class ExtractionPool:
         *,
         func: Callable[..., Extracted] | None = None,
         score: Callable[[Extracted, str | None], Any] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.workers = max(1, workers)
         self.timeout = timeout
@@ -93,14 +99,17 @@ class ExtractionPool:
         self.score = score
         self.restarts = 0
         self._slots: asyncio.Semaphore | None = None  # made in the event loop, on first use
+        self._executor = executor
         self._pool = self._new_pool()
 
     @property
-    def executor(self) -> ProcessPoolExecutor:
+    def executor(self) -> Executor:
         """The pool as a plain executor (bulk commands map their pages over it)."""
         return self._pool
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self) -> Executor:
+        if self._executor is not None:
+            return self._executor
         # forkserver: never fork a process that runs the reactor's threads.
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["archive.extract", "archive.derive"])
@@ -126,6 +135,10 @@ class ExtractionPool:
         A page the extractor refuses comes back with ``extracted`` None and ``error`` set; a
         timeout or a dead worker raises, as :meth:`extract` does.
         """
+        if self._executor is not None:
+            # On a cluster: ``func`` is its time-limited extraction; the scorer goes with the page.
+            task = partial(prepare, extractor=self.func, score=self.score)
+            return await self._run(task, raw, url, content_type, tuple(patterns), url=url)
         return await self._run(_prepare, raw, url, content_type, tuple(patterns), url=url)
 
     async def _run(self, fn: Callable[..., T], *args: Any, url: str | None) -> T:
@@ -154,9 +167,9 @@ class ExtractionPool:
                     raise ExtractionError("extraction worker died") from None
         raise AssertionError("unreachable")
 
-    def _restart(self, pool: ProcessPoolExecutor) -> None:
-        if pool is not self._pool:
-            return  # someone else already replaced it
+    def _restart(self, pool: Executor) -> None:
+        if pool is not self._pool or self._executor is not None:
+            return  # someone else already replaced it; an executor of our caller is never killed
         self.restarts += 1
         self._pool = self._new_pool()
         processes: dict[Any, Any] = getattr(pool, "_processes", None) or {}
@@ -165,11 +178,12 @@ class ExtractionPool:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._executor is None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager
-def local_executor(workers: int | None = None) -> Iterator[ProcessPoolExecutor]:
+def local_executor(workers: int | None = None) -> Iterator[Executor]:
     """The crawl's process pool as a plain ``concurrent.futures`` executor, for the bulk commands
     (archive/bulk.py): ``workers`` processes (default one per core), started and warmed now."""
     pool = ExtractionPool(workers or os.cpu_count() or 1, timeout=0)

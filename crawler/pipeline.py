@@ -59,7 +59,9 @@ class ArchivePipeline:
         state: CrawlState = self.crawler.spider.state
         self.writer = BatchWriter(state.sessions)
         # The topic scorer runs in the workers, beside the extraction it scores.
-        self.pool = ExtractionPool(
+        # A factory of pools on a Dask cluster's workers with --cluster (crawler/cluster.py).
+        make_pool = self.settings.get("MEDIAWATCH_EXTRACTION_POOL") or ExtractionPool
+        self.pool = make_pool(
             self.settings.getint("MEDIAWATCH_EXTRACT_WORKERS", 1),
             self.settings.getfloat("MEDIAWATCH_EXTRACT_TIMEOUT", 60),
             score=state.relevance.score_extracted if state.relevance is not None else None,

@@ -79,6 +79,7 @@ class CrawlOptions:
     warc_dir: Path | None = None  # also write what was fetched as WARC files here
     warc_max_size: int | None = None  # bytes per WARC file [default: the sources file's, 1 GB]
     progress: Callable[[CrawlProgress], None] | None = None  # the progress bar (crawler/progress.py)
+    cluster: str | None = None  # a Dask scheduler's address: extract on its workers (crawler/cluster.py)
 
 
 @dataclass
@@ -282,7 +283,15 @@ def run_crawl(archive: Archive, run: OpenRun, options: CrawlOptions) -> CrawlRep
     settings = scrapy_settings(crawl_settings)
     settings["DOWNLOAD_SLOTS"] = _discovery_slots(sources)
     settings["MEDIAWATCH_CRAWL_RUN_ID"] = run_id
-    stats, finish_reason = _run_spider(settings, state)
+    if options.cluster is not None:
+        from crawler.cluster import crawl_extraction
+
+        # Connected before the reactor starts, and closed after it stopped.
+        with crawl_extraction(options.cluster, crawl_settings.extract_timeout) as pool_factory:
+            settings["MEDIAWATCH_EXTRACTION_POOL"] = pool_factory
+            stats, finish_reason = _run_spider(settings, state)
+    else:
+        stats, finish_reason = _run_spider(settings, state)
 
     finished = _now()
     summary = state.as_dict()

@@ -245,6 +245,53 @@ def _bulk_executor(workers: int | None) -> Iterator[Any]:
         yield executor
 
 
+class ClusterAddressType(click.ParamType):
+    """A Dask scheduler address, tcp://HOST:PORT."""
+
+    name = "tcp://HOST:PORT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            self.fail(terminal_safe(str(exc)), param, ctx)
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+            self.fail(
+                f"{terminal_safe(value)!r} is not a Dask scheduler address (tcp://HOST:PORT)", param, ctx
+            )
+        return value
+
+
+def cluster_option(func: F) -> F:
+    """``--cluster tcp://HOST:PORT``: run the CPU work on this Dask scheduler's workers
+    (docs/cluster.md); needs a PostgreSQL archive."""
+    return click.option(
+        "--cluster",
+        envvar="MEDIAWATCH_CLUSTER",
+        type=ClusterAddressType(),
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="Run the extraction on this Dask cluster's workers (PostgreSQL archive only) "
+        "[env: MEDIAWATCH_CLUSTER].",
+    )(func)
+
+
+def refuse_sqlite_cluster(cluster: str | None, db_url: str | None) -> None:
+    """``--cluster`` with a SQLite archive: one line, exit 2, before the lock or any import of Dask."""
+    if cluster is None:
+        return
+    from archive.db import database_url, is_sqlite
+
+    if is_sqlite(database_url(db_url)):
+        raise InputError(
+            "--cluster needs a PostgreSQL archive that every Dask worker can reach "
+            "(--db postgresql+psycopg://USER@HOST/NAME); a SQLite file belongs to one machine"
+        )
+
+
 def open_archive(db_url: str | None, *, readonly: bool = False) -> Any:
     """The archive; ``readonly`` for commands that only read: they never create a missing SQLite
     file (exit 3, "no archive at PATH")."""
@@ -374,10 +421,16 @@ def extract(files: tuple[Path, ...], url: str | None) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @bulk_workers_option
+@cluster_option
 @trigger_option
 @archive_options
 def import_(
-    files: tuple[Path, ...], as_json: bool, workers: int | None, trigger: str, db_url: str | None
+    files: tuple[Path, ...],
+    as_json: bool,
+    workers: int | None,
+    cluster: str | None,
+    trigger: str,
+    db_url: str | None,
 ) -> None:
     """Import captures from JSON Lines files (url, fetched_at, html | title+text+authors).
 
@@ -408,12 +461,21 @@ def import_(
             more = len(summary.rejected) - SHOWN_REJECTIONS
             click.echo(f"{name}: … and {more} more rejected lines", err=True)
 
+    refuse_sqlite_cluster(cluster, db_url)
     preload = ("archive.importer",)
     with job(db_url, command="import", trigger=trigger, preload=preload) as (archive, run):
-        with _progress("importing") as advance, _bulk_executor(workers) as executor:
-            results = import_files(
-                archive, run, files, progress=lambda _path: advance, on_file=render, executor=executor
-            )
+        with _progress("importing") as advance:
+            if cluster is not None:
+                from crawler.cluster import import_jsonl_on_cluster
+
+                results = import_jsonl_on_cluster(archive, run, files, cluster, progress=advance)
+                for path, summary in results:
+                    render(path, summary)
+            else:
+                with _bulk_executor(workers) as executor:
+                    results = import_files(
+                        archive, run, files, progress=lambda _path: advance, on_file=render, executor=executor
+                    )
         unusable = [path for path, summary in results if summary.records == 0 and summary.rejected]
         if unusable:
             names = ", ".join(str(path) for path in unusable)
@@ -734,6 +796,7 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the run completes (for cron).")
+@cluster_option
 @trigger_option
 @archive_options
 def crawl(
@@ -749,6 +812,7 @@ def crawl(
     warc_max_size: str | None,
     as_json: bool,
     quiet: bool,
+    cluster: str | None,
     trigger: str,
     db_url: str | None,
 ) -> None:
@@ -767,6 +831,7 @@ def crawl(
         topic_path = "none" if topic.lower() == "none" else Path(topic)
     # Never two crawls (or a crawl and an import) at once: a second one exits 75 untouched, and
     # quickly: Scrapy and the extractor are imported only once the lock is held.
+    refuse_sqlite_cluster(cluster, db_url)
     preload = (*CRAWL_MODULES, "mediawatch.notify")
     with job(db_url, command="crawl", trigger=trigger, preload=preload) as (archive, run):
         from crawler.config import DEFAULT_SOURCES, load_sources
@@ -792,6 +857,7 @@ def crawl(
                     progress=advance,
                     warc_dir=warc_dir,
                     warc_max_size=parse_size(warc_max_size) if warc_max_size else None,
+                    cluster=cluster,
                 ),
             )
         # The crawl returns its report; posting it is the caller's job, once the run's row is
@@ -1127,10 +1193,16 @@ def _print_counts(label: str, counts: dict[str, int], out: Console | None = None
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @bulk_workers_option
+@cluster_option
 @trigger_option
 @archive_options
 def import_warc_command(
-    files: tuple[Path, ...], as_json: bool, workers: int | None, trigger: str, db_url: str | None
+    files: tuple[Path, ...],
+    as_json: bool,
+    workers: int | None,
+    cluster: str | None,
+    trigger: str,
+    db_url: str | None,
 ) -> None:
     """Import HTML captures from WARC/ARC files (gzipped or not) as fetches at their WARC-Date.
 
@@ -1142,13 +1214,20 @@ def import_warc_command(
     """
     from archive.jobs import RunStatus, job
 
+    refuse_sqlite_cluster(cluster, db_url)
     with job(db_url, command="import-warc", trigger=trigger, preload=("archive.warc",)) as (archive, run):
         from archive.warc import import_warc
 
-        with _progress("importing WARC") as advance, _bulk_executor(workers) as executor:
-            summary = import_warc(
-                archive, list(files), progress=advance, crawl_run_id=run.id, executor=executor
-            )
+        with _progress("importing WARC") as advance:
+            if cluster is not None:
+                from crawler.cluster import import_warc_on_cluster
+
+                summary = import_warc_on_cluster(archive, run, list(files), cluster, progress=advance)
+            else:
+                with _bulk_executor(workers) as executor:
+                    summary = import_warc(
+                        archive, list(files), progress=advance, crawl_run_id=run.id, executor=executor
+                    )
         run.add(
             {
                 "files": summary.files,
@@ -1808,20 +1887,30 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
 @click.option("--url", default=None, type=HTTP_URL, help="Only this article (else every article).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @bulk_workers_option
+@cluster_option
 @trigger_option
 @archive_options
-def rederive(url: str | None, as_json: bool, workers: int | None, trigger: str, db_url: str | None) -> None:
+def rederive(
+    url: str | None, as_json: bool, workers: int | None, cluster: str | None, trigger: str, db_url: str | None
+) -> None:
     """Re-extract stored raw HTML with the current extractor; differences become re-derivations.
 
     Example: mediawatch rederive --url https://www.dawn.com/news/1234567
     """
     from archive.jobs import job
 
+    refuse_sqlite_cluster(cluster, db_url)
     with job(db_url, command="rederive", trigger=trigger, preload=("archive.rederive",)) as (archive, run):
         from archive.rederive import rederive as run_rederive
 
-        with _bulk_executor(workers) as executor:
-            summary = run_rederive(archive.sessions, url=url, executor=executor)
+        if cluster is not None:
+            from crawler.cluster import rederive_on_cluster
+
+            with _progress("re-deriving") as advance:
+                summary = rederive_on_cluster(archive, cluster, url=url, progress=advance)
+        else:
+            with _bulk_executor(workers) as executor:
+                summary = run_rederive(archive.sessions, url=url, executor=executor)
         run.add(summary.as_dict())
     if as_json:
         click.echo(json.dumps(summary.as_dict()))

@@ -207,7 +207,7 @@ def test_extract_of_a_missing_file_exits_2(tmp_path: Path, corpus: Path) -> None
 # ---------------------------------------------------------------------------------------------
 # 13.6 read-only commands start without the crawler's and the extractor's libraries
 
-HEAVY = ("trafilatura", "scrapy", "twisted", "numpy", "datasketch")
+HEAVY = ("trafilatura", "scrapy", "twisted", "numpy", "datasketch", "dask", "distributed")
 
 PROBE = """
 import json, sys
