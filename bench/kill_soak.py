@@ -1,4 +1,7 @@
-"""Kill soak: `uv run python bench/kill_soak.py [--kills 1000] [--pg-url URL] [--seed N]`.
+"""Kill soak: `uv run python bench/kill_soak.py [--kills 1000] [--lanes N] [--pg-url URL] [--seed N]`.
+
+Run it on a copy of the code nobody edits meanwhile (``git archive HEAD | tar -x -C DIR``, then
+``PYTHONPATH=DIR python DIR/bench/kill_soak.py``): every crawl imports the code afresh.
 
 SIGKILLs real crawls (``mediawatch crawl`` subprocesses, the real Scrapy downloader and extraction
 pool) at random points, against a loopback site (127.0.0.1) whose pages move through real revision
@@ -441,6 +444,9 @@ class BackendLoop:
         log.close()
         return proc
 
+    def log_tail(self) -> str:
+        return (self.work / "crawl.log").read_text(errors="replace")[-400:]
+
     def last_run(self) -> int | None:
         with self.backend.archive.reading() as session:
             return session.scalar(select(func.max(CrawlRun.id)))
@@ -457,8 +463,9 @@ class BackendLoop:
         backend.clean_seconds.append(time.monotonic() - begin)
         summary = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
         if proc.returncode != 0 or not summary or summary[-1].get("status") != "completed":
-            err = (self.work / "crawl.log").read_text(errors="replace")[-300:]
-            self.tally.report("clean crawl failed", f"{backend.name} exit {proc.returncode}: {err}")
+            self.tally.report(
+                "clean crawl failed", f"{backend.name} exit {proc.returncode}: {self.log_tail()}"
+            )
         self.check(f"crawl run to completion {backend.catch_ups}")
 
     def kill_crawl(self) -> bool:
@@ -486,7 +493,8 @@ class BackendLoop:
                 self.tally.not_killed += 1
             if proc.returncode != 0:
                 self.tally.report(
-                    "clean crawl failed", f"{backend.name} exit {proc.returncode} before its kill"
+                    "clean crawl failed",
+                    f"{backend.name} exit {proc.returncode} before its kill: {self.log_tail()}",
                 )
             return False
         members = group_members(proc.pid)
