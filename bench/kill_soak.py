@@ -40,6 +40,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -621,6 +622,7 @@ def main() -> int:
             loop.site.site.stop()
         if cluster is not None:
             cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def soak(args: argparse.Namespace, tally: Tally, loops: list[BackendLoop]) -> int:
