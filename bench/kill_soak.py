@@ -412,10 +412,16 @@ class Tally:
         self.modes: Counter[str] = Counter()
         self.not_killed = 0
         self.orphaned = 0
+        self.seen: set[str] = set()
         self.stop = threading.Event()
 
-    def report(self, kind: str, detail: str) -> None:
+    def report(self, kind: str, detail: str, fact: str | None = None) -> None:
+        """Count a broken invariant once: ``fact`` names it when it outlives one check (a row)."""
         with self.lock:
+            if fact is not None:
+                if fact in self.seen:
+                    return
+                self.seen.add(fact)
             self.violations[kind] += 1
             if len(self.details) < 40:
                 self.details.append(f"{kind}: {detail}")
@@ -527,7 +533,9 @@ class BackendLoop:
 
     def check(self, when: str) -> None:
         for kind, detail in check_invariants(self.backend):
-            self.tally.report(kind, f"{self.backend.name} after {when}: {detail}")
+            # The same broken row is found again by every later check: counted once.
+            fact = f"{self.backend.name} {kind}: {detail}"
+            self.tally.report(kind, f"{self.backend.name} after {when}: {detail}", fact)
 
     def check_orphans(self, final: bool = False) -> None:
         keep = []
