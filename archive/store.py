@@ -546,7 +546,9 @@ def record_fetch(
         flags.append(GUESSED_DATES)
     if label is not None:
         flags.append(label)
-    if live and label is None:
+    if live:
+        # A confirmed suspect state too: while the page shows an older version (current_seq),
+        # a collapse back to the latest version's state is that version again, not a copy of it.
         assert current is not None
         earlier = _earlier_version_with(session, article, state, current)
         if earlier is not None:
@@ -554,7 +556,8 @@ def record_fetch(
                 return replace(
                     _flip_flop(session, capture, article, current, earlier, raw_digest), extracted=did_extract
                 )
-            flags.append(f"revert-to:{earlier.seq}")
+            if label is None:
+                flags.append(f"revert-to:{earlier.seq}")
 
     blob_digest = (
         put_blob(session, capture.raw, raw_digest, compressed=_compressed(capture))

@@ -15,16 +15,16 @@ from the fetch row); an unchanged re-fetch (same raw digest as one already writt
 server-not-modified profile, and a removal or error an empty-bodied response with its status.
 Every record is its own gzip member, so the file passes ``warcio check`` and indexes with
 ``warcio index`` / cdxj-indexer.
+
+Record-level reading, writing and header sanitising live in ``archive.warcrecords``, shared with
+the crawl's WARC capture.
 """
 
 from __future__ import annotations
 
-import email.utils
-import http
 import io
 import logging
 import os
-import re
 import uuid
 import zlib
 from collections import Counter, OrderedDict
@@ -61,91 +61,35 @@ from archive.lookups import find_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_url
 from archive.store import Capture, RecordResult, record_fetch
+from archive.warcrecords import (
+    PROFILE_IDENTICAL,
+    PROFILE_NOT_MODIFIED,
+    RECORD_NAMESPACE,
+    Skip,
+    header,
+    is_arc_file,
+    looks_like_html,
+    parse_http_date,
+    parse_warc_date,
+    response_headers,
+    safe_headers,
+    target_uri,
+    warc_date,
+)
+from archive.warcrecords import digest_key as _digest_key
+from archive.warcrecords import digest_problem as _digest_problem
+from archive.warcrecords import read_payload as _read_payload
+from archive.warcrecords import record_id as _record_id
 
 logger = logging.getLogger(__name__)
 
-MAX_PAYLOAD_BYTES = 20 * 1024 * 1024  # larger HTML payloads are skipped, never cut
-MAX_HEADERS = 100
-MAX_HEADER_VALUE = 4096
 ORIGINALS_CACHE_BYTES = 64 * 1024 * 1024  # payloads kept in memory to resolve revisit records
-HTML_TYPES = ("text/html", "application/xhtml+xml")
-UNKNOWN_TYPES = ("", "unk", "unknown", "application/octet-stream", "application/unknown")
-PROFILE_IDENTICAL = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
-PROFILE_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 # Not meaningful once the payload is stored decoded and whole.
 DROPPED_HEADERS = ("content-length", "transfer-encoding", "content-encoding")
-_RECORD_NAMESPACE = uuid.UUID("6f0c5a4e-3b1d-5e8a-9c57-2d8e4b7a1f30")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}$")
-_UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
-
-
-def safe_headers(pairs: Any) -> list[list[str]]:
-    """HTTP headers as bounded ``[name, value]`` pairs with no control characters (no injection)."""
-    out: list[list[str]] = []
-    for pair in list(pairs or [])[:MAX_HEADERS]:
-        try:
-            name, value = str(pair[0]).strip(), str(pair[1])
-        except (IndexError, TypeError):
-            continue
-        if not _HEADER_NAME.match(name):
-            continue
-        out.append([name, _UNSAFE_VALUE.sub(" ", value)[:MAX_HEADER_VALUE].strip()])
-    return out
-
-
-def header(pairs: list[list[str]] | None, name: str) -> str | None:
-    for key, value in pairs or []:
-        if key.lower() == name:
-            return value
-    return None
-
-
-def media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def looks_like_html(content_type: str | None, payload: bytes | None) -> bool:
-    """HTML by its declared type, or by sniffing when the type is missing or generic."""
-    kind = media_type(content_type)
-    if kind in HTML_TYPES:
-        return True
-    if kind not in UNKNOWN_TYPES or not payload:
-        return False
-    head = payload[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return head.startswith((b"<!doctype html", b"<html"))
-
-
-def warc_date(at: datetime) -> str:
-    """A WARC/1.1 date: UTC, with microseconds when the time has them."""
-    at = at.astimezone(UTC)
-    text = at.strftime("%Y-%m-%dT%H:%M:%S")
-    if at.microsecond:
-        text += f".{at.microsecond:06d}"
-    return text + "Z"
-
-
-def parse_warc_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def parse_http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _plausible(at: datetime | None) -> datetime | None:
@@ -161,10 +105,6 @@ def _one_line(exc: BaseException) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Import
-
-
-class Skip(str):
-    """Why a record did not become a fetch (a counted reason, never an exception)."""
 
 
 @dataclass
@@ -227,58 +167,6 @@ class _Originals:
             if key and key in self.by_digest:
                 return self.by_digest[key]
         return None
-
-
-def _digest_key(value: str | None) -> str | None:
-    return value.strip().lower() if value and value.strip() else None
-
-
-def is_arc_file(path: Path) -> bool:
-    """Whether a file is in the legacy ARC format (warcio converts ARC records to WARC ones)."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    if head[:2] == b"\x1f\x8b":
-        try:
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
-        except zlib.error:
-            return False
-    return head.lstrip().startswith(b"filedesc:")
-
-
-def _record_id(rec: Any, uri: str, at: datetime, payload: bytes | None, *, arc: bool) -> str:
-    rid = (rec.rec_headers.get_header("WARC-Record-ID") or "").strip()
-    if not arc and rid:
-        return rid if len(rid) <= 255 else "sha256:" + sha256_hex(rid.encode())
-    # ARC has no record ids (warcio invents random ones): derive a stable one from the capture.
-    key = f"{uri} {at.isoformat()} {rec.rec_type} {sha256_hex(payload or b'')}"
-    return f"<urn:uuid:{uuid.uuid5(_RECORD_NAMESPACE, key)}>"
-
-
-def _read_payload(rec: Any) -> bytes | Skip:
-    try:
-        payload = rec.content_stream().read(MAX_PAYLOAD_BYTES + 1)
-    except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError) as exc:
-        return Skip(f"undecodable payload ({type(exc).__name__})")
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return Skip(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
-    if getattr(rec.raw_stream, "limit", 0) > 0:
-        return Skip("truncated record")
-    return bytes(payload)
-
-
-def _digest_problem(rec: Any) -> Skip | str | None:
-    """A Skip when the bytes are corrupt; a note when only a quirky payload digest failed."""
-    problems = list(getattr(rec.digest_checker, "problems", []) or [])
-    if not problems:
-        return None
-    if any("block" in p for p in problems) or not rec.rec_headers.get_header("WARC-Block-Digest"):
-        return Skip("digest mismatch")
-    # The block digest covers the payload and verified: the payload digest was computed
-    # differently by the writing tool (ClueWeb, some Heritrix versions), not damage.
-    return "payload digest differs, block digest verified"
 
 
 class _Importer:
@@ -653,37 +541,24 @@ class _Written:
     payload_digest: str | None
 
 
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {http.HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
-
-
 def _http_headers(fetch: Fetch, status: int, length: int | None) -> StatusAndHeaders:
     stored = [pair for pair in safe_headers(fetch.http_headers) if pair[0].lower() not in DROPPED_HEADERS]
     names = {name.lower() for name, _ in stored}
-    headers = [(name, value) for name, value in stored]
     if "content-type" not in names:
-        headers.insert(0, ("Content-Type", "text/html"))
+        stored.insert(0, ["Content-Type", "text/html"])
     for name, value in (("ETag", fetch.etag), ("Last-Modified", fetch.last_modified)):
         if value and name.lower() not in names:
-            headers.append((name, _UNSAFE_VALUE.sub(" ", value)[:MAX_HEADER_VALUE]))
+            stored.append([name, value])
     if length is not None:
-        headers.append(("Content-Length", str(length)))
-    return StatusAndHeaders(_status_line(status), headers, protocol="HTTP/1.1")
-
-
-def _target_uri(url: str) -> str:
-    """A URL safe to put in a WARC header line (no controls, no spaces)."""
-    return _UNSAFE_VALUE.sub("", url).replace("\t", "%09").replace(" ", "%20")
+        stored.append(["Content-Length", str(length)])
+    return response_headers(status, stored)
 
 
 def _export_record_id(fetch: Fetch, date: str) -> str:
     rid = fetch.warc_record_id or ""
     if rid.startswith("<urn:") and rid.endswith(">"):
         return rid
-    return f"<urn:uuid:{uuid.uuid5(_RECORD_NAMESPACE, f'fetch {fetch.id} {fetch.url} {date}')}>"
+    return f"<urn:uuid:{uuid.uuid5(RECORD_NAMESPACE, f'fetch {fetch.id} {fetch.url} {date}')}>"
 
 
 def _fetch_batches(
@@ -730,7 +605,7 @@ class _Exporter:
         if fetch.raw_sha256 is not None and fetch.raw_sha256 in self.by_raw:
             original = self.by_raw[fetch.raw_sha256]
             record = self.writer.create_revisit_record(
-                _target_uri(fetch.url),
+                target_uri(fetch.url),
                 original.payload_digest,
                 original.uri,
                 original.date,
@@ -751,7 +626,7 @@ class _Exporter:
                 return
             raw = kept
         record = self.writer.create_warc_record(
-            _target_uri(fetch.url),
+            target_uri(fetch.url),
             "response",
             payload=io.BytesIO(raw),
             length=len(raw),
@@ -760,7 +635,7 @@ class _Exporter:
         )
         self.writer.write_record(record)
         written = _Written(
-            record_id, _target_uri(fetch.url), date, record.rec_headers.get_header("WARC-Payload-Digest")
+            record_id, target_uri(fetch.url), date, record.rec_headers.get_header("WARC-Payload-Digest")
         )
         if fetch.raw_sha256 is not None and written.payload_digest:
             self.by_raw[fetch.raw_sha256] = written
@@ -776,7 +651,7 @@ class _Exporter:
             extra["WARC-Refers-To-Target-URI"] = original.uri
             extra["WARC-Refers-To-Date"] = original.date
         record = self.writer.create_warc_record(
-            _target_uri(fetch.url),
+            target_uri(fetch.url),
             "revisit",
             http_headers=_http_headers(fetch, 304, None),
             warc_headers_dict=extra,

@@ -51,7 +51,7 @@ from archive.normalize import URLError, normalize_url
 from archive.robotstxt import MAX_ROBOTS_BYTES, MAX_ROBOTS_REDIRECTS, parse_robots
 from archive.safehttp import AddressRefused, guarded_client, url_refusal
 from archive.store import Capture, record
-from archive.warc import looks_like_html, safe_headers
+from archive.warcrecords import looks_like_html, safe_headers
 
 logger = logging.getLogger(__name__)
 

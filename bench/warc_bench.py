@@ -55,7 +55,7 @@ def bare_iteration(paths: list[Path]) -> int:
 def extraction_only(paths: list[Path]) -> int:
     """What the store's extractor alone costs on the same HTML responses (a second reference)."""
     from archive.extract import ExtractionError, extract
-    from archive.warc import looks_like_html
+    from archive.warcrecords import looks_like_html
 
     pages = 0
     for path in paths:

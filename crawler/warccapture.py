@@ -29,9 +29,6 @@ Settings: ``MEDIAWATCH_WARC_ENABLED`` (bool, default False: the extension is not
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import http
 import io
 import logging
 import os
@@ -52,7 +49,18 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive.errors import ConfigError
-from archive.warc import PROFILE_IDENTICAL, PROFILE_NOT_MODIFIED, warc_date
+from archive.warcrecords import (
+    PROFILE_IDENTICAL,
+    PROFILE_NOT_MODIFIED,
+    header_value,
+    payload_digest,
+    request_headers,
+    response_headers,
+    safe_headers,
+    target_uri,
+    warc_date,
+    warc_fields,
+)
 from crawler.robots import ROBOTS_FETCH_META
 from crawler.settings import mediawatch_version
 
@@ -67,7 +75,6 @@ DEFAULT_MAX_SIZE = 1_000_000_000  # bytes per WARC file (a capture is never spli
 INDEX_NAME = "mediawatch-warc-index.sqlite3"
 OPEN_SUFFIX = ".open"
 QUEUE_CAPTURES = 16  # captures waiting for the writer thread before the crawl waits for it
-_CONTROL = str.maketrans({c: " " for c in [*map(chr, range(32)), "\x7f"]})
 
 
 def parse_size(text: str) -> int:
@@ -91,34 +98,10 @@ def prepare_directory(directory: Path) -> Path:
     return directory
 
 
-def payload_digest(payload: bytes) -> str:
-    """The WARC payload digest warcio writes (SHA-1, base32)."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(payload).digest()).decode("ascii")  # noqa: S324
-
-
-def _clean(value: str, limit: int = 8192) -> str:
-    return value.translate(_CONTROL)[:limit].strip()
-
-
-def _target_uri(url: str) -> str:
-    return _clean(url, 100_000).replace(" ", "%20")
-
-
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {http.HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
-
-
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
-    pairs = []
-    for name, values in headers.items():
-        key = _clean(name.decode("latin-1") if isinstance(name, bytes) else str(name), 200)
-        for value in values:
-            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-            pairs.append((key, _clean(text)))
-    return pairs
+    """Scrapy's headers (bytes, several values a name) as sanitised (name, value) pairs."""
+    pairs = [(name, value) for name, values in headers.items() for value in values]
+    return [(name, value) for name, value in safe_headers(pairs)]
 
 
 @dataclass(frozen=True)
@@ -330,7 +313,7 @@ class WarcFiles:
     def write(self, capture: Download) -> None:
         writer = self._open()
         date = warc_date(capture.at)
-        uri = _target_uri(capture.url)
+        uri = target_uri(capture.url)
         response_id = f"<urn:uuid:{uuid.uuid4()}>"
         warc_headers = {"WARC-Record-ID": response_id, "WARC-Date": date}
         if capture.ip_address:
@@ -405,8 +388,7 @@ class WarcFiles:
             # The bytes were de-chunked by the HTTP client: describe them as they are stored.
             headers = [(n, v) for n, v in headers if n.lower() not in ("transfer-encoding", "content-length")]
             headers.append(("Content-Length", str(len(capture.body))))
-        protocol = capture.protocol if capture.protocol.upper().startswith("HTTP/") else "HTTP/1.1"
-        return StatusAndHeaders(_status_line(capture.status), headers, protocol=protocol)
+        return response_headers(capture.status, headers, capture.protocol)
 
     def _request_headers(self, capture: Download) -> StatusAndHeaders:
         parts = urlsplit(capture.url)
@@ -414,12 +396,11 @@ class WarcFiles:
         headers = list(capture.request_headers)
         if not any(name.lower() == "host" for name, _ in headers):
             headers.insert(0, ("Host", parts.netloc))
-        line = f"{capture.method} {_target_uri(path)} HTTP/1.1"
-        return StatusAndHeaders(line, headers, is_http_request=True)
+        return request_headers(capture.method, path, headers)
 
     def _metadata(self, capture: Download) -> bytes:
         fields = {"mediawatch-crawl-run": str(self.run_id if self.run_id is not None else 0), **capture.meta}
-        return "".join(f"{name}: {_clean(value)}\r\n" for name, value in fields.items() if value).encode()
+        return warc_fields(fields)
 
 
 def capture_of(request: Request, response: Response, at: datetime) -> Download:
@@ -487,7 +468,7 @@ class WarcCaptureExtension:
         self.directory.mkdir(parents=True, exist_ok=True)
         settings = self.crawler.settings
         info = {
-            "http-header-user-agent": _clean(str(settings.get("USER_AGENT") or "")),
+            "http-header-user-agent": header_value(str(settings.get("USER_AGENT") or "")),
             "robots": "obey" if settings.getbool("MEDIAWATCH_ROBOTS_ENABLED") else "ignore",
         }
         self.thread = threading.Thread(target=self._work, args=(info,), name="mediawatch-warc", daemon=True)

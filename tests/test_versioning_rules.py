@@ -130,6 +130,25 @@ def test_collapse_confirmed_is_labelled_shrunk(archive: Archive, guardian: bytes
     assert result.outcome == FetchOutcome.NEW_VERSION and result.flags == ("shrunk",)
 
 
+def test_confirmed_collapse_back_to_the_latest_version_is_a_flip_flop_not_a_copy(
+    archive: Archive, guardian: bytes
+) -> None:
+    # Found by the kill soak (bench/kill_soak.py) on a real revision history: the page flip-flops
+    # back to a long version while the latest version is a short one; when the short state
+    # returns and is confirmed as a collapse, it is the latest version again, not a copy of it.
+    head, _, _ = guardian.partition(b"claims institutions have created")
+    short = head + b"</p></div></body></html>"
+    other_short = retitled(short)
+    for hour, raw in enumerate([guardian, short, short, other_short, short, guardian, short, short]):
+        record(archive.sessions, Capture(URL, at(hour), raw=raw))
+    kept = versions(archive)
+    states = [(v.text_sha256, v.title) for v in kept]
+    assert all(a != b for a, b in zip(states, states[1:], strict=False)), [(v.seq, v.flags) for v in kept]
+    assert len(kept) == 4  # the page, its collapse, the other title, the revert to the collapse
+    with archive.reading() as s:
+        assert s.scalar(select(Article.current_seq)) is None  # it shows the latest version
+
+
 # ---------------------------------------------------------------------------------------------
 # D4 removals
 

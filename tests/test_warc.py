@@ -23,13 +23,8 @@ from archive.blobs import get_blob
 from archive.db import Archive
 from archive.models import Article, Blob, Fetch, FetchOrigin, FetchOutcome, Version
 from archive.store import Capture, record
-from archive.warc import (
-    PROFILE_IDENTICAL,
-    PROFILE_NOT_MODIFIED,
-    export_warc,
-    import_warc,
-    safe_headers,
-)
+from archive.warc import export_warc, import_warc
+from archive.warcrecords import PROFILE_IDENTICAL, PROFILE_NOT_MODIFIED, safe_headers
 from mediawatch.cli import cli
 
 SAMPLES = "warc-samples"
@@ -447,6 +442,24 @@ def test_exported_headers_cannot_inject_records(archive: Archive, tmp_path: Path
     assert warcio_check(out).returncode == 0
 
 
+def test_exported_uri_with_control_characters_stays_one_distinct_line(
+    archive: Archive, tmp_path: Path
+) -> None:
+    # Two URLs that differ only by a control character must not be exported as the same URI.
+    urls = ["https://evil.example/a\tb", "https://evil.example/ab", "https://evil.example/a\rWARC-Type: x"]
+    for day, url in enumerate(urls, start=1):
+        raw = PAGE.format(title=f"Page {day}", body=f"A page whose address is odd, number {day}.").encode()
+        record(archive.sessions, Capture(url=url, fetched_at=datetime(2026, 3, day, tzinfo=UTC), raw=raw))
+    out = tmp_path / "uris.warc.gz"
+    export_warc(archive, out)
+    uris = [h.get_header("WARC-Target-URI") for t, h, *_ in read_records(out) if t == "response"]
+    assert sorted(uris) == sorted(
+        ["https://evil.example/a%09b", "https://evil.example/ab", "https://evil.example/a%0DWARC-Type:%20x"]
+    )
+    assert all(h.get_header("WARC-Type") in ("warcinfo", "response") for _, h, *_ in read_records(out))
+    assert warcio_check(out).returncode == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 
@@ -466,7 +479,18 @@ def test_cli_import_export_round_trip(db_url: str, corpus: Path, tmp_path: Path)
     result = runner.invoke(cli, ["import-warc", "--db", db_url, "--json", str(out)])
     assert result.exit_code == 0 and '"already imported": 3' in result.stdout
     result = runner.invoke(
-        cli, ["export", "--format", "warc", "--db", db_url, "--output", str(out), "--url", "https://nowhere.example/"]
+        cli,
+        [
+            "export",
+            "--format",
+            "warc",
+            "--db",
+            db_url,
+            "--output",
+            str(out),
+            "--url",
+            "https://nowhere.example/",
+        ],
     )
     assert result.exit_code == 4 and "no archived article" in result.stderr
     result = runner.invoke(cli, ["import-warc", "--db", db_url, str(tmp_path / "missing.warc")])

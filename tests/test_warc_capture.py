@@ -30,10 +30,14 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.db import Archive
 from archive.errors import ConfigError
 from archive.models import Article, Version
+from archive.store import Capture, record
+from archive.warc import export_warc
 from crawler.warccapture import (
     INDEX_NAME,
     OPEN_SUFFIX,
+    Download,
     WarcCaptureExtension,
+    WarcFiles,
     parse_size,
     payload_digest,
 )
@@ -297,6 +301,90 @@ def test_wire_bytes_open_files_rotation_and_hostile_headers(pages: list[CorpusPa
     (later,) = [p for p in tmp_path.iterdir() if p.name.startswith("mediawatch-43-")]
     (rec,) = [r for r in records(later) if r["type"] in ("response", "revisit")]
     assert rec["type"] == "revisit" and rec["refers_to"] == resp["id"]
+
+
+# A hostile server's answer: header values that try to start new header lines (or WARC records),
+# names that are not HTTP tokens, control characters and an oversized value; and an address
+# with a space, a tab and a line break in it.
+HOSTILE_URL = "http://127.0.0.1:9/news/a b\tc\r\nWARC-Type: response"
+HOSTILE_HEADERS = [
+    ("Content-Type", "text/html; charset=utf-8\r\nWARC-Type: response"),
+    ("X-Tab", "left\tright"),
+    ("X-Controls", "a\x7fb\x00c\x1bd"),
+    ("Bad Name", "dropped"),
+    ("X-Colon:", "dropped"),
+    ("X-Long", "v" * 20_000),
+]
+
+
+def _response_record(path: Path) -> dict[str, Any]:
+    (rec,) = [r for r in records(path) if r["type"] == "response"]
+    return rec
+
+
+def test_capture_and_export_sanitise_a_hostile_header_and_uri_alike(
+    archive: Archive, pages: list[CorpusPage], tmp_path: Path
+) -> None:
+    at = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    # The crawl's WARC capture writes the download...
+    captured_dir = tmp_path / "capture"
+    captured_dir.mkdir()
+    files = WarcFiles(captured_dir, run_id=7)
+    download = Download(
+        url=HOSTILE_URL,
+        at=at,
+        method="GET",
+        request_headers=[("User-Agent", "mediawatch-test\r\nX-Injected: 1")],
+        request_body=b"",
+        status=200,
+        protocol="HTTP/1.1",
+        response_headers=HOSTILE_HEADERS,
+        body=pages[0].raw,
+        ip_address=None,
+        truncated=False,
+        meta={"mediawatch-source": "evil\r\nWARC-Type: response"},
+    )
+    files.write(download)
+    files.close()
+    (captured_file,) = captured_dir.glob("*.warc.gz")
+    # ...and the archive's export writes the same response once it is recorded.
+    record(
+        archive.sessions,
+        Capture(
+            url=HOSTILE_URL, fetched_at=at, raw=pages[0].raw, http_headers=[list(p) for p in HOSTILE_HEADERS]
+        ),
+    )
+    exported_file = tmp_path / "export.warc.gz"
+    export_warc(archive, exported_file)
+
+    captured, exported = _response_record(captured_file), _response_record(exported_file)
+    assert (
+        captured["uri"] == exported["uri"] == "http://127.0.0.1:9/news/a%20b%09c%0D%0AWARC-Type:%20response"
+    )
+
+    def pairs(rec: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(n, v) for n, v in rec["http"].headers if n.lower() != "content-length"]
+
+    assert (
+        pairs(captured)
+        == pairs(exported)
+        == [
+            ("Content-Type", "text/html; charset=utf-8  WARC-Type: response"),
+            ("X-Tab", "left\tright"),
+            ("X-Controls", "a b c d"),
+            ("X-Long", "v" * 8192),
+        ]
+    )
+    assert captured["body"] == exported["body"] == pages[0].raw
+    # No other record type was forged, in either file; the request and metadata stay one line each.
+    for path in (captured_file, exported_file):
+        assert {r["type"] for r in records(path)} <= {"warcinfo", "response", "request", "metadata"}
+        assert warcio("check", str(path)).returncode == 0
+    request = next(r for r in records(captured_file) if r["type"] == "request")
+    assert request["http"].get_header("User-Agent") == "mediawatch-test  X-Injected: 1"
+    assert request["http"].get_header("X-Injected") is None
+    metadata = next(r for r in records(captured_file) if r["type"] == "metadata")
+    assert metadata["body"].splitlines()[1] == b"mediawatch-source: evil  WARC-Type: response"
 
 
 def test_open_file_until_complete(pages: list[CorpusPage], tmp_path: Path) -> None:
