@@ -171,7 +171,9 @@ class _DayOf(FunctionElement[str]):
 
 @compiles(_DayOf, "sqlite")
 def _day_sqlite(element: _DayOf, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)})"
+    # SQLite keeps a timestamp as text 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's storage format):
+    # its first ten characters are the day, read far cheaper than date() parses the whole.
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
 
 
 @compiles(_DayOf, "postgresql")
@@ -244,11 +246,34 @@ class DayStats:
         }
 
 
+def archive_state(session: Session) -> tuple[Any, ...]:
+    """What the statistics depend on, in a few index look-ups: every change to the figures
+    records a fetch or a version (a new article, an edit, a flip-flop, a failed fetch), links a
+    duplicate, or renames, adds or removes a source. Equal states give equal statistics."""
+    return (
+        session.scalar(select(func.max(Fetch.id))),
+        session.scalar(select(func.max(Version.id))),
+        session.scalar(select(func.max(DuplicateLink.id))),
+        tuple((i, name) for i, name in session.execute(select(Source.id, Source.name).order_by(Source.id))),
+    )
+
+
 def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
-    """Per outlet, the articles first captured at or after ``since`` and what became of them."""
+    """Per outlet, the articles first captured at or after ``since`` and what became of them.
+
+    One statement: the later versions of the cohort's articles are summed up per article once
+    (``per_article``, a CTE read twice, which SQLite and PostgreSQL then compute once), and every
+    per-outlet figure — sums, time-to-first-edit buckets, percentiles — is read from that.
+    """
     vc = VersionChange
     cohort = [Article.first_seen >= since] if since is not None else []
-    per_article = (
+    source = func.coalesce(Article.source_id, -1)
+    # The later versions grouped per article first (one ordered pass over the covering index
+    # ix_version_change_facts), then joined to their articles. No article of the cohort has an id
+    # below the cohort's smallest: a bound that narrows that pass for a recent window. (``id + 0``:
+    # SQLite would otherwise walk the article table in id order to the first match, not use the
+    # index on first_seen.)
+    per_version = (
         select(
             vc.article_id,
             _count_if(vc.edit).label("edits"),
@@ -260,88 +285,119 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
             func.min(case((vc.edit, vc.first_seen))).label("first_edit"),
         )
         .where(vc.seq > 1)
-        .where(*([vc.article_id.in_(select(Article.id).where(*cohort))] if cohort else []))
+        .where(
+            *(
+                [vc.article_id >= select(func.min(Article.id + 0)).where(*cohort).scalar_subquery()]
+                if cohort
+                else []
+            )
+        )
         .group_by(vc.article_id)
         .subquery()
     )
-    source = func.coalesce(Article.source_id, -1)
-    main = session.execute(
-        select(
-            source.label("source"),
-            func.count().label("articles"),
-            _count_if(per_article.c.edits > 0),
-            *(
-                func.coalesce(func.sum(per_article.c[name]), 0)
-                for name in ("edits", "substantive", "corrections", "updates", "removals", "restorations")
-            ),
-        )
-        .select_from(Article)
-        .join(per_article, per_article.c.article_id == Article.id, isouter=True)
-        .where(*cohort)
-        .group_by(source)
-        .order_by(func.count().desc(), source)
-        .limit(MAX_OUTLETS)
-    ).all()
-
-    # Time from first capture to first edit, per edited article.
-    delays = (
-        select(
-            source.label("source"),
-            _SecondsBetween(per_article.c.first_edit, Article.first_seen).label("delay"),
-        )
-        .join(per_article, per_article.c.article_id == Article.id)
-        .where(per_article.c.edits > 0, *cohort)
-        .subquery()
-    )
-    ranked = select(
-        delays.c.source,
-        delays.c.delay,
-        func.row_number().over(partition_by=delays.c.source, order_by=delays.c.delay).label("rank"),
-        func.count().over(partition_by=delays.c.source).label("n"),
-    ).subquery()
-    # Nearest-rank percentiles: the smallest delay with at least p % of the delays at or under it.
-    median_rank = (ranked.c.n * 50 + 99) // 100
-    p90_rank = (ranked.c.n * 90 + 99) // 100
-    percentiles: dict[int, list[float | None]] = {}
-    for src, rank, delay, median_at, p90_at in session.execute(
-        select(
-            ranked.c.source, ranked.c.rank, ranked.c.delay, median_rank.cast(Integer), p90_rank.cast(Integer)
-        ).where((ranked.c.rank == median_rank.cast(Integer)) | (ranked.c.rank == p90_rank.cast(Integer)))
-    ):
-        slot = percentiles.setdefault(src, [None, None])
-        if rank == median_at:
-            slot[0] = float(round(delay))
-        if rank == p90_at:
-            slot[1] = float(round(delay))
+    pv = per_version.c
+    delay = _SecondsBetween(pv.first_edit, Article.first_seen)
     bucket_of = case(
-        *(
-            (delays.c.delay < bound, index)
-            for index, (_, bound) in enumerate(DELAY_BUCKETS)
-            if bound is not None
-        ),
+        *((delay < bound, index) for index, (_, bound) in enumerate(DELAY_BUCKETS) if bound is not None),
         else_=len(DELAY_BUCKETS) - 1,
     )
-    buckets: dict[int, list[int]] = {}
-    for src, index, n in session.execute(
-        select(delays.c.source, bucket_of, func.count()).group_by(delays.c.source, bucket_of)
-    ):
-        buckets.setdefault(src, [0] * len(DELAY_BUCKETS))[int(index)] = int(n)
+    per_article = (
+        select(
+            source.label("source"),
+            pv.edits,
+            pv.substantive,
+            pv.corrections,
+            pv.updates,
+            pv.removals,
+            pv.restorations,
+            delay.label("delay"),
+            bucket_of.label("bucket"),
+        )
+        .join(Article, Article.id == pv.article_id)
+        .where(*cohort)
+        .cte("per_article")
+    )
+    pa = per_article.c
+    changed = (
+        select(
+            pa.source,
+            _count_if(pa.edits > 0).label("edited"),
+            *(
+                func.coalesce(func.sum(pa[name]), 0).label(name)
+                for name in ("edits", "substantive", "corrections", "updates", "removals", "restorations")
+            ),
+            *(
+                _count_if(and_(pa.edits > 0, pa.bucket == index)).label(f"bucket{index}")
+                for index in range(len(DELAY_BUCKETS))
+            ),
+        )
+        .group_by(pa.source)
+        .subquery()
+    )
+    # Time from first capture to first edit: nearest-rank percentiles (the smallest delay with at
+    # least p % of the delays at or under it), over each outlet's edited articles.
+    ranked = (
+        select(
+            pa.source,
+            pa.delay,
+            func.row_number().over(partition_by=pa.source, order_by=pa.delay).label("rank"),
+            func.count().over(partition_by=pa.source).label("n"),
+        )
+        .where(pa.edits > 0)
+        .subquery()
+    )
+    median_rank = ((ranked.c.n * 50 + 99) // 100).cast(Integer)
+    p90_rank = ((ranked.c.n * 90 + 99) // 100).cast(Integer)
+    percentiles = (
+        select(
+            ranked.c.source,
+            func.max(case((ranked.c.rank == median_rank, ranked.c.delay))).label("median"),
+            func.max(case((ranked.c.rank == p90_rank, ranked.c.delay))).label("p90"),
+        )
+        .group_by(ranked.c.source)
+        .subquery()
+    )
+    articles = (
+        select(source.label("source"), func.count().label("articles"))
+        .where(*cohort)
+        .group_by(source)
+        .subquery()
+    )
+    figures = ("edited", "edits", "substantive", "corrections", "updates", "removals", "restorations")
+    rows = session.execute(
+        select(
+            articles.c.source,
+            articles.c.articles,
+            *(func.coalesce(changed.c[name], 0) for name in figures),
+            *(func.coalesce(changed.c[f"bucket{i}"], 0) for i in range(len(DELAY_BUCKETS))),
+            percentiles.c.median,
+            percentiles.c.p90,
+        )
+        .select_from(articles)
+        .join(changed, changed.c.source == articles.c.source, isouter=True)
+        .join(percentiles, percentiles.c.source == articles.c.source, isouter=True)
+        .order_by(articles.c.articles.desc(), articles.c.source)
+        .limit(MAX_OUTLETS)
+    ).all()
 
     republished = _republications(session, since)
     names: dict[int, str] = {i: n for i, n in session.execute(select(Source.id, Source.name))}
     out = []
-    for src, articles, edited, edits, substantive, corrections, updates, removals, restorations in main:
-        median, p90 = percentiles.get(src, [None, None])
+    buckets = len(DELAY_BUCKETS)
+    for row in rows:
+        src, count = row[0], row[1]
+        edited, edits, substantive, corrections, updates, removals, restorations = row[2:9]
+        median, p90 = row[9 + buckets], row[10 + buckets]
         linked, first = republished.get(src, (0, 0))
         out.append(
             OutletStats(
                 outlet=names.get(src, NO_SOURCE) if src != -1 else NO_SOURCE,
                 source_id=None if src == -1 else int(src),
-                articles=int(articles),
+                articles=int(count),
                 edited=int(edited),
                 edits=int(edits),
-                median_first_edit_s=median,
-                p90_first_edit_s=p90,
+                median_first_edit_s=None if median is None else float(round(median)),
+                p90_first_edit_s=None if p90 is None else float(round(p90)),
                 substantive=int(substantive),
                 corrections=int(corrections),
                 updates=int(updates),
@@ -349,7 +405,7 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
                 restorations=int(restorations),
                 republished=linked,
                 republished_first=first,
-                first_edit_buckets=tuple(buckets.get(src, [0] * len(DELAY_BUCKETS))),
+                first_edit_buckets=tuple(int(n) for n in row[9 : 9 + buckets]),
             )
         )
     return out
@@ -416,16 +472,15 @@ def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
         .where(Fetch.outcome == FetchOutcome.ERROR)
         .where(*([Fetch.fetched_at >= since] if since is not None else []))
         .group_by(_DayOf(Fetch.fetched_at)),
-    ).subquery()
-    recent_days = select(events.c.day).distinct().order_by(events.c.day.desc()).limit(MAX_DAYS).subquery()
+    )
+    # At most a few rows per day: the newest MAX_DAYS days are picked here rather than by a second
+    # evaluation of the union in SQL.
     days: dict[str, dict[str, int]] = {}
-    for day, what, n in session.execute(
-        select(events.c.day, events.c.what, events.c.n).where(events.c.day.in_(select(recent_days.c.day)))
-    ):
+    for day, what, n in session.execute(events):
         counts = days.setdefault(str(day), {})
         counts[what] = counts.get(what, 0) + int(n)
     out = []
-    for day in sorted(days, reverse=True):
+    for day in sorted(days, reverse=True)[:MAX_DAYS]:
         counts = days[day]
         by_label = {label: counts.get(label, 0) for label in (*LABELS, "unlabelled") if counts.get(label)}
         out.append(

@@ -236,3 +236,31 @@ def test_stats_page_and_timeline_in_chromium(
         assert "/diff?a=" in page.url
         browser.close()
     assert (tmp_path / "stats.png").stat().st_size > 10_000
+
+
+def test_stats_page_follows_the_archive_while_the_viewer_runs(
+    archive: Archive, corpus: Path, tmp_path: Path
+) -> None:
+    """The page keeps the figures of an unchanged archive; an edit recorded meanwhile shows at once."""
+    from fastapi.testclient import TestClient
+
+    from mediawatch.web.app import create_app
+
+    slug = next(s for s in nyt_slugs(corpus) if len(expected_edits(corpus, s)) >= 2)
+    edits = expected_edits(corpus, slug)
+    captures = nyt_captures(corpus, slug)
+    before = [c for c in captures if parse_timestamp(c.fetched_at) < edits[-1][0]]
+    after = captures[len(before) :]
+    for name, part in (("before", before), ("after", after)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(c.as_record()) + "\n" for c in part))
+    assert not import_jsonl(archive, tmp_path / "before.jsonl").rejected
+
+    def edits_shown(client: TestClient) -> int:
+        return sum(o["edits"] for o in client.get(f"/api/stats?since={EPOCH}").json()["outlets"])
+
+    viewer = Archive(archive.url, readonly=True)
+    with TestClient(create_app(viewer)) as client:
+        assert edits_shown(client) == edits_shown(client) == len(edits) - 1
+        assert not import_jsonl(archive, tmp_path / "after.jsonl").rejected
+        assert edits_shown(client) == len(edits)
+    viewer.close()

@@ -69,8 +69,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("version_id", name=op.f("pk_version_change")),
     )
     with op.batch_alter_table("version_change", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_version_change_article_id"), ["article_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_version_change_first_seen"), ["first_seen"], unique=False)
+        batch_op.create_index(
+            "ix_version_change_facts",
+            ["article_id", "seq", "edit", "label", "notice", "change_kind", "first_seen"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_version_change_by_time", ["first_seen", "edit", "change_kind", "label"], unique=False
+        )
     with op.batch_alter_table("fetch", schema=None) as batch_op:
         batch_op.create_index("ix_fetch_outcome_fetched_at", ["outcome", "fetched_at"], unique=False)
     backfill(op.get_bind())
@@ -141,6 +147,6 @@ def downgrade() -> None:
     with op.batch_alter_table("fetch", schema=None) as batch_op:
         batch_op.drop_index("ix_fetch_outcome_fetched_at")
     with op.batch_alter_table("version_change", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_version_change_first_seen"))
-        batch_op.drop_index(batch_op.f("ix_version_change_article_id"))
+        batch_op.drop_index("ix_version_change_by_time")
+        batch_op.drop_index("ix_version_change_facts")
     op.drop_table("version_change")

@@ -13,8 +13,9 @@ pygal costs about 70 ms to import: only the viewer imports this module, never th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import pygal
@@ -78,26 +79,66 @@ def clean_svg(chart: Any, title: str) -> Markup:
     return Markup(etree.tostring(tree, encoding="unicode"))
 
 
+DAILY_BARS = 62  # a longer window is drawn per week, and beyond this many weeks per month
+
+
+def _period(days: Sequence[DayStats]) -> tuple[str, Callable[[date], date]]:
+    """The bar width for a window: pygal's drawing time grows with the bars (some ms each), so a
+    long window gets weekly or monthly bars; the table beside the chart keeps the daily numbers."""
+    if not days:
+        return "day", lambda d: d
+    span = (max(d.day for d in days) - min(d.day for d in days)).days + 1
+    if span <= DAILY_BARS:
+        return "day", lambda d: d
+    if span <= DAILY_BARS * 7:
+        return "week", lambda d: d - timedelta(days=d.weekday())
+    return "month", lambda d: d.replace(day=1)
+
+
 def edits_per_day(days: Sequence[DayStats]) -> Markup:
-    ordered = sorted(days, key=lambda d: d.day)
+    """Edits per day (per week or month over a long window), stacked by change label."""
+    period, start_of = _period(days)
+    totals: dict[date, dict[str, int]] = {}
+    for d in days:
+        bar = totals.setdefault(start_of(d.day), {})
+        for label, n in d.edits_by_label.items():
+            bar[label] = bar.get(label, 0) + n
+    return _edits_chart(period, tuple((day, tuple(sorted(totals[day].items()))) for day in sorted(totals)))
+
+
+# The charts are pure functions of their numbers: the same numbers (the archive unchanged since
+# the last view) give the same SVG, kept here instead of drawn again.
+@lru_cache(maxsize=32)
+def _edits_chart(period: str, bars: tuple[tuple[date, tuple[tuple[str, int], ...]], ...]) -> Markup:
     chart = pygal.StackedBar(
         **_config(
-            title="Edits per day, by label",
-            x_title="day (UTC)",
+            title=f"Edits per {period}, by label",
+            x_title=f"{period} (UTC)" if period == "day" else f"{period} starting (UTC)",
             y_title="edits",
             x_label_rotation=30,
-            show_minor_x_labels=len(ordered) <= 31,
-            x_labels_major_every=max(1, len(ordered) // 15),
+            show_minor_x_labels=len(bars) <= 31,
+            x_labels_major_every=max(1, len(bars) // 15),
         )
     )
-    chart.x_labels = [d.day.isoformat() for d in ordered]
+    chart.x_labels = [day.strftime("%Y-%m") if period == "month" else day.isoformat() for day, _ in bars]
     for label in LABEL_ORDER:
-        chart.add(label, [d.edits_by_label.get(label, 0) for d in ordered])
-    return clean_svg(chart, "Edits per day, stacked by change label")
+        # None, not 0: pygal draws no bar for it (a zero bar costs as much to draw as a tall one).
+        chart.add(label, [dict(counts).get(label) or None for _, counts in bars])
+    return clean_svg(chart, f"Edits per {period}, stacked by change label")
+
+
+def forget() -> None:
+    """Drop the charts kept from earlier views."""
+    for drawn in (_edits_chart, _first_edit_chart, _edited_share_chart):
+        drawn.cache_clear()
 
 
 def first_edit_distribution(outlets: Sequence[OutletStats], limit: int = 12) -> Markup:
-    shown = [o for o in outlets if o.edited][:limit]
+    return _first_edit_chart(tuple(o for o in outlets if o.edited)[:limit])
+
+
+@lru_cache(maxsize=32)
+def _first_edit_chart(shown: tuple[OutletStats, ...]) -> Markup:
     chart = pygal.HorizontalStackedBar(
         **_config(
             title="Time from first capture to first edit",
@@ -113,7 +154,11 @@ def first_edit_distribution(outlets: Sequence[OutletStats], limit: int = 12) -> 
 
 
 def edited_share(outlets: Sequence[OutletStats], limit: int = 20) -> Markup:
-    shown = [o for o in outlets if o.articles][:limit]
+    return _edited_share_chart(tuple(o for o in outlets if o.articles)[:limit])
+
+
+@lru_cache(maxsize=32)
+def _edited_share_chart(shown: tuple[OutletStats, ...]) -> Markup:
     chart = pygal.HorizontalBar(
         **_config(
             title="Share of articles edited",

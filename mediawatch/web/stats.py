@@ -7,6 +7,8 @@ the table it draws, which is its text alternative.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,12 +18,26 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from archive.db import Archive
 from archive.errors import InputError
-from archive.stats import DELAY_BUCKETS, LABELS, DayStats, OutletStats, day_stats, duration, outlet_stats
+from archive.stats import (
+    DELAY_BUCKETS,
+    LABELS,
+    DayStats,
+    OutletStats,
+    archive_state,
+    day_stats,
+    duration,
+    outlet_stats,
+)
 from archive.timeparse import parse_since
 from mediawatch.web import charts
 from mediawatch.web.render import ENVIRONMENT, render
 
 DEFAULT_SINCE = "30d"
+# The figures of the last few (window, archive state) pairs: a page viewed again while the archive
+# has not changed is not counted again. A changed archive is a new key, so nothing stale is shown.
+CACHE_SIZE = 8
+_CACHE: OrderedDict[tuple[Any, ...], tuple[list[OutletStats], list[DayStats]]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,13 @@ class StatsPage:
         }
 
 
+def forget() -> None:
+    """Drop the kept figures and charts (the benchmark times a first view with it)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+    charts.forget()
+
+
 def stats_page(archive: Archive, since_text: str | None) -> StatsPage:
     text = (since_text or "").strip() or DEFAULT_SINCE
     if len(text) > 40:
@@ -48,7 +71,20 @@ def stats_page(archive: Archive, since_text: str | None) -> StatsPage:
     except ValueError as exc:
         raise InputError(f"since: {exc}") from None
     with archive.reading() as session:
-        return StatsPage(text, since, outlet_stats(session, since), day_stats(session, since))
+        # Read before the figures: a write landing in between then files them under the older
+        # state, which no later view asks for again (never newer figures under an older key).
+        key = (archive.url, since, archive_state(session))
+        with _CACHE_LOCK:
+            cached = _CACHE.get(key)
+            if cached is not None:
+                _CACHE.move_to_end(key)
+        if cached is None:
+            cached = (outlet_stats(session, since), day_stats(session, since))
+            with _CACHE_LOCK:
+                _CACHE[key] = cached
+                while len(_CACHE) > CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+        return StatsPage(text, since, *cached)
 
 
 def timeline(page: Any) -> Any:
