@@ -1,7 +1,7 @@
-"""Installing mediawatch as a service (issue 13 point 19): the steps of docs/running.md, Install as
-a service, and the files in deploy/ describe one layout (user, data directory, venv, env file,
-configuration and backups directories), and the shipped schedule starts a discovery crawl as soon
-as a new scheduler starts."""
+"""Installing mediawatch as a service (issue 13 point 19): the steps in the running guide
+(docs/running.md, Install as a service) and the files in deploy/ describe one layout (user,
+data directory, venv, env file, configuration and backups directories), and the shipped schedule
+starts a discovery crawl as soon as a new scheduler starts."""
 
 from __future__ import annotations
 
