@@ -27,8 +27,8 @@ from crawl_site import (
     sources_file,
     topic_for,
 )
+from demo_steps import DEMO_STEPS, demo_steps_in_order
 from sqlalchemy import func, select
-from test_progress import DEMO_STEPS, demo_steps_in_order
 
 from archive.db import Archive
 from archive.models import (

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from crawl_site import Site, healthy_pages, quiet_crawl_args, rewrite_feed
+from demo_steps import DEMO_STEPS, demo_steps_in_order
 
 PAGES = 5
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -99,21 +100,6 @@ def test_quiet_crawl_at_a_terminal_shows_no_bar(site: Site, corpus: Path, tmp_pa
     assert [line for line in proc.stderr.splitlines() if line] == [
         line for line in proc.stderr.splitlines() if line.startswith("WARNING crawler.run: ")
     ]
-
-
-DEMO_STEPS = [
-    "[1/5] serving",
-    "[2/5] first crawl",
-    "first crawl: ",
-    "[3/5] the outlet edits",
-    "[4/5] second crawl",
-]
-DEMO_STEPS += ["second crawl (after an edit and a removal): ", "[5/5] checking", "confirming check: "]
-
-
-def demo_steps_in_order(output: str) -> list[str]:
-    """The demo's step lines (those starting with a DEMO_STEPS prefix), in the order printed."""
-    return [p for line in output.splitlines() for p in DEMO_STEPS if line.startswith(p)]
 
 
 def test_demo_says_each_step_before_its_crawl_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from demo_steps import DEMO_STEPS, demo_steps_in_order
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -100,8 +101,6 @@ def test_installed_wheel_runs_the_demo_offline_from_any_directory(installed: Pat
     """A new user's first two commands, from the installed wheel in a directory of their own: the
     demo (its outlet ships inside mediawatch and is served on 127.0.0.1 only; no corpus, no network,
     no checkout) and the crawl's help."""
-    from test_progress import DEMO_STEPS, demo_steps_in_order
-
     mediawatch = installed / "bin" / "mediawatch"
     helped = _run(mediawatch, "crawl", "--help", cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
