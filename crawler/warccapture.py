@@ -56,7 +56,6 @@ from archive.warcrecords import (
     payload_digest,
     request_headers,
     response_headers,
-    safe_headers,
     target_uri,
     warc_date,
     warc_fields,
@@ -99,9 +98,16 @@ def prepare_directory(directory: Path) -> Path:
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
-    """Scrapy's headers (bytes, several values a name) as sanitised (name, value) pairs."""
-    pairs = [(name, value) for name, values in headers.items() for value in values]
-    return [(name, value) for name, value in safe_headers(pairs)]
+    """Scrapy's headers (bytes, several values a name) as (name, value) text pairs, as received.
+
+    Decoded only: the writer thread sanitises them once, as it builds the record
+    (``response_headers``/``request_headers``), off the reactor thread.
+    """
+    return [(_latin1(name).strip(), _latin1(value)) for name, values in headers.items() for value in values]
+
+
+def _latin1(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
