@@ -1,4 +1,4 @@
-"""Helpers for the operations tests: run the real `mediawatch` command, poll the database."""
+"""Helpers for the operations tests: run the real `mediawatch` command, poll and read the database."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from archive.db import Archive
-from archive.models import CrawlRun
+from archive.models import Article, CrawlRun, Version
 
 HOLDER = Path(__file__).parent / "lock_holder.py"
 T = TypeVar("T")
@@ -61,3 +61,24 @@ def wait_for(predicate: Callable[[], T | None], *, timeout: float = 120, what: s
 def runs(db_url: str) -> list[CrawlRun]:
     with Archive(db_url) as archive, archive.reading() as s:
         return list(s.scalars(select(CrawlRun).order_by(CrawlRun.id)))
+
+
+def version_history(archive: Archive) -> list[tuple[Any, ...]]:
+    """Every version of every article (URL, seq, dates seen, text digest, title, change kind,
+    blob), in order: two archives that hold the same history compare equal."""
+    with archive.reading() as session:
+        rows = session.execute(
+            select(
+                Article.canonical_url,
+                Version.seq,
+                Version.first_seen,
+                Version.last_seen,
+                Version.text_sha256,
+                Version.title,
+                Version.change_kind,
+                Version.blob_sha256,
+            )
+            .join(Article, Article.id == Version.article_id)
+            .order_by(Article.canonical_url, Version.seq)
+        )
+        return [tuple(r) for r in rows]

@@ -24,10 +24,11 @@ from click.testing import CliRunner
 from conftest import fresh_postgres_url, unavailable
 from crawl_site import Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file, with_edit
 from dask_cluster import DaskCluster, dask_command, start_dask_cluster, write_warc_files
+from ops_helpers import version_history
 from sqlalchemy import func, select
 
 from archive.db import Archive
-from archive.models import Article, CrawlRun, Fetch, Version
+from archive.models import CrawlRun, Fetch, Version
 from mediawatch.cli import cli
 
 # Real scheduler and worker processes; imports of a few hundred pages on a shared 2-core machine.
@@ -61,22 +62,8 @@ def warc_files(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> list[P
 
 
 def history(url: str) -> list[tuple[Any, ...]]:
-    with Archive(url) as archive, archive.reading() as session:
-        rows = session.execute(
-            select(
-                Article.canonical_url,
-                Version.seq,
-                Version.first_seen,
-                Version.last_seen,
-                Version.text_sha256,
-                Version.title,
-                Version.change_kind,
-                Version.blob_sha256,
-            )
-            .join(Article, Article.id == Version.article_id)
-            .order_by(Article.canonical_url, Version.seq)
-        )
-        return [tuple(r) for r in rows]
+    with Archive(url) as archive:
+        return version_history(archive)
 
 
 def fetches(url: str) -> list[tuple[Any, ...]]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import fresh_postgres_url
+from ops_helpers import version_history
 from sqlalchemy import func, select
 from warcio.archiveiterator import ArchiveIterator
 
@@ -62,25 +63,6 @@ def counts(archive: Archive) -> dict[str, int]:
             model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
             for model in (Article, Version, Fetch, Blob)
         }
-
-
-def history(archive: Archive) -> list[tuple[Any, ...]]:
-    with archive.reading() as session:
-        rows = session.execute(
-            select(
-                Article.canonical_url,
-                Version.seq,
-                Version.first_seen,
-                Version.last_seen,
-                Version.text_sha256,
-                Version.title,
-                Version.change_kind,
-                Version.blob_sha256,
-            )
-            .join(Article, Article.id == Version.article_id)
-            .order_by(Article.canonical_url, Version.seq)
-        )
-        return [tuple(r) for r in rows]
 
 
 @pytest.fixture
@@ -234,14 +216,14 @@ def test_importing_twice_changes_nothing(archive: Archive, corpus: Path) -> None
     first = import_warc(archive, files)
     assert first.taken > 40
     before = counts(archive)
-    state = history(archive)
+    state = version_history(archive)
     second = import_warc(archive, files)
     assert second.taken == 0 and second.new_versions == 0
     # (one record of example-extra.warc is in the file twice: already imported the first time too)
     assert second.skipped["already imported"] == first.taken + first.skipped["already imported"]
     assert second.skipped["already recorded"] == first.skipped["already recorded"]
     assert counts(archive) == before
-    assert history(archive) == state
+    assert version_history(archive) == state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +384,7 @@ def test_export_then_import_reproduces_articles_and_versions(
     with Archive(second_db_url) as fresh:
         summary = import_warc(fresh, [out])
         assert not summary.errors
-        assert history(fresh) == history(archive)
+        assert version_history(fresh) == version_history(archive)
         with fresh.reading() as session, archive.reading() as original:
             assert set(session.scalars(select(Article.canonical_url))) == set(
                 original.scalars(select(Article.canonical_url))
