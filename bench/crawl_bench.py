@@ -60,28 +60,33 @@ def bare_trafilatura(pages: list[bytes]) -> float:
     return len(pages) / (time.perf_counter() - start[1])
 
 
+def crawl_command(sources: Path, feed: str, *args: str) -> list[str]:
+    """``mediawatch crawl --json`` of the loopback site's feed, every page taken as on topic."""
+    return [
+        sys.executable,
+        "-m",
+        "mediawatch",
+        "crawl",
+        "--json",
+        "--allow-private-networks",
+        "--sources",
+        str(sources),
+        "--topic",
+        "none",
+        "--feed",
+        feed,
+        *args,
+    ]
+
+
+def sqlite_env(db: Path) -> dict[str, str]:
+    """The environment of a crawl into the SQLite archive ``db``."""
+    return {**os.environ, "MEDIAWATCH_DATABASE_URL": f"sqlite:///{db}"}
+
+
 def crawl(db: Path, sources: Path, feed: str, *args: str) -> dict:
-    env = {**os.environ, "MEDIAWATCH_DATABASE_URL": f"sqlite:///{db}"}
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mediawatch",
-            "crawl",
-            "--json",
-            "--sources",
-            str(sources),
-            "--topic",
-            "none",
-            "--feed",
-            feed,
-            "--allow-private-networks",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+        crawl_command(sources, feed, *args), capture_output=True, text=True, env=sqlite_env(db), check=False
     )
     if proc.returncode != 0:
         raise SystemExit(f"crawl failed: {proc.stderr[-2000:]}")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from crawl_bench import SOURCES_YAML, corpus_pages, crawl, serve  # noqa: E402
+from crawl_bench import SOURCES_YAML, corpus_pages, crawl, crawl_command, serve, sqlite_env  # noqa: E402
 
 _PROCESS = re.compile(r'(?:^|;)process \d+:"')
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]*)(?::\d+)?\)$")
@@ -128,22 +128,9 @@ def main() -> None:
             "--output",
             str(raw),
             "--",
-            sys.executable,
-            "-m",
-            "mediawatch",
-            "crawl",
-            "--json",
-            "--sources",
-            str(sources),
-            "--topic",
-            "none",
-            "--feed",
-            feed,
-            "--allow-private-networks",
-            *crawl_args,
+            *crawl_command(sources, feed, *crawl_args),
         ]
-        env = {**os.environ, "MEDIAWATCH_DATABASE_URL": f"sqlite:///{db}"}
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, env=sqlite_env(db), check=False)
         if done.returncode != 0 or not raw.exists():
             raise SystemExit(f"profiled crawl failed:\n{done.stderr[-3000:]}")
         print(f"{len(pages)} pages, {args.workers} worker(s), revisit={args.revisit}; {os.cpu_count()} cores")

@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import PostgresCluster, corpus_root  # noqa: E402
 from corpus_data import nyt_captures  # noqa: E402
+from crawl_bench import crawl_command  # noqa: E402
 from crawl_site import Site, rewrite_feed, sources_file  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
@@ -338,27 +339,6 @@ def _search_index(session: object, sqlite: bool, versions: int) -> list[tuple[st
 # The soak
 
 
-def crawl_command(sources: Path, feed: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mediawatch",
-        "crawl",
-        "--json",
-        "--allow-private-networks",
-        "--workers",
-        "1",
-        "--sources",
-        str(sources),
-        "--topic",
-        "none",
-        "--feed",
-        feed,
-        "--revisit",
-        "all",
-    ]
-
-
 def wait_for_run_row(backend: Backend, proc: subprocess.Popen[bytes], run_before: int | None) -> None:
     """Until the crawl has committed its run row, or ended."""
     while proc.poll() is None:
@@ -435,7 +415,7 @@ class BackendLoop:
         self, backend: Backend, site: EditingSite, work: Path, rng: random.Random, tally: Tally
     ) -> None:
         self.backend, self.site, self.work, self.rng, self.tally = backend, site, work, rng, tally
-        self.command = crawl_command(sources_file(work), site.feed_url)
+        self.command = crawl_command(sources_file(work), site.feed_url, "--workers", "1", "--revisit", "all")
         self.pending_orphans: list[tuple[float, dict[int, str], str]] = []
         self.env = {
             **os.environ,
