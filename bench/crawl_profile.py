@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = f"{Path(__file__).resolve().parent.parent}/"  # the checkout: its files are shown relative to it
 
 from crawl_bench import SOURCES_YAML, corpus_pages, crawl, crawl_command, serve, sqlite_env  # noqa: E402
 
@@ -43,7 +44,7 @@ def short(frame: str) -> str:
     if not match:
         return frame.strip()
     path = match.group("file")
-    for marker in ("site-packages/", "/wt-speed/", "/lib/python3"):
+    for marker in ("site-packages/", ROOT, "/lib/python3"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{match.group('func')} ({path})"
