@@ -382,9 +382,8 @@ KINDS = (
 class Tally:
     """Counts shared by the backends' loops (each runs in its own thread)."""
 
-    def __init__(self, target: int) -> None:
+    def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.target = target
         self.kills = 0
         self.violations: Counter[str] = Counter()
         self.details: list[str] = []
@@ -423,7 +422,7 @@ class BackendLoop:
             "MEDIAWATCH_REMOVAL_CONFIRM_SECONDS": "0",
         }
 
-    def start(self, run_before: int | None) -> subprocess.Popen[bytes]:
+    def start(self) -> subprocess.Popen[bytes]:
         log = (self.work / "crawl.log").open("wb")  # a file, not a pipe: a full pipe would stall the crawl
         proc = subprocess.Popen(
             self.command, stdout=subprocess.PIPE, stderr=log, env=self.env, start_new_session=True
@@ -442,7 +441,7 @@ class BackendLoop:
         backend = self.backend
         run_before = self.last_run()
         begin = time.monotonic()
-        proc = self.start(run_before)
+        proc = self.start()
         wait_for_run_row(backend, proc, run_before)
         backend.run_row_seconds.append(time.monotonic() - begin)
         out, _ = proc.communicate(timeout=900)
@@ -459,7 +458,7 @@ class BackendLoop:
         """One crawl killed at a random point; False when it ended before the kill."""
         backend, rng = self.backend, self.rng
         run_before = self.last_run()
-        proc = self.start(run_before)
+        proc = self.start()
         # A quarter of the kills land in start-up (imports, schema check, run lock, pool start);
         # the rest anywhere between the run row's commit and the crawl's usual end.
         to_run_row = statistics.median(backend.run_row_seconds[-5:])
@@ -581,7 +580,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="kill-soak-"))
     cluster: PostgresCluster | None = None
     loops: list[BackendLoop] = []
-    tally = Tally(args.kills)
+    tally = Tally()
     # Ctrl-C or SIGTERM: stop after the current kill and print the figures so far.
     signal.signal(signal.SIGTERM, lambda *_: tally.stop.set())
     try:
