@@ -477,9 +477,6 @@ def version_by_seq(session: Session, article_id: int, seq: int) -> Version:
     return version
 
 
-get_version = version_by_seq  # the viewer's name
-
-
 def version_at(session: Session, article_id: int, at: datetime) -> Version:
     """The version the article showed at a moment: the newest first seen at or before it."""
     version = session.scalar(
