@@ -29,6 +29,7 @@ from archive.diff import (
     word_ops,
 )
 from archive.errors import InputError, NotFoundError
+from archive.lookups import latest_version
 from archive.models import (
     CANDIDATE_OPEN,
     Article,
@@ -500,9 +501,7 @@ def article_version(
     elif at is not None:
         v = version_at(session, article_id, at)
     else:
-        found = session.scalar(
-            select(Version).where(Version.article_id == article_id).order_by(Version.seq.desc()).limit(1)
-        )
+        found = latest_version(session, article_id)
         if found is None:
             raise NotFoundError("the article has no versions")
         v = found
@@ -597,17 +596,6 @@ class FetchEntry(FetchRecord):
     """A fetch on the article's timeline: with the change label of the version it recorded."""
 
     label: str | None = None
-
-
-def fetches_of(session: Session, article_id: int, *, limit: int = 1000) -> list[Fetch]:
-    return list(
-        session.scalars(
-            select(Fetch)
-            .where(Fetch.article_id == article_id)
-            .order_by(Fetch.fetched_at, Fetch.id)
-            .limit(limit)
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -727,11 +715,6 @@ def diff_pair(versions: list[Version], a: int | None = None, b: int | None = Non
         if seq is not None and seq not in by_seq:
             raise NotFoundError(f"the article has no version {seq}")
     return (by_seq[a] if a is not None else versions[0], by_seq[b] if b is not None else versions[-1])
-
-
-def default_diff_pair(versions: list[Version]) -> tuple[Version, Version]:
-    """The last two versions that carry text (a removal has none)."""
-    return diff_pair(versions)
 
 
 @dataclass(frozen=True)
