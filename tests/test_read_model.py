@@ -125,6 +125,18 @@ def test_articles_filters_are_the_web_lists(nyt: tuple[str, TestClient], corpus:
     assert sorted(ids_of(db_url, "--since", "2000-01-01")) == sorted(everything)
 
 
+def test_articles_status_choices_are_the_web_lists() -> None:
+    """`articles --status` offers exactly the statuses the web list filters by: the CLI keeps a
+    copy of the read model's tuple (so that it starts without importing it)."""
+    from archive.queries import ARTICLE_STATUS_FILTERS
+    from mediawatch.cli import ARTICLE_STATUSES
+
+    assert ARTICLE_STATUSES == ARTICLE_STATUS_FILTERS
+    result = CliRunner().invoke(cli, ["articles", "--status", "gone"])
+    assert result.exit_code == 2
+    assert all(f"'{status}'" in result.output for status in ARTICLE_STATUS_FILTERS)
+
+
 def test_articles_shows_the_id_first_and_the_whole_url(nyt: tuple[str, TestClient], corpus: Path) -> None:
     db_url, _client = nyt
     out = run(db_url, "articles")  # an 80-column terminal
