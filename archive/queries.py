@@ -10,9 +10,10 @@ templates do (autoescape) and the terminal renderer does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import takewhile
 from typing import Any, ClassVar
 
 from sqlalchemy import func, select
@@ -621,6 +622,37 @@ class ArticlePage:
     fetches: list[FetchEntry]
     fetch_total: int
     duplicates: list[DuplicateEntry] = json_field(name="also_published_at", default_factory=list)
+
+    @property
+    def removal(self) -> Removal:
+        """Whether the article is gone now, or came back after a removal. A removal dates from
+        the first check that found the page gone, not from the later check that confirmed it
+        (the removed version)."""
+        removals = [v for v in self.versions if v.change_kind == ChangeKind.REMOVED]
+
+        def gone_since(checks: Iterable[FetchEntry], removal: VersionEntry | None) -> datetime | None:
+            gone = [f.fetched_at for f in takewhile(lambda f: f.outcome == FetchOutcome.REMOVED, checks)]
+            return min([*gone, *([removal.first_seen] if removal is not None else [])], default=None)
+
+        if self.status == ArticleStatus.REMOVED:
+            return Removal(gone_since(self.fetches, removals[-1] if removals else None), None, None)
+        restorations = [v for v in self.versions if v.change_kind == ChangeKind.RESTORED]
+        if not restorations:
+            return Removal(None, None, None)
+        restored = restorations[-1]
+        before = [v for v in removals if v.seq < restored.seq]
+        earlier = (f for f in self.fetches if f.fetched_at < restored.first_seen)  # newest first
+        removed_at = gone_since(earlier, before[-1]) if before else None
+        return Removal(None, restored.first_seen, removed_at)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Whether an article is gone now, or came back after a removal (the article page's banner)."""
+
+    removed_since: datetime | None  # set while the article is removed
+    restored_at: datetime | None  # the latest restoration, when it is live again
+    removed_at: datetime | None  # the removal that restoration ended
 
 
 def get_article(session: Session, article_id: int) -> Article:
