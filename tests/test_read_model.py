@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -161,3 +163,36 @@ def test_an_article_id_works_wherever_a_url_does(nyt: tuple[str, TestClient], co
     missing = CliRunner().invoke(cli, ["versions", "999999", "--db", db_url])
     assert missing.exit_code != 0 and "no archived article with id 999999" in missing.output
     assert "Traceback" not in missing.output
+
+
+def test_to_json_writes_a_record_by_its_declared_rules() -> None:
+    """Renamed and skipped fields, computed members, enums as values, times as ISO 8601; a value
+    that is no record is refused (the serialiser reads each record type's fields once)."""
+    from archive.models import ChangeKind
+    from archive.serialize import json_field, to_json
+
+    @dataclass(frozen=True)
+    class Side:
+        seq: int
+        kind: ChangeKind
+
+    @dataclass(frozen=True)
+    class Page:
+        old: Side = json_field(name="from")
+        kept_for_a_template: object = json_field(skip=True)
+        when: datetime = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+        seqs: tuple[int, ...] = (1, 2)
+
+        # ClassVar is imported at module level: dataclasses recognise it only there.
+        json_extra: ClassVar[dict[str, Any]] = {"count": lambda page: len(page.seqs)}
+
+    expected = {
+        "from": {"seq": 2, "kind": "restored"},
+        "when": "2026-03-01T12:00:00+00:00",
+        "seqs": [1, 2],
+        "count": 2,
+    }
+    for _ in range(2):  # the second time from the type's cached plan
+        assert to_json(Page(Side(2, ChangeKind.RESTORED), object())) == expected
+    with pytest.raises(TypeError, match="object is not a read-model record"):
+        to_json({"x": object()})
