@@ -1400,12 +1400,10 @@ def backfill_command(
 
 def render_comparison(page: Any, fmt: str) -> None:
     """Print a comparison (a DiffPage) side by side (terminal) or as a self-contained HTML page."""
-    from datetime import datetime
-
     if fmt == "html":
         from mediawatch.web.render import standalone_diff
 
-        click.echo(standalone_diff(page, generated=datetime.now(UTC), changed_only=page.changed_only))
+        click.echo(standalone_diff(page, generated=datetime.now(UTC)))
         return
     from mediawatch.diff_terminal import side_by_side, summary_line
 

@@ -275,7 +275,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     @app.get("/articles/{article_id}/diff", response_class=HTMLResponse)
     def diff(request: Request, article_id: str) -> Response:
         page = diff_of(request, article_id)
-        return _html(render("diff.html", page=page, changed_only=page.changed_only))
+        return _html(render("diff.html", page=page))
 
     @app.get("/api/articles/{article_id}/diff")
     def api_diff(request: Request, article_id: str) -> Response:

@@ -145,10 +145,8 @@ def render(template: str, **context: Any) -> str:
     return ENVIRONMENT.get_template(template).render(**context)
 
 
-def standalone_diff(page: Any, *, generated: datetime, changed_only: bool = False) -> str:
+def standalone_diff(page: Any, *, generated: datetime) -> str:
     """A self-contained HTML page of one comparison (``mediawatch diff --format html``)."""
     css = (STATIC / "style.css").read_text(encoding="utf-8")
     # The stylesheet is our own file, not crawled data.
-    return render(
-        "diff_standalone.html", page=page, css=Markup(css), generated=generated, changed_only=changed_only
-    )
+    return render("diff_standalone.html", page=page, css=Markup(css), generated=generated)
