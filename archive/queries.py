@@ -10,9 +10,10 @@ templates do (autoescape) and the terminal renderer does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import takewhile
 from typing import Any, ClassVar
 
 from sqlalchemy import func, select
@@ -29,6 +30,7 @@ from archive.diff import (
     word_ops,
 )
 from archive.errors import InputError, NotFoundError
+from archive.lookups import latest_version
 from archive.models import (
     CANDIDATE_OPEN,
     Article,
@@ -477,9 +479,6 @@ def version_by_seq(session: Session, article_id: int, seq: int) -> Version:
     return version
 
 
-get_version = version_by_seq  # the viewer's name
-
-
 def version_at(session: Session, article_id: int, at: datetime) -> Version:
     """The version the article showed at a moment: the newest first seen at or before it."""
     version = session.scalar(
@@ -503,9 +502,7 @@ def article_version(
     elif at is not None:
         v = version_at(session, article_id, at)
     else:
-        found = session.scalar(
-            select(Version).where(Version.article_id == article_id).order_by(Version.seq.desc()).limit(1)
-        )
+        found = latest_version(session, article_id)
         if found is None:
             raise NotFoundError("the article has no versions")
         v = found
@@ -602,17 +599,6 @@ class FetchEntry(FetchRecord):
     label: str | None = None
 
 
-def fetches_of(session: Session, article_id: int, *, limit: int = 1000) -> list[Fetch]:
-    return list(
-        session.scalars(
-            select(Fetch)
-            .where(Fetch.article_id == article_id)
-            .order_by(Fetch.fetched_at, Fetch.id)
-            .limit(limit)
-        )
-    )
-
-
 @dataclass(frozen=True)
 class DuplicateEntry:
     article_id: int
@@ -636,6 +622,37 @@ class ArticlePage:
     fetches: list[FetchEntry]
     fetch_total: int
     duplicates: list[DuplicateEntry] = json_field(name="also_published_at", default_factory=list)
+
+    @property
+    def removal(self) -> Removal:
+        """Whether the article is gone now, or came back after a removal. A removal dates from
+        the first check that found the page gone, not from the later check that confirmed it
+        (the removed version)."""
+        removals = [v for v in self.versions if v.change_kind == ChangeKind.REMOVED]
+
+        def gone_since(checks: Iterable[FetchEntry], removal: VersionEntry | None) -> datetime | None:
+            gone = [f.fetched_at for f in takewhile(lambda f: f.outcome == FetchOutcome.REMOVED, checks)]
+            return min([*gone, *([removal.first_seen] if removal is not None else [])], default=None)
+
+        if self.status == ArticleStatus.REMOVED:
+            return Removal(gone_since(self.fetches, removals[-1] if removals else None), None, None)
+        restorations = [v for v in self.versions if v.change_kind == ChangeKind.RESTORED]
+        if not restorations:
+            return Removal(None, None, None)
+        restored = restorations[-1]
+        before = [v for v in removals if v.seq < restored.seq]
+        earlier = (f for f in self.fetches if f.fetched_at < restored.first_seen)  # newest first
+        removed_at = gone_since(earlier, before[-1]) if before else None
+        return Removal(None, restored.first_seen, removed_at)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Whether an article is gone now, or came back after a removal (the article page's banner)."""
+
+    removed_since: datetime | None  # set while the article is removed
+    restored_at: datetime | None  # the latest restoration, when it is live again
+    removed_at: datetime | None  # the removal that restoration ended
 
 
 def get_article(session: Session, article_id: int) -> Article:
@@ -730,11 +747,6 @@ def diff_pair(versions: list[Version], a: int | None = None, b: int | None = Non
         if seq is not None and seq not in by_seq:
             raise NotFoundError(f"the article has no version {seq}")
     return (by_seq[a] if a is not None else versions[0], by_seq[b] if b is not None else versions[-1])
-
-
-def default_diff_pair(versions: list[Version]) -> tuple[Version, Version]:
-    """The last two versions that carry text (a removal has none)."""
-    return diff_pair(versions)
 
 
 @dataclass(frozen=True)

@@ -268,15 +268,19 @@ def _pg_tsquery(query: SearchQuery) -> tuple[str, dict[str, str]]:
     return " && ".join(parts), params
 
 
+def _pg_matches(tsq: str, columns: str) -> str:
+    """The matching versions, newest first, at most ``:window`` (the search's window and the
+    article list's ``q`` filter read the same rows). ``tsq`` and ``columns`` are fixed fragments
+    and parameter names only."""
+    return (
+        f"SELECT {columns} FROM version AS v WHERE v.search_vector @@ ({tsq}) "  # noqa: S608
+        "ORDER BY v.id DESC LIMIT :window"
+    )
+
+
 def _pg_statements(query: SearchQuery) -> tuple[TextClause, TextClause, dict[str, str]]:
     tsq, params = _pg_tsquery(query)
-    window = text(
-        f"""
-        SELECT v.id AS id, v.article_id AS article_id, v.seq AS seq
-        FROM version AS v WHERE v.search_vector @@ ({tsq})
-        ORDER BY v.id DESC LIMIT :window
-        """  # noqa: S608 - tsq is built from fixed fragments and parameter names only
-    )
+    window = text(_pg_matches(tsq, "v.id AS id, v.article_id AS article_id, v.seq AS seq"))
     snippets = text(
         f"""
         SELECT v.id AS version_id,
@@ -299,10 +303,7 @@ def matching_version_ids(session: Session, query: SearchQuery) -> Any:
         )
     tsq, params = _pg_tsquery(query)
     return (
-        text(
-            f"SELECT v.id AS version_id FROM version AS v WHERE v.search_vector @@ ({tsq}) "
-            "ORDER BY v.id DESC LIMIT :window"
-        )
+        text(_pg_matches(tsq, "v.id AS version_id"))
         .bindparams(window=WINDOW, **params)
         .columns(version_id=Integer)
     )

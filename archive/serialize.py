@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -27,6 +28,7 @@ from typing import Any
 JSONValue = None | bool | int | float | str | list[Any] | dict[str, Any]
 JSON_NAME = "json_name"
 JSON_SKIP = "json_skip"
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exactly these types (not a StrEnum)
 
 
 def json_field(*, name: str | None = None, skip: bool = False, **kwargs: Any) -> Any:
@@ -37,22 +39,18 @@ def json_field(*, name: str | None = None, skip: bool = False, **kwargs: Any) ->
 
 def to_json(value: Any) -> JSONValue:
     """Plain JSON data (dicts, lists, strings, numbers, booleans, None) for a record or value."""
-    if value is None or isinstance(value, bool | int | float | str):
-        if isinstance(value, enum.Enum):  # a StrEnum/IntEnum is also a str/int: write its value
-            return to_json(value.value)
+    if type(value) in _PLAIN:  # most values: no isinstance chain
+        return value
+    if isinstance(value, enum.Enum):  # a StrEnum/IntEnum is also a str/int: write its value
+        return to_json(value.value)
+    if isinstance(value, bool | int | float | str):  # another subclass of a scalar
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return to_json(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            if f.metadata.get(JSON_SKIP):
-                continue
-            out[f.metadata.get(JSON_NAME) or f.name] = to_json(getattr(value, f.name))
-        extra: Mapping[str, Callable[[Any], Any]] = getattr(type(value), "json_extra", {})
-        for name, compute in extra.items():
+        fields, extra = _plan(type(value))
+        out: dict[str, Any] = {name: to_json(getattr(value, attribute)) for attribute, name in fields}
+        for name, compute in extra:
             out[name] = to_json(compute(value))
         return out
     if isinstance(value, Mapping):
@@ -60,6 +58,21 @@ def to_json(value: Any) -> JSONValue:
     if isinstance(value, list | tuple | set | frozenset):
         return [to_json(v) for v in value]
     raise TypeError(f"{type(value).__name__} is not a read-model record")
+
+
+@functools.cache
+def _plan(
+    record_type: type,
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Callable[[Any], Any]], ...]]:
+    """A record type's JSON members, read once per type (exports serialise a record per
+    version): (attribute, JSON name) of each field written, then the ``json_extra`` members."""
+    fields = tuple(
+        (f.name, f.metadata.get(JSON_NAME) or f.name)
+        for f in dataclasses.fields(record_type)
+        if not f.metadata.get(JSON_SKIP)
+    )
+    extra: Mapping[str, Callable[[Any], Any]] = getattr(record_type, "json_extra", {})
+    return fields, tuple(extra.items())
 
 
 def json_text(value: Any) -> str:

@@ -56,9 +56,9 @@ from archive.models import (  # noqa: E402
     Version,
     VersionChange,
 )
+from archive.queries import ListFilters, list_articles  # noqa: E402
 from archive.search import search  # noqa: E402
 from archive.stats import change_facts, change_row  # noqa: E402
-from mediawatch.web.views import ListFilters, list_articles  # noqa: E402
 
 SEARCHES = ["Mubarak", "military council", '"contributed reporting"', "Singap*", "the", "zzzqxj"]
 

@@ -532,7 +532,10 @@ class _progress:
 # archivist views
 
 
-ARTICLE_STATUSES = ("live", "removed", "redirected", "restored")  # archive.queries.ARTICLE_STATUS_FILTERS
+# archive.queries.ARTICLE_STATUS_FILTERS, copied: importing the read model here would load
+# SQLAlchemy and the diff code for every command, --help included (about twice the start-up
+# time). tests/test_read_model.py checks the two stay equal.
+ARTICLE_STATUSES = ("live", "removed", "redirected", "restored")
 
 
 @cli.command()
@@ -1397,12 +1400,10 @@ def backfill_command(
 
 def render_comparison(page: Any, fmt: str) -> None:
     """Print a comparison (a DiffPage) side by side (terminal) or as a self-contained HTML page."""
-    from datetime import datetime
-
     if fmt == "html":
         from mediawatch.web.render import standalone_diff
 
-        click.echo(standalone_diff(page, generated=datetime.now(UTC), changed_only=page.changed_only))
+        click.echo(standalone_diff(page, generated=datetime.now(UTC)))
         return
     from mediawatch.diff_terminal import side_by_side, summary_line
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -125,6 +127,18 @@ def test_articles_filters_are_the_web_lists(nyt: tuple[str, TestClient], corpus:
     assert sorted(ids_of(db_url, "--since", "2000-01-01")) == sorted(everything)
 
 
+def test_articles_status_choices_are_the_web_lists() -> None:
+    """`articles --status` offers exactly the statuses the web list filters by: the CLI keeps a
+    copy of the read model's tuple (so that it starts without importing it)."""
+    from archive.queries import ARTICLE_STATUS_FILTERS
+    from mediawatch.cli import ARTICLE_STATUSES
+
+    assert ARTICLE_STATUSES == ARTICLE_STATUS_FILTERS
+    result = CliRunner().invoke(cli, ["articles", "--status", "gone"])
+    assert result.exit_code == 2
+    assert all(f"'{status}'" in result.output for status in ARTICLE_STATUS_FILTERS)
+
+
 def test_articles_shows_the_id_first_and_the_whole_url(nyt: tuple[str, TestClient], corpus: Path) -> None:
     db_url, _client = nyt
     out = run(db_url, "articles")  # an 80-column terminal
@@ -149,3 +163,36 @@ def test_an_article_id_works_wherever_a_url_does(nyt: tuple[str, TestClient], co
     missing = CliRunner().invoke(cli, ["versions", "999999", "--db", db_url])
     assert missing.exit_code != 0 and "no archived article with id 999999" in missing.output
     assert "Traceback" not in missing.output
+
+
+def test_to_json_writes_a_record_by_its_declared_rules() -> None:
+    """Renamed and skipped fields, computed members, enums as values, times as ISO 8601; a value
+    that is no record is refused (the serialiser reads each record type's fields once)."""
+    from archive.models import ChangeKind
+    from archive.serialize import json_field, to_json
+
+    @dataclass(frozen=True)
+    class Side:
+        seq: int
+        kind: ChangeKind
+
+    @dataclass(frozen=True)
+    class Page:
+        old: Side = json_field(name="from")
+        kept_for_a_template: object = json_field(skip=True)
+        when: datetime = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+        seqs: tuple[int, ...] = (1, 2)
+
+        # ClassVar is imported at module level: dataclasses recognise it only there.
+        json_extra: ClassVar[dict[str, Any]] = {"count": lambda page: len(page.seqs)}
+
+    expected = {
+        "from": {"seq": 2, "kind": "restored"},
+        "when": "2026-03-01T12:00:00+00:00",
+        "seqs": [1, 2],
+        "count": 2,
+    }
+    for _ in range(2):  # the second time from the type's cached plan
+        assert to_json(Page(Side(2, ChangeKind.RESTORED), object())) == expected
+    with pytest.raises(TypeError, match="object is not a read-model record"):
+        to_json({"x": object()})

@@ -245,8 +245,8 @@ def test_also_published_at_shows_linked_republications(archive: Archive) -> None
     from datetime import UTC, datetime
 
     from archive.extract import Extracted
+    from archive.queries import also_published_at
     from archive.store import Capture, record
-    from mediawatch.web.views import also_published_at
 
     story = (
         "Pakistani and Afghan officials met at the Torkham crossing on Tuesday to discuss the "

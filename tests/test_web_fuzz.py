@@ -87,12 +87,12 @@ def test_bad_dates_are_400_with_the_security_headers(client: TestClient) -> None
 def test_an_unexpected_error_is_a_500_page_with_the_security_headers(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mediawatch.web import views
+    from archive import queries
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(views, "list_articles", broken)
+    monkeypatch.setattr(queries, "list_articles", broken)
     for path in ("/", "/api/articles"):
         response = client.get(path)
         assert response.status_code == 500, path

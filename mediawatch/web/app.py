@@ -7,7 +7,7 @@ Security (docs/archivist.md, The web viewer):
 - Raw captured HTML is only ever a download: ``text/plain; charset=utf-8``, ``nosniff``,
   ``Content-Disposition: attachment`` and ``CSP: sandbox``.
 - Only GET/HEAD routes: the viewer cannot change the archive (and opens it read-only).
-- Every query is bounded (see views.py); search input never reaches SQL text (search.py).
+- Every query is bounded (see archive/queries.py); search input never reaches SQL text (archive/search.py).
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from archive import queries
 from archive.blobs import get_blob
 from archive.db import Archive
 from archive.errors import InputError, MediawatchError, NotFoundError
+from archive.models import CANDIDATE_STATUSES
 from archive.search import SearchError, search
 from archive.serialize import to_json
-from mediawatch.web import views
 from mediawatch.web.render import STATIC, render
 
 logger = logging.getLogger(__name__)
@@ -159,10 +160,10 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
 
     # ---- article list
 
-    def article_list(request: Request) -> views.ArticleList:
-        filters = views.ListFilters.parse(params(request))
+    def article_list(request: Request) -> queries.ArticleList:
+        filters = queries.ListFilters.parse(params(request))
         with archive.reading() as session:
-            return views.list_articles(session, filters)
+            return queries.list_articles(session, filters)
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> Response:
@@ -179,14 +180,11 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     # ---- candidates: near misses of the topic filter, promoted from the CLI
 
     def candidate_list(request: Request) -> tuple[str, list[Any]]:
-        from archive.models import CANDIDATE_STATUSES
-        from archive.queries import candidate_rows
-
         status = request.query_params.get("status", "open")
         if status not in CANDIDATE_STATUSES:
             raise InputError(f"status: expected one of {', '.join(CANDIDATE_STATUSES)}")
         with archive.reading() as session:
-            return status, candidate_rows(session, status=status)
+            return status, queries.candidate_rows(session, status=status)
 
     @app.get("/candidates", response_class=HTMLResponse)
     def candidates(request: Request) -> Response:
@@ -201,33 +199,33 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     # ---- article, version, raw
 
     def article_id_of(value: str) -> int:
-        if not views.is_number(value, 10) or int(value) > views.MAX_ID:  # ids are 32-bit columns
+        if not queries.is_number(value, 10) or int(value) > queries.MAX_ID:  # ids are 32-bit columns
             raise NotFoundError(f"no article {value!r}")
         return int(value)
 
     @app.get("/articles/{article_id}", response_class=HTMLResponse)
     def article(article_id: str) -> Response:
         with archive.reading() as session:
-            page = views.article_page(session, article_id_of(article_id))
+            page = queries.article_page(session, article_id_of(article_id))
         return _html(render("article.html", page=page))
 
     @app.get("/api/articles/{article_id}")
     def api_article(article_id: str) -> Response:
         with archive.reading() as session:
-            page = views.article_page(session, article_id_of(article_id))
+            page = queries.article_page(session, article_id_of(article_id))
         return JSONResponse(to_json(page))
 
-    def version_of(article_id: str, seq: str) -> views.ArticleVersion:
+    def version_of(article_id: str, seq: str) -> queries.ArticleVersion:
         aid = article_id_of(article_id)
-        number = views.parse_seq(seq, "version")
+        number = queries.parse_seq(seq, "version")
         if number is None:
             raise NotFoundError("no such version")
         with archive.reading() as session:
-            return views.article_version(session, aid, seq=number)
+            return queries.article_version(session, aid, seq=number)
 
-    def citation_of(request: Request, aid: int, seq: int) -> views.Citation:
+    def citation_of(request: Request, aid: int, seq: int) -> queries.Citation:
         with archive.reading() as session:
-            return views.citation(session, aid, seq, str(request.base_url))
+            return queries.citation(session, aid, seq, str(request.base_url))
 
     @app.get("/articles/{article_id}/versions/{seq}", response_class=HTMLResponse)
     def version(request: Request, article_id: str, seq: str) -> Response:
@@ -267,17 +265,17 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
 
     # ---- diff
 
-    def diff_of(request: Request, article_id: str) -> views.DiffPage:
-        a = views.parse_seq(request.query_params.get("a"), "a")
-        b = views.parse_seq(request.query_params.get("b"), "b")
+    def diff_of(request: Request, article_id: str) -> queries.DiffPage:
+        a = queries.parse_seq(request.query_params.get("a"), "a")
+        b = queries.parse_seq(request.query_params.get("b"), "b")
         changed_only = request.query_params.get("changed") in ("1", "on", "true")
         with archive.reading() as session:
-            return views.diff_page(session, article_id_of(article_id), a, b, changed_only=changed_only)
+            return queries.diff_page(session, article_id_of(article_id), a, b, changed_only=changed_only)
 
     @app.get("/articles/{article_id}/diff", response_class=HTMLResponse)
     def diff(request: Request, article_id: str) -> Response:
         page = diff_of(request, article_id)
-        return _html(render("diff.html", page=page, changed_only=page.changed_only))
+        return _html(render("diff.html", page=page))
 
     @app.get("/api/articles/{article_id}/diff")
     def api_diff(request: Request, article_id: str) -> Response:
@@ -288,7 +286,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     def run_search(request: Request) -> Any:
         q = request.query_params.get("q")
         offset_value = request.query_params.get("offset") or "0"
-        if not views.is_number(offset_value, 5) or int(offset_value) > 10_000:
+        if not queries.is_number(offset_value, 5) or int(offset_value) > 10_000:
             raise InputError("offset: expected a number from 0 to 10000")
         with archive.reading() as session:
             return search(session, q or "", limit=20, offset=int(offset_value))
@@ -313,7 +311,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     @app.get("/feeds/edits.atom")
     def edits_feed(request: Request) -> Response:
         with archive.reading() as session:
-            entries = views.recent_edits(session)
+            entries = queries.recent_edits(session)
         updated = entries[0].first_seen if entries else datetime(1970, 1, 1, tzinfo=UTC)
         body = render("edits.atom", entries=entries, base=str(request.base_url), updated=updated.isoformat())
         return Response(body, media_type="application/atom+xml; charset=utf-8")
@@ -321,7 +319,7 @@ def create_app(archive: Archive, *, read_only: bool = True) -> FastAPI:
     @app.get("/api/feeds/edits")
     def api_edits() -> Response:
         with archive.reading() as session:
-            entries = views.recent_edits(session)
+            entries = queries.recent_edits(session)
         return JSONResponse({"entries": to_json(entries)})
 
     from mediawatch.web import stats as stats_page

@@ -7,8 +7,7 @@ Links to archived URLs are rendered only when the URL is http(s), checked at ren
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,37 +120,6 @@ def timeline_rows(fetches: Sequence[Any], article_url: str) -> list[Any]:
     return rows
 
 
-@dataclass(frozen=True)
-class Removal:
-    """Whether an article is gone now, or came back after a removal (from its versions)."""
-
-    removed_since: datetime | None  # set while the article is removed
-    restored_at: datetime | None  # the latest restoration, when it is live again
-    removed_at: datetime | None  # the removal that restoration ended
-
-
-def removal_state(versions: Sequence[Any], status: str, fetches: Sequence[Any] = ()) -> Removal:
-    """From the version entries (oldest first, ``change_kind`` and ``first_seen``), the status and
-    the checks (newest first): a removal dates from the first check that found the page gone,
-    not from the later check that confirmed it."""
-    removals = [v for v in versions if v.change_kind == "removed"]
-
-    def gone_since(checks: Iterable[Any], removal: Any | None) -> datetime | None:
-        gone = [f.fetched_at for f in itertools.takewhile(lambda f: f.outcome == "removed", checks)]
-        return min([*gone, *([removal.first_seen] if removal is not None else [])], default=None)
-
-    if status == "removed":
-        return Removal(gone_since(fetches, removals[-1] if removals else None), None, None)
-    restorations = [v for v in versions if v.change_kind == "restored"]
-    if not restorations:
-        return Removal(None, None, None)
-    restored = restorations[-1]
-    before = [v for v in removals if v.seq < restored.seq]
-    earlier = (f for f in fetches if f.fetched_at < restored.first_seen)
-    removed_at = gone_since(earlier, before[-1]) if before else None
-    return Removal(None, restored.first_seen, removed_at)
-
-
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
@@ -167,7 +135,6 @@ def make_environment() -> Environment:
     env.globals["urlencode"] = urlencode
     env.globals["visible_rows"] = visible_rows
     env.globals["timeline_rows"] = timeline_rows
-    env.globals["removal_state"] = removal_state
     return env
 
 
@@ -178,10 +145,8 @@ def render(template: str, **context: Any) -> str:
     return ENVIRONMENT.get_template(template).render(**context)
 
 
-def standalone_diff(page: Any, *, generated: datetime, changed_only: bool = False) -> str:
+def standalone_diff(page: Any, *, generated: datetime) -> str:
     """A self-contained HTML page of one comparison (``mediawatch diff --format html``)."""
     css = (STATIC / "style.css").read_text(encoding="utf-8")
     # The stylesheet is our own file, not crawled data.
-    return render(
-        "diff_standalone.html", page=page, css=Markup(css), generated=generated, changed_only=changed_only
-    )
+    return render("diff_standalone.html", page=page, css=Markup(css), generated=generated)
