@@ -18,7 +18,6 @@ large the input.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
@@ -28,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from archive.db import write_retrying
 from archive.derive import Prepared, prepare
 from archive.extract import Extracted, ExtractionError, extract
 from archive.store import Capture
@@ -187,17 +187,4 @@ def write_one(
     sessions: sessionmaker[Session], item: T, write: Callable[[Session, T], R], *, attempts: int = 5
 ) -> R:
     """``write(session, item)`` in its own transaction; a lost race is retried against the winner."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with sessions.begin() as session:
-                return write(session, item)
-        except IntegrityError:
-            if attempt == attempts:
-                raise
-        except OperationalError as exc:
-            # PostgreSQL deadlock/serialization failures are safe to retry as a whole.
-            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-            if code not in ("40001", "40P01") or attempt == attempts:
-                raise
-        time.sleep(0.01 * attempt)
-    raise AssertionError("unreachable")
+    return write_retrying(sessions, lambda session: write(session, item), attempts=attempts)

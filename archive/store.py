@@ -30,18 +30,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import dedup, stats
 from archive.blobs import put_blob, sha256_hex
-from archive.db import insert_ignore
+from archive.db import insert_ignore, write_retrying
 from archive.derive import Derived
 from archive.errors import ConfigError
 from archive.extract import Extracted, ExtractionError, extract, storable
@@ -885,21 +883,9 @@ def record(
     attempts: int = 5,
 ) -> RecordResult:
     """Record one capture in its own transaction; a lost race is retried against the winner."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with sessions.begin() as session:
-                return record_fetch(session, capture, extractor=extractor)
-        except IntegrityError:
-            if attempt == attempts:
-                raise
-            logger.debug("record of %s lost a race; retrying", capture.url)
-        except OperationalError as exc:
-            # PostgreSQL deadlock/serialization failures are safe to retry as a whole.
-            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-            if code not in ("40001", "40P01") or attempt == attempts:
-                raise
-        time.sleep(0.01 * attempt)
-    raise AssertionError("unreachable")
+    return write_retrying(
+        sessions, lambda session: record_fetch(session, capture, extractor=extractor), attempts=attempts
+    )
 
 
 def utcnow() -> datetime:
