@@ -43,15 +43,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive.blobs import get_blob, put_blob, sha256_hex
-from archive.bulk import (
-    WRITE_BATCH,
-    Ahead,
-    needs_extraction,
-    prepare_args,
-    prepare_capture,
-    with_prepared,
-    write_batch,
-)
+from archive.bulk import WRITE_BATCH, Recorder, needs_extraction, prepare_args, prepare_capture, with_prepared
 from archive.db import Archive
 from archive.derive import Prepared
 from archive.errors import InputError, NotFoundError
@@ -186,8 +178,9 @@ class _Importer:
         self.arc = False  # whether the file being read is an ARC file
         # Captures read, waiting to be extracted (on the executor) and recorded, in file order.
         self.parsed: list[Capture] = []
-        self.ahead: Ahead[Capture, Prepared] = Ahead(executor)
-        self.to_write: list[tuple[Capture, Prepared | None]] = []
+        self.recorder: Recorder[Capture, Prepared, RecordResult | None] = Recorder(
+            executor, archive.sessions, self._record, self._count
+        )
 
     # -- one record -> Capture | Skip
 
@@ -360,28 +353,14 @@ class _Importer:
                 )
         for capture in parsed:
             if needs_extraction(capture) and capture.warc_record_id not in known:
-                self.ahead.put(capture, prepare_capture, *prepare_args(capture, self.extractor))
+                self.recorder.put(capture, prepare_capture, *prepare_args(capture, self.extractor))
             else:
-                self.ahead.put(capture)
-        for item in self.ahead.ready():
-            self._queue_write(item)
-
-    def _queue_write(self, item: tuple[Capture, Prepared | None]) -> None:
-        self.to_write.append(item)
-        if len(self.to_write) >= WRITE_BATCH:
-            self._write()
-
-    def _write(self) -> None:
-        batch, self.to_write = self.to_write, []
-        for result in write_batch(self.archive.sessions, batch, self._record):
-            self._count(result)
+                self.recorder.put(capture)
 
     def flush(self) -> None:
         """Record everything read so far."""
         self._submit()
-        for item in self.ahead.drain():
-            self._queue_write(item)
-        self._write()
+        self.recorder.flush()
 
     # -- one file
 
