@@ -26,6 +26,7 @@ from archive.db import Archive
 from archive.derive import Prepared, derive
 from archive.errors import InputError
 from archive.extract import Extracted, extract
+from archive.files import require_input_files
 from archive.models import FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_text, normalize_url
 from archive.store import Capture, RecordResult, record_fetch
@@ -111,10 +112,7 @@ def capture_from_record(obj: Any, origin: FetchOrigin = FetchOrigin.IMPORT) -> C
 
 
 def _open(path: Path) -> IO[bytes] | gzip.GzipFile:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory")
+    require_input_files([path])
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 

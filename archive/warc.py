@@ -46,9 +46,9 @@ from archive.blobs import get_blob, put_blob, sha256_hex
 from archive.bulk import WRITE_BATCH, Recorder, needs_extraction, prepare_args, prepare_capture, with_prepared
 from archive.db import Archive
 from archive.derive import Prepared
-from archive.errors import InputError, NotFoundError
+from archive.errors import NotFoundError
 from archive.extract import Extracted, extract
-from archive.files import open_output
+from archive.files import open_output, require_input_files
 from archive.lookups import find_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_url
@@ -472,11 +472,7 @@ def import_warc(
     are extracted, in parallel; records are still applied in file order (archive/bulk.py).
     ``extractor`` replaces archive.extract.extract (a Dask worker's runs it under a time limit).
     """
-    for path in paths:
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory")
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
+    require_input_files(paths)
     summary = WarcImportSummary()
     importer = _Importer(archive, summary, crawl_run_id, executor, extractor)
     total = sum(p.stat().st_size for p in paths)
