@@ -46,7 +46,7 @@ from archive.extract import Extracted, ExtractionError, extract
 from archive.files import require_input_files
 from archive.models import Article, Fetch, FetchOutcome
 from archive.runs import OpenRun
-from crawler.extraction import ExtractionPool, ExtractionTimeout, _start_worker
+from crawler.extraction import ExtractionPool, ExtractionTimeout, kill_pool, process_pool
 
 if TYPE_CHECKING:
     from dask.distributed import Client
@@ -441,9 +441,7 @@ class TimedExtractor:
             if self._pool is None:
                 if multiprocessing.current_process().daemon:
                     raise ClusterUnavailable(f"this Dask worker is daemonic: {DAEMON_HINT}")
-                ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["archive.extract"])
-                pool = ProcessPoolExecutor(self.processes, mp_context=ctx, initializer=_start_worker)
+                pool = process_pool(self.processes)
                 # The child's start and warm-up (importing trafilatura, which compiles its date
                 # tables) must not count against the first page's time limit.
                 for started in [pool.submit(_warm_dates) for _ in range(self.processes)]:
@@ -460,9 +458,7 @@ class TimedExtractor:
                 return
             self._pool = None
             self.restarts += 1
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        kill_pool(pool)
 
     def __call__(self, raw: bytes, *, url: str | None = None, content_type: str | None = None) -> Extracted:
         for attempt in (1, 2):
