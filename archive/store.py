@@ -392,7 +392,7 @@ def record_fetch(
         # An article redirected to the site's front page is gone (a soft 404).
         return _record_removed(session, capture, article, "redirected to the home page (soft 404)", soft=True)
 
-    raw_digest = _raw_digest(capture)
+    raw_digest = raw_sha256_of(capture)
     latest = latest_version(session, article.id) if article is not None else None
     if article is not None and latest is not None and at < latest.first_seen:
         return _record_out_of_order(session, capture, article, extractor)
@@ -580,7 +580,8 @@ def record_fetch(
     )
 
 
-def _raw_digest(capture: Capture) -> str | None:
+def raw_sha256_of(capture: Capture) -> str | None:
+    """The SHA-256 of the capture's raw bytes: the one derived ahead when there is one."""
     if capture.raw is None:
         return None
     if capture.derived is not None and capture.derived.raw_sha256 is not None:
@@ -852,7 +853,7 @@ def _fetch_only(
         http_status=capture.status,
         etag=capture.etag,
         last_modified=capture.last_modified,
-        raw_sha256=_raw_digest(capture),
+        raw_sha256=raw_sha256_of(capture),
         outcome=outcome,
         message=message[:2000] if message else None,
         origin=capture.origin,

@@ -52,7 +52,7 @@ from archive.files import open_output, require_input_files
 from archive.lookups import find_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_url
-from archive.store import Capture, RecordResult, record_fetch
+from archive.store import Capture, RecordResult, raw_sha256_of, record_fetch
 from archive.warcrecords import (
     PROFILE_IDENTICAL,
     PROFILE_NOT_MODIFIED,
@@ -323,20 +323,22 @@ class _Importer:
 
     def _record(self, session: Session, item: tuple[Capture, Prepared | None]) -> RecordResult | None:
         """Record one capture and keep its raw bytes (None if already imported)."""
-        capture, prepared = item
-        if _imported(session, capture):
+        capture, extractor = with_prepared(*item)
+        digest = raw_sha256_of(capture)
+        if _imported(session, capture, digest):
             return None
-        capture, extractor = with_prepared(capture, prepared)
         result = record_fetch(session, capture, extractor=extractor)
-        if capture.raw is not None and result.fetch_id is not None:
-            # Kept for every imported fetch (stored once by digest), so an export
-            # reproduces the file's evidence, not only the versions.
+        if (
+            capture.raw is not None
+            and result.fetch_id is not None
+            and result.outcome != FetchOutcome.NEW_VERSION
+        ):
+            # Kept for every imported fetch (stored once by digest; a new version's bytes the
+            # store has kept already), so an export reproduces the file's evidence, not only
+            # the versions.
             derived = capture.derived
             put_blob(
-                session,
-                capture.raw,
-                derived.raw_sha256 if derived is not None else None,
-                compressed=derived.compressed if derived is not None else None,
+                session, capture.raw, digest, compressed=derived.compressed if derived is not None else None
             )
         return result
 
@@ -423,11 +425,11 @@ class _Importer:
         summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
 
 
-def _imported(session: Session, capture: Capture) -> bool:
+def _imported(session: Session, capture: Capture, digest: str | None) -> bool:
     """Whether the archive already holds this capture: by record id, or as the same fetch.
 
     The second test recognises a fetch exported from this archive (a crawl's fetch has no record
-    id of its own): same article, same instant, same status, same bytes.
+    id of its own): same article, same instant, same status, same bytes (``digest``).
     """
     if capture.warc_record_id:
         found = session.scalar(
@@ -438,12 +440,11 @@ def _imported(session: Session, capture: Capture) -> bool:
     article = find_article(session, capture.url)
     if article is None:
         return False
-    raw_digest = sha256_hex(capture.raw) if capture.raw is not None else None
     same = select(Fetch.id).where(
         Fetch.article_id == article.id,
         Fetch.fetched_at == capture.fetched_at,
         Fetch.http_status == capture.status,
-        Fetch.raw_sha256.is_(None) if raw_digest is None else Fetch.raw_sha256 == raw_digest,
+        Fetch.raw_sha256.is_(None) if digest is None else Fetch.raw_sha256 == digest,
     )
     return session.scalar(same.limit(1)) is not None
 
