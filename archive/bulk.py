@@ -18,9 +18,8 @@ large the input.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
@@ -28,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from archive.db import write_retrying
 from archive.derive import Prepared, prepare
 from archive.extract import Extracted, ExtractionError, extract
 from archive.store import Capture
@@ -35,6 +35,7 @@ from archive.store import Capture
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P")
 R = TypeVar("R")
 # Pages in flight per executor worker: enough that the workers never wait for the writer.
 IN_FLIGHT_PER_WORKER = 8
@@ -90,17 +91,6 @@ class Ahead(Generic[T, R]):
     def _pop(self) -> tuple[T, R | None]:
         item, future = self.pending.popleft()
         return item, future.result() if future is not None else None
-
-
-def map_in_order(
-    executor: Any, fn: Callable[..., R], items: Iterable[T], args: Callable[[T], tuple[Any, ...]]
-) -> Iterator[tuple[T, R | None]]:
-    """``fn(*args(item))`` for each item on the executor, yielded in input order, bounded."""
-    ahead: Ahead[T, R] = Ahead(executor)
-    for item in items:
-        ahead.put(item, fn, *args(item))
-        yield from ahead.ready()
-    yield from ahead.drain()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,17 +177,62 @@ def write_one(
     sessions: sessionmaker[Session], item: T, write: Callable[[Session, T], R], *, attempts: int = 5
 ) -> R:
     """``write(session, item)`` in its own transaction; a lost race is retried against the winner."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with sessions.begin() as session:
-                return write(session, item)
-        except IntegrityError:
-            if attempt == attempts:
-                raise
-        except OperationalError as exc:
-            # PostgreSQL deadlock/serialization failures are safe to retry as a whole.
-            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-            if code not in ("40001", "40P01") or attempt == attempts:
-                raise
-        time.sleep(0.01 * attempt)
-    raise AssertionError("unreachable")
+    return write_retrying(sessions, lambda session: write(session, item), attempts=attempts)
+
+
+class Batches(Generic[T, R]):
+    """Items written ``size`` at a time with :func:`write_batch`, each result handed to ``done``
+    in input order. ``flush()`` writes what is left."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        write: Callable[[Session, T], R],
+        done: Callable[[R], object],
+        size: int = WRITE_BATCH,
+    ) -> None:
+        self.sessions = sessions
+        self.write = write
+        self.done = done
+        self.size = size
+        self.items: list[T] = []
+
+    def add(self, item: T) -> None:
+        self.items.append(item)
+        if len(self.items) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        items, self.items = self.items, []
+        for result in write_batch(self.sessions, items, self.write):
+            self.done(result)
+
+
+class Recorder(Generic[T, P, R]):
+    """A bulk command's loop: work submitted ahead on the executor, each item recorded with the
+    result of its work, in input order, in batched transactions.
+
+    ``put(item, fn, *args)`` submits ``fn(*args)`` for ``item`` (``fn`` None: nothing to do) and
+    records the items whose turn has come with ``write(session, (item, result))``, handing what
+    that returns to ``done``; ``flush()`` records everything put so far.
+    """
+
+    def __init__(
+        self,
+        executor: Any,
+        sessions: sessionmaker[Session],
+        write: Callable[[Session, tuple[T, P | None]], R],
+        done: Callable[[R], object],
+    ) -> None:
+        self.ahead: Ahead[T, P] = Ahead(executor)
+        self.batches: Batches[tuple[T, P | None], R] = Batches(sessions, write, done)
+
+    def put(self, item: T, fn: Callable[..., P] | None = None, *args: Any) -> None:
+        self.ahead.put(item, fn, *args)
+        for ready in self.ahead.ready():
+            self.batches.add(ready)
+
+    def flush(self) -> None:
+        for ready in self.ahead.drain():
+            self.batches.add(ready)
+        self.batches.flush()

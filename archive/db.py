@@ -12,15 +12,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -119,6 +120,31 @@ def insert_ignore(session: Session, model: Any) -> Any:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+R = TypeVar("R")
+# PostgreSQL serialization failure and deadlock: the transaction is safe to run again as a whole.
+_RETRYABLE_SQLSTATES = ("40001", "40P01")
+
+
+def write_retrying(sessions: sessionmaker[Session], write: Callable[[Session], R], *, attempts: int = 5) -> R:
+    """``write(session)`` in its own transaction; a transaction that lost a race with another
+    writer (a unique key taken meanwhile, a deadlock, a serialization failure) is run again, and
+    then reads what the winner wrote."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with sessions.begin() as session:
+                return write(session)
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+            logger.debug("a write lost a race (attempt %d); retrying", attempt)
+        except OperationalError as exc:
+            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+            if code not in _RETRYABLE_SQLSTATES or attempt == attempts:
+                raise
+        time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ Text written to a terminal (``-`` on a terminal, or a terminal device) has its c
 bidi-override characters escaped as every other command does (:func:`archive.textsafe.control_safe`):
 an export of crawled titles must not drive the terminal. Files and pipes get the exact bytes.
 Binary data (a WARC file, a database backup) is refused on a terminal.
+
+Files a command reads (:func:`require_input_files`) are checked before any is read: a missing
+file or a directory is one clear error (exit code 2), not a half-done import.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -197,3 +200,12 @@ def regular_file_path(path: Path | str) -> Path:
     if target.kind is OutputKind.STDOUT or target.kind is OutputKind.STREAM or target.path is None:
         raise InputError(f"{target.requested}: not a regular file")
     return target.path
+
+
+def require_input_files(paths: Iterable[Path]) -> None:
+    """InputError (exit code 2) for the first of ``paths`` that does not exist or is a directory."""
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory")

@@ -21,19 +21,12 @@ from typing import IO, Any
 from dateutil import parser as dateparser
 from sqlalchemy.orm import Session
 
-from archive.bulk import (
-    WRITE_BATCH,
-    Ahead,
-    needs_extraction,
-    prepare_args,
-    prepare_capture,
-    with_prepared,
-    write_batch,
-)
+from archive.bulk import Recorder, needs_extraction, prepare_args, prepare_capture, with_prepared
 from archive.db import Archive
 from archive.derive import Prepared, derive
 from archive.errors import InputError
 from archive.extract import Extracted, extract
+from archive.files import require_input_files
 from archive.models import FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_text, normalize_url
 from archive.store import Capture, RecordResult, record_fetch
@@ -119,10 +112,7 @@ def capture_from_record(obj: Any, origin: FetchOrigin = FetchOrigin.IMPORT) -> C
 
 
 def _open(path: Path) -> IO[bytes] | gzip.GzipFile:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory")
+    require_input_files([path])
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
@@ -198,18 +188,14 @@ def import_jsonl(
     # Stable: equal timestamps keep file order. Articles interleave freely.
     captures.sort(key=lambda item: (normalize_url(item[1].url), item[1].fetched_at, item[0]))
     total = len(captures)
-    done = 0
 
-    def write(batch: list[tuple[Capture, Prepared | None]]) -> None:
-        nonlocal done
-        for result in write_batch(archive.sessions, batch, _record):
-            done += 1
-            summary.records += 1
-            summary.outcomes[result.outcome.value] += 1
-            summary.new_articles += result.new_article
-            summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
-            if progress is not None:
-                progress(done, total)
+    def count(result: RecordResult) -> None:
+        summary.records += 1
+        summary.outcomes[result.outcome.value] += 1
+        summary.new_articles += result.new_article
+        summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
+        if progress is not None:
+            progress(summary.records, total)
 
     def work(capture: Capture) -> tuple[Any, ...]:
         if needs_extraction(capture):
@@ -218,23 +204,12 @@ def import_jsonl(
             return (derive_capture, capture.extracted, capture.ignore_patterns)
         return ()  # a removal: nothing to extract
 
-    ahead: Ahead[Capture, Prepared] = Ahead(executor)
-    batch: list[tuple[Capture, Prepared | None]] = []
+    recorder: Recorder[Capture, Prepared, RecordResult] = Recorder(executor, archive.sessions, _record, count)
     for _number, capture in captures:
         if crawl_run_id is not None:
             capture = replace(capture, crawl_run_id=crawl_run_id)
-        ahead.put(capture, *work(capture))
-        for item in ahead.ready():
-            batch.append(item)
-            if len(batch) >= WRITE_BATCH:
-                write(batch)
-                batch = []
-    for item in ahead.drain():
-        batch.append(item)
-        if len(batch) >= WRITE_BATCH:
-            write(batch)
-            batch = []
-    write(batch)
+        recorder.put(capture, *work(capture))
+    recorder.flush()
     return summary
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import dedup
 from archive.blobs import get_blob
-from archive.bulk import WRITE_BATCH, Ahead, prepare_capture, write_batch
+from archive.bulk import Ahead, Batches, prepare_capture
 from archive.derive import Derived, Prepared, prepare
 from archive.extract import Extracted, extract
 from archive.lookups import current_version, find_article
@@ -146,27 +146,20 @@ def rederive(
         article_id, ready = item
         return rederive_article(session, article_id, extractor=extractor, at=at, prepared=ready)
 
-    def flush(batch: list[tuple[int, dict[int, Prepared]]]) -> None:
-        for one in write_batch(sessions, batch, write):
-            summary.add(one)
-
     # One item per stored page, in article order; an article is written once all of its are back.
     ahead: Ahead[tuple[int, int | None], Prepared] = Ahead(executor)
-    batch: list[tuple[int, dict[int, Prepared]]] = []
+    batches: Batches[tuple[int, dict[int, Prepared]], RederiveSummary] = Batches(sessions, write, summary.add)
     gathering: tuple[int, dict[int, Prepared]] | None = None
 
     def take(items: Iterator[tuple[tuple[int, int | None], Prepared | None]]) -> None:
-        nonlocal gathering, batch
+        nonlocal gathering
         for (article_id, version_id), ready in items:
             if gathering is None or gathering[0] != article_id:
                 if gathering is not None:
-                    batch.append(gathering)
+                    batches.add(gathering)
                 gathering = (article_id, {})
             if version_id is not None and ready is not None:
                 gathering[1][version_id] = ready
-            if len(batch) >= WRITE_BATCH:
-                flush(batch)
-                batch = []
 
     for article_id in ids:
         with sessions() as session:
@@ -191,6 +184,6 @@ def rederive(
         take(ahead.ready())
     take(ahead.drain())
     if gathering is not None:
-        batch.append(gathering)
-    flush(batch)
+        batches.add(gathering)
+    batches.flush()
     return summary

@@ -30,18 +30,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import dedup, stats
 from archive.blobs import put_blob, sha256_hex
-from archive.db import insert_ignore
+from archive.db import insert_ignore, write_retrying
 from archive.derive import Derived
 from archive.errors import ConfigError
 from archive.extract import Extracted, ExtractionError, extract, storable
@@ -394,7 +392,7 @@ def record_fetch(
         # An article redirected to the site's front page is gone (a soft 404).
         return _record_removed(session, capture, article, "redirected to the home page (soft 404)", soft=True)
 
-    raw_digest = _raw_digest(capture)
+    raw_digest = raw_sha256_of(capture)
     latest = latest_version(session, article.id) if article is not None else None
     if article is not None and latest is not None and at < latest.first_seen:
         return _record_out_of_order(session, capture, article, extractor)
@@ -582,7 +580,8 @@ def record_fetch(
     )
 
 
-def _raw_digest(capture: Capture) -> str | None:
+def raw_sha256_of(capture: Capture) -> str | None:
+    """The SHA-256 of the capture's raw bytes: the one derived ahead when there is one."""
     if capture.raw is None:
         return None
     if capture.derived is not None and capture.derived.raw_sha256 is not None:
@@ -854,7 +853,7 @@ def _fetch_only(
         http_status=capture.status,
         etag=capture.etag,
         last_modified=capture.last_modified,
-        raw_sha256=_raw_digest(capture),
+        raw_sha256=raw_sha256_of(capture),
         outcome=outcome,
         message=message[:2000] if message else None,
         origin=capture.origin,
@@ -885,21 +884,9 @@ def record(
     attempts: int = 5,
 ) -> RecordResult:
     """Record one capture in its own transaction; a lost race is retried against the winner."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with sessions.begin() as session:
-                return record_fetch(session, capture, extractor=extractor)
-        except IntegrityError:
-            if attempt == attempts:
-                raise
-            logger.debug("record of %s lost a race; retrying", capture.url)
-        except OperationalError as exc:
-            # PostgreSQL deadlock/serialization failures are safe to retry as a whole.
-            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-            if code not in ("40001", "40P01") or attempt == attempts:
-                raise
-        time.sleep(0.01 * attempt)
-    raise AssertionError("unreachable")
+    return write_retrying(
+        sessions, lambda session: record_fetch(session, capture, extractor=extractor), attempts=attempts
+    )
 
 
 def utcnow() -> datetime:

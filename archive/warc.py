@@ -43,24 +43,16 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive.blobs import get_blob, put_blob, sha256_hex
-from archive.bulk import (
-    WRITE_BATCH,
-    Ahead,
-    needs_extraction,
-    prepare_args,
-    prepare_capture,
-    with_prepared,
-    write_batch,
-)
+from archive.bulk import WRITE_BATCH, Recorder, needs_extraction, prepare_args, prepare_capture, with_prepared
 from archive.db import Archive
 from archive.derive import Prepared
-from archive.errors import InputError, NotFoundError
+from archive.errors import NotFoundError
 from archive.extract import Extracted, extract
-from archive.files import open_output
+from archive.files import open_output, require_input_files
 from archive.lookups import find_article
 from archive.models import Fetch, FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_url
-from archive.store import Capture, RecordResult, record_fetch
+from archive.store import Capture, RecordResult, raw_sha256_of, record_fetch
 from archive.warcrecords import (
     PROFILE_IDENTICAL,
     PROFILE_NOT_MODIFIED,
@@ -186,8 +178,9 @@ class _Importer:
         self.arc = False  # whether the file being read is an ARC file
         # Captures read, waiting to be extracted (on the executor) and recorded, in file order.
         self.parsed: list[Capture] = []
-        self.ahead: Ahead[Capture, Prepared] = Ahead(executor)
-        self.to_write: list[tuple[Capture, Prepared | None]] = []
+        self.recorder: Recorder[Capture, Prepared, RecordResult | None] = Recorder(
+            executor, archive.sessions, self._record, self._count
+        )
 
     # -- one record -> Capture | Skip
 
@@ -330,20 +323,22 @@ class _Importer:
 
     def _record(self, session: Session, item: tuple[Capture, Prepared | None]) -> RecordResult | None:
         """Record one capture and keep its raw bytes (None if already imported)."""
-        capture, prepared = item
-        if _imported(session, capture):
+        capture, extractor = with_prepared(*item)
+        digest = raw_sha256_of(capture)
+        if _imported(session, capture, digest):
             return None
-        capture, extractor = with_prepared(capture, prepared)
         result = record_fetch(session, capture, extractor=extractor)
-        if capture.raw is not None and result.fetch_id is not None:
-            # Kept for every imported fetch (stored once by digest), so an export
-            # reproduces the file's evidence, not only the versions.
+        if (
+            capture.raw is not None
+            and result.fetch_id is not None
+            and result.outcome != FetchOutcome.NEW_VERSION
+        ):
+            # Kept for every imported fetch (stored once by digest; a new version's bytes the
+            # store has kept already), so an export reproduces the file's evidence, not only
+            # the versions.
             derived = capture.derived
             put_blob(
-                session,
-                capture.raw,
-                derived.raw_sha256 if derived is not None else None,
-                compressed=derived.compressed if derived is not None else None,
+                session, capture.raw, digest, compressed=derived.compressed if derived is not None else None
             )
         return result
 
@@ -360,28 +355,14 @@ class _Importer:
                 )
         for capture in parsed:
             if needs_extraction(capture) and capture.warc_record_id not in known:
-                self.ahead.put(capture, prepare_capture, *prepare_args(capture, self.extractor))
+                self.recorder.put(capture, prepare_capture, *prepare_args(capture, self.extractor))
             else:
-                self.ahead.put(capture)
-        for item in self.ahead.ready():
-            self._queue_write(item)
-
-    def _queue_write(self, item: tuple[Capture, Prepared | None]) -> None:
-        self.to_write.append(item)
-        if len(self.to_write) >= WRITE_BATCH:
-            self._write()
-
-    def _write(self) -> None:
-        batch, self.to_write = self.to_write, []
-        for result in write_batch(self.archive.sessions, batch, self._record):
-            self._count(result)
+                self.recorder.put(capture)
 
     def flush(self) -> None:
         """Record everything read so far."""
         self._submit()
-        for item in self.ahead.drain():
-            self._queue_write(item)
-        self._write()
+        self.recorder.flush()
 
     # -- one file
 
@@ -444,11 +425,11 @@ class _Importer:
         summary.new_versions += result.outcome == FetchOutcome.NEW_VERSION
 
 
-def _imported(session: Session, capture: Capture) -> bool:
+def _imported(session: Session, capture: Capture, digest: str | None) -> bool:
     """Whether the archive already holds this capture: by record id, or as the same fetch.
 
     The second test recognises a fetch exported from this archive (a crawl's fetch has no record
-    id of its own): same article, same instant, same status, same bytes.
+    id of its own): same article, same instant, same status, same bytes (``digest``).
     """
     if capture.warc_record_id:
         found = session.scalar(
@@ -459,12 +440,11 @@ def _imported(session: Session, capture: Capture) -> bool:
     article = find_article(session, capture.url)
     if article is None:
         return False
-    raw_digest = sha256_hex(capture.raw) if capture.raw is not None else None
     same = select(Fetch.id).where(
         Fetch.article_id == article.id,
         Fetch.fetched_at == capture.fetched_at,
         Fetch.http_status == capture.status,
-        Fetch.raw_sha256.is_(None) if raw_digest is None else Fetch.raw_sha256 == raw_digest,
+        Fetch.raw_sha256.is_(None) if digest is None else Fetch.raw_sha256 == digest,
     )
     return session.scalar(same.limit(1)) is not None
 
@@ -493,11 +473,7 @@ def import_warc(
     are extracted, in parallel; records are still applied in file order (archive/bulk.py).
     ``extractor`` replaces archive.extract.extract (a Dask worker's runs it under a time limit).
     """
-    for path in paths:
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory")
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
+    require_input_files(paths)
     summary = WarcImportSummary()
     importer = _Importer(archive, summary, crawl_run_id, executor, extractor)
     total = sum(p.stat().st_size for p in paths)

@@ -43,9 +43,10 @@ from sqlalchemy import func, select
 from archive.db import Archive
 from archive.errors import ConfigError, InputError, MediawatchError
 from archive.extract import Extracted, ExtractionError, extract
+from archive.files import require_input_files
 from archive.models import Article, Fetch, FetchOutcome
 from archive.runs import OpenRun
-from crawler.extraction import ExtractionPool, ExtractionTimeout, _start_worker
+from crawler.extraction import ExtractionPool, ExtractionTimeout, kill_pool, process_pool
 
 if TYPE_CHECKING:
     from dask.distributed import Client
@@ -198,9 +199,18 @@ def recount(archive: Archive, run_id: int) -> RunRecount:
     )
 
 
-def _file_progress(
-    paths: Sequence[Path], progress: Callable[[int, int], None] | None
-) -> Callable[[int, Any], None]:
+def _import_files(
+    archive: Archive,
+    run: OpenRun,
+    paths: Sequence[Path],
+    address: str,
+    task: Callable[..., Any],
+    progress: Callable[[int, int], None] | None,
+    timeout: float | None,
+) -> list[Any]:
+    """``task(path, db_url, run_id, timeout)`` for each file, one Dask task each; the results in
+    the order of ``paths``, progress counted in bytes of the files done."""
+    require_input_files(paths)
     sizes = [p.stat().st_size for p in paths]
     total = sum(sizes)
     done = 0
@@ -211,7 +221,16 @@ def _file_progress(
         if progress is not None:
             progress(done, total)
 
-    return on_done
+    with connected(address) as client:
+        return _run_tasks(
+            client,
+            task,
+            [str(p.resolve()) for p in paths],
+            archive.url,
+            run.id,
+            timeout or page_timeout(),
+            on_done=on_done,
+        )
 
 
 def import_warc_on_cluster(
@@ -230,21 +249,7 @@ def import_warc_on_cluster(
     """
     from archive.warc import WarcImportSummary
 
-    for path in paths:
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory")
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-    with connected(address) as client:
-        parts = _run_tasks(
-            client,
-            import_warc_task,
-            [str(p.resolve()) for p in paths],
-            archive.url,
-            run.id,
-            timeout or page_timeout(),
-            on_done=_file_progress(paths, progress),
-        )
+    parts = _import_files(archive, run, paths, address, import_warc_task, progress, timeout)
     summary = WarcImportSummary()
     for part in parts:
         summary.files += part.files
@@ -275,21 +280,7 @@ def import_jsonl_on_cluster(
     timeout: float | None = None,
 ) -> list[tuple[Path, ImportSummary]]:
     """``import`` with one Dask task per JSON Lines file (per-file summaries, as a local import)."""
-    for path in paths:
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory")
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-    with connected(address) as client:
-        parts = _run_tasks(
-            client,
-            import_jsonl_task,
-            [str(p.resolve()) for p in paths],
-            archive.url,
-            run.id,
-            timeout or page_timeout(),
-            on_done=_file_progress(paths, progress),
-        )
+    parts = _import_files(archive, run, paths, address, import_jsonl_task, progress, timeout)
     counted = recount(archive, run.id)
     run.add(
         {
@@ -450,9 +441,7 @@ class TimedExtractor:
             if self._pool is None:
                 if multiprocessing.current_process().daemon:
                     raise ClusterUnavailable(f"this Dask worker is daemonic: {DAEMON_HINT}")
-                ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["archive.extract"])
-                pool = ProcessPoolExecutor(self.processes, mp_context=ctx, initializer=_start_worker)
+                pool = process_pool(self.processes)
                 # The child's start and warm-up (importing trafilatura, which compiles its date
                 # tables) must not count against the first page's time limit.
                 for started in [pool.submit(_warm_dates) for _ in range(self.processes)]:
@@ -469,9 +458,7 @@ class TimedExtractor:
                 return
             self._pool = None
             self.restarts += 1
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        kill_pool(pool)
 
     def __call__(self, raw: bytes, *, url: str | None = None, content_type: str | None = None) -> Extracted:
         for attempt in (1, 2):

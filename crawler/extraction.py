@@ -73,8 +73,40 @@ def _extract(raw: bytes, url: str | None, content_type: str | None) -> Extracted
     return extract(raw, url=url, content_type=content_type)
 
 
-def _prepare(raw: bytes, url: str | None, content_type: str | None, patterns: tuple[str, ...]) -> Prepared:
-    return prepare(raw, url, content_type, patterns, score=_score)
+def _prepare(
+    raw: bytes,
+    url: str | None,
+    content_type: str | None,
+    patterns: tuple[str, ...],
+    extractor: Callable[..., Extracted] = extract,
+    score: Callable[[Extracted, str | None], Any] | None = None,
+) -> Prepared:
+    """``archive.derive.prepare`` in a worker, scored by ``score`` or else by the scorer the
+    worker was started with."""
+    return prepare(raw, url, content_type, patterns, extractor=extractor, score=score or _score)
+
+
+def process_pool(
+    workers: int, score: Callable[[Extracted, str | None], Any] | None = None
+) -> ProcessPoolExecutor:
+    """``workers`` extraction processes, each started with ``score`` as its topic scorer.
+
+    forkserver: never fork a process that runs the reactor's threads.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["archive.extract", "archive.derive"])
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_start_worker, initargs=(score,)
+    )
+
+
+def kill_pool(pool: Executor) -> None:
+    """Kill a pool's processes now (a page over its time limit must not keep its worker busy)
+    and shut it down; what was in flight on it fails with BrokenProcessPool or is cancelled."""
+    processes: dict[Any, Any] = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ExtractionPool:
@@ -101,6 +133,9 @@ class ExtractionPool:
         self.restarts = 0
         self._slots: asyncio.Semaphore | None = None  # made in the event loop, on first use
         self._executor = executor
+        # The work of prepare(): a local pool's workers got the scorer when they started; a
+        # caller's executor runs pages on workers we did not start, so it goes with each page.
+        self._prepare = partial(_prepare, extractor=self.func, score=score if executor is not None else None)
         self._pool = self._new_pool()
 
     @property
@@ -109,15 +144,7 @@ class ExtractionPool:
         return self._pool
 
     def _new_pool(self) -> Executor:
-        if self._executor is not None:
-            return self._executor
-        # forkserver: never fork a process that runs the reactor's threads.
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["archive.extract", "archive.derive"])
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=ctx, initializer=_start_worker, initargs=(self.score,)
-        )
-        return pool
+        return self._executor if self._executor is not None else process_pool(self.workers, self.score)
 
     def warm(self) -> None:
         """Start every worker now (not while the first pages wait)."""
@@ -136,11 +163,7 @@ class ExtractionPool:
         A page the extractor refuses comes back with ``extracted`` None and ``error`` set; a
         timeout or a dead worker raises, as :meth:`extract` does.
         """
-        if self._executor is not None:
-            # On a cluster: ``func`` is its time-limited extraction; the scorer goes with the page.
-            task = partial(prepare, extractor=self.func, score=self.score)
-            return await self._run(task, raw, url, content_type, tuple(patterns), url=url)
-        return await self._run(_prepare, raw, url, content_type, tuple(patterns), url=url)
+        return await self._run(self._prepare, raw, url, content_type, tuple(patterns), url=url)
 
     async def _run(self, fn: Callable[..., T], *args: Any, url: str | None) -> T:
         # Two pages per worker in the pool (one running, one queued so the worker never waits for
@@ -173,10 +196,7 @@ class ExtractionPool:
             return  # someone else already replaced it; an executor of our caller is never killed
         self.restarts += 1
         self._pool = self._new_pool()
-        processes: dict[Any, Any] = getattr(pool, "_processes", None) or {}
-        for process in list(processes.values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        kill_pool(pool)
 
     def close(self) -> None:
         if self._executor is None:
