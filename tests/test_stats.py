@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from corpus_data import nyt_captures, nyt_slugs, write_nyt_jsonl
+from sqlalchemy.orm import Session
 from views_site import PAYLOADS
 
 from archive.db import Archive
 from archive.diff import ChangeLabel, TextVersion, compare
 from archive.importer import import_jsonl, parse_timestamp
 from archive.models import Article, Source, SourceKind
+from archive.stats import OutletStats
 from mediawatch.cli import cli
 
 pytestmark = pytest.mark.slow  # each test imports the 704 NYT captures
@@ -239,12 +241,24 @@ def test_stats_page_and_timeline_in_chromium(
 
 
 def test_stats_page_follows_the_archive_while_the_viewer_runs(
-    archive: Archive, corpus: Path, tmp_path: Path
+    archive: Archive, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The page keeps the figures of an unchanged archive; an edit recorded meanwhile shows at once."""
+    """The page keeps the figures of an unchanged archive, also while windows given as durations
+    are viewed in between; an edit recorded meanwhile shows at once."""
     from fastapi.testclient import TestClient
 
+    from mediawatch.web import stats as stats_web
     from mediawatch.web.app import create_app
+
+    counted: list[datetime | None] = []
+    count_outlets = stats_web.outlet_stats
+
+    def counting(session: Session, since: datetime | None) -> list[OutletStats]:
+        counted.append(since)
+        return count_outlets(session, since)
+
+    monkeypatch.setattr(stats_web, "outlet_stats", counting)
+    stats_web.forget()
 
     slug = next(s for s in nyt_slugs(corpus) if len(expected_edits(corpus, s)) >= 2)
     edits = expected_edits(corpus, slug)
@@ -261,6 +275,13 @@ def test_stats_page_follows_the_archive_while_the_viewer_runs(
     viewer = Archive(archive.url, readonly=True)
     with TestClient(create_app(viewer)) as client:
         assert edits_shown(client) == edits_shown(client) == len(edits) - 1
+        assert len(counted) == 1  # the second view was served from memory
+        for _ in range(stats_web.CACHE_SIZE + 1):
+            assert client.get("/api/stats?since=30d").status_code == 200
+        assert len(counted) == 2 + stats_web.CACHE_SIZE  # a moving window is counted every time…
+        assert edits_shown(client) == len(edits) - 1
+        assert len(counted) == 2 + stats_web.CACHE_SIZE  # …and pushed nothing out
         assert not import_jsonl(archive, tmp_path / "after.jsonl").rejected
         assert edits_shown(client) == len(edits)
+        assert len(counted) == 3 + stats_web.CACHE_SIZE
     viewer.close()
