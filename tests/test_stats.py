@@ -9,7 +9,6 @@ import io
 import json
 import subprocess
 import sys
-import unicodedata
 from datetime import datetime
 from pathlib import Path
 
@@ -32,43 +31,26 @@ HOSTILE_OUTLET = PAYLOADS[0] + " & " + PAYLOADS[5]
 EPOCH = "2000-01-01"
 
 
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
-    for ch in "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e":
-        text = text.replace(ch, "")
-    return " ".join(text.split())
-
-
 def expected_edits(corpus: Path, slug: str) -> list[tuple[datetime, str]]:
     """(time, label) of each text edit of one NYT history, from its captures: a capture whose
     folded text differs from the previous distinct state is an edit, labelled by compare()."""
-    captures = nyt_captures(corpus, slug)
     edits: list[tuple[datetime, str]] = []
     state = None
     previous: TextVersion | None = None
-    for capture in captures:
-        new = (
-            _fold(capture.title),
-            _fold("; ".join(a.strip() for a in capture.authors if a.strip())),
-            _fold(capture.text),
+    for capture in nyt_captures(corpus, slug):
+        new = capture.folded_state()
+        if new == state:
+            continue
+        version = TextVersion(
+            "\n".join(" ".join(line.split()) for line in capture.text.split("\n") if line.strip()),
+            capture.title or None,
+            new[1] or None,
         )
-        if state is not None and new != state and new[2] != state[2]:
-            version = TextVersion(
-                "\n".join(" ".join(line.split()) for line in capture.text.split("\n") if line.strip()),
-                capture.title or None,
-                new[1] or None,
-            )
+        if state is not None and new[2] != state[2]:
             assert previous is not None
-            edits.append(
-                (parse_timestamp(capture.fetched_at), compare(previous, version).summary.label.value)
-            )
-        if new != state:
-            previous = TextVersion(
-                "\n".join(" ".join(line.split()) for line in capture.text.split("\n") if line.strip()),
-                capture.title or None,
-                new[1] or None,
-            )
-        state = new
+            label = compare(previous, version).summary.label.value
+            edits.append((parse_timestamp(capture.fetched_at), label))
+        previous, state = version, new
     return edits
 
 
