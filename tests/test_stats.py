@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -15,13 +17,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from corpus_data import nyt_captures, nyt_slugs, write_nyt_jsonl
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from views_site import PAYLOADS
 
 from archive.db import Archive
 from archive.diff import ChangeLabel, TextVersion, compare
 from archive.importer import import_jsonl, parse_timestamp
-from archive.models import Article, Source, SourceKind
+from archive.models import Article, Source, SourceKind, VersionChange
 from archive.stats import OutletStats
 from mediawatch.cli import cli
 
@@ -180,8 +183,26 @@ def test_stats_page_and_timeline_escape_hostile_names(nyt_archive: tuple[Archive
         edited = json.loads(client.get(f"/api/stats?since={EPOCH}").text)
         assert sum(o["edits"] for o in edited["outlets"]) > 0
         article = client.get("/articles/1")
-        assert 'id="change-timeline"' in article.text
-        assert "/articles/1/diff?a=1&amp;b=2" in article.text
+        timeline = article.text.split('id="change-timeline">', 1)[1].split("</svg>", 1)[0]
+        with archive.reading() as session:
+            versions = session.execute(
+                select(VersionChange.seq, VersionChange.label)
+                .where(VersionChange.article_id == 1)
+                .order_by(VersionChange.seq)
+            ).all()
+        assert len(versions) >= 2
+        # One mark per version, each a link to its diff with the version before …
+        marks = re.findall(r'<a [^>]*xlink:href="([^"]+)"', timeline)
+        assert sorted(marks) == sorted(
+            [
+                "/articles/1/versions/1",
+                *(f"/articles/1/diff?a={a}&amp;b={b}" for (a, _), (b, _) in itertools.pairwise(versions)),
+            ]
+        )
+        # … naming the version and its change label on hover.
+        for seq, label in versions[1:]:
+            hint = re.search(rf"<title>version {seq}: ([^<]*)</title>", timeline)
+            assert hint is not None and (label is None or f", {label}, " in hint.group(1)), seq
         assert client.get("/stats?since=yesterday-ish").status_code == 400
     viewer.close()
 
