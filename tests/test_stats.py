@@ -182,6 +182,11 @@ def test_stats_page_and_timeline_escape_hostile_names(nyt_archive: tuple[Archive
         assert "'self'" in page.headers["content-security-policy"]
         edited = json.loads(client.get(f"/api/stats?since={EPOCH}").text)
         assert sum(o["edits"] for o in edited["outlets"]) > 0
+        # The histories span years: one bar per month and label with edits, none drawn for zero.
+        charts = re.findall(r"<svg.*?</svg>", page.text, re.S)
+        (edits_chart,) = [svg for svg in charts if "Edits per month" in svg]
+        bars = [int(v) for v in re.findall(r'<desc class="value">([^<]*)</desc>', edits_chart)]
+        assert 0 not in bars and sum(bars) == sum(d["edits"] for d in edited["days"]) > 0
         article = client.get("/articles/1")
         timeline = article.text.split('id="change-timeline">', 1)[1].split("</svg>", 1)[0]
         with archive.reading() as session:

@@ -118,6 +118,8 @@ def _edits_chart(period: str, bars: tuple[tuple[date, tuple[tuple[str, int], ...
             x_label_rotation=30,
             show_minor_x_labels=len(bars) <= 31,
             x_labels_major_every=max(1, len(bars) // 15),
+            # Values taken as given: a stacked chart otherwise turns None into 0 and draws it.
+            strict=True,
         )
     )
     chart.x_labels = [day.strftime("%Y-%m") if period == "month" else day.isoformat() for day, _ in bars]
