@@ -496,38 +496,6 @@ def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
     return out
 
 
-@dataclass(frozen=True)
-class TimelineMark:
-    """One version on an article's change timeline."""
-
-    seq: int
-    first_seen: datetime
-    change_kind: str
-    label: str | None
-    words_changed: int
-    edit: bool
-
-
-def article_timeline(session: Session, article_id: int, limit: int = 1000) -> list[TimelineMark]:
-    return [
-        TimelineMark(seq, first_seen, kind.value, label, int(added) + int(removed), bool(edit))
-        for seq, first_seen, kind, label, added, removed, edit in session.execute(
-            select(
-                VersionChange.seq,
-                VersionChange.first_seen,
-                VersionChange.change_kind,
-                VersionChange.label,
-                VersionChange.words_added,
-                VersionChange.words_removed,
-                VersionChange.edit,
-            )
-            .where(VersionChange.article_id == article_id)
-            .order_by(VersionChange.seq)
-            .limit(limit)
-        )
-    ]
-
-
 # ---------------------------------------------------------------------------------------------
 # Plain renderings for the CLI: an aligned text table and CSV (the viewer draws its own)
 

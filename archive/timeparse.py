@@ -65,9 +65,14 @@ def parse_day(value: str) -> date:
     return day
 
 
+def is_duration(value: str) -> bool:
+    """``value`` reads as a duration (``24h``, ``7d``): a window it starts moves with the clock."""
+    return _DURATION.match(value) is not None
+
+
 def parse_since(value: str, now: datetime) -> datetime:
     """A window start: a duration back from ``now`` (``24h``, ``7d``) or a date/time."""
-    if _DURATION.match(value):
+    if is_duration(value):
         return now - parse_duration(value)
     try:
         return parse_moment(value)

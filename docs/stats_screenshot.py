@@ -5,46 +5,27 @@
 
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
+from screenshot import ROOT, nyt_page
+from sqlalchemy import update
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from archive.db import Archive
+from archive.models import Article, Source, SourceKind
 
-from conftest import corpus_root  # noqa: E402
-from corpus_data import nyt_slugs  # noqa: E402
-from sqlalchemy import update  # noqa: E402
-from views_site import import_nyt, live_viewer  # noqa: E402
 
-from archive.db import Archive  # noqa: E402
-from archive.models import Article, Source, SourceKind  # noqa: E402
+def one_outlet(archive: Archive) -> None:
+    with archive.transaction() as session:
+        source = Source(name="The New York Times", kind=SourceKind.MANUAL, url="https://www.nytimes.com/")
+        session.add(source)
+        session.flush()
+        session.execute(update(Article).values(source_id=source.id))
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    corpus = corpus_root()
-    assert corpus is not None, "set MEDIAWATCH_CORPUS"
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/demo.db"
-        with Archive(url) as archive:
-            import_nyt(archive, corpus, Path(tmp), nyt_slugs(corpus))
-            with archive.transaction() as session:
-                source = Source(name="The New York Times", kind=SourceKind.MANUAL, url="https://www.nytimes.com/")
-                session.add(source)
-                session.flush()
-                session.execute(update(Article).values(source_id=source.id))
-        with live_viewer(url) as base, sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.goto(base + "/stats?since=2000-01-01")
-            page.screenshot(path=str(ROOT / "docs" / "stats.png"), full_page=True)
-            page.goto(base + "/articles/1")
-            page.locator("#change-timeline").screenshot(path=str(ROOT / "docs" / "timeline.png"))
-            browser.close()
+    with nyt_page(None, height=900, prepare=one_outlet) as (base, page):
+        page.goto(base + "/stats?since=2000-01-01")
+        page.screenshot(path=str(ROOT / "docs" / "stats.png"), full_page=True)
+        page.goto(base + "/articles/1")
+        page.locator("#change-timeline").screenshot(path=str(ROOT / "docs" / "timeline.png"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,22 @@ class NytCapture:
             "text": self.text,
             "authors": self.authors,
         }
+
+    def folded_state(self) -> tuple[str, str, str]:
+        """Title, authors and text, folded: captures with one state are one version."""
+        return (
+            fold(self.title),
+            fold("; ".join(a.strip() for a in self.authors if a.strip())),
+            fold(self.text),
+        )
+
+
+def fold(text: str) -> str:
+    """An independent statement of the normalisation rule: NFC, no zero-width, one space."""
+    text = unicodedata.normalize("NFC", text)
+    for ch in "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e":
+        text = text.replace(ch, "")
+    return " ".join(text.split())
 
 
 def nyt_slugs(corpus: Path) -> list[str]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import unicodedata
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from corpus_data import nyt_captures, nyt_slugs, nyt_version_index, write_nyt_jsonl
+from corpus_data import fold, nyt_captures, nyt_slugs, nyt_version_index, write_nyt_jsonl
 
 from archive.db import Archive
 from archive.diff import word_ops
@@ -18,24 +17,12 @@ from archive.queries import versions_of
 from mediawatch.cli import cli
 
 
-def _fold(text: str) -> str:
-    """An independent statement of the normalisation rule: NFC, no zero-width, one space."""
-    text = unicodedata.normalize("NFC", text)
-    for ch in "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e":
-        text = text.replace(ch, "")
-    return " ".join(text.split())
-
-
 def expected_versions(corpus: Path, slug: str) -> list[tuple[int, int]]:
     """(first capture index, last capture index) of each distinct consecutive state."""
     spans: list[tuple[int, int]] = []
     previous = None
     for capture in nyt_captures(corpus, slug):
-        state = (
-            _fold(capture.title),
-            _fold("; ".join(a.strip() for a in capture.authors if a.strip())),
-            _fold(capture.text),
-        )
+        state = capture.folded_state()
         if state != previous:
             spans.append((capture.index, capture.index))
         else:
@@ -69,7 +56,7 @@ def test_import_collapses_captures_into_real_versions(
             if row["changed_vs_previous"] == "1"
             and (
                 int(row["index"]) == 0
-                or _fold(captures[int(row["index"])].text) != _fold(captures[int(row["index"]) - 1].text)
+                or fold(captures[int(row["index"])].text) != fold(captures[int(row["index"]) - 1].text)
             )
         }
         starts = {first for first, _ in spans}
@@ -81,7 +68,7 @@ def test_import_collapses_captures_into_real_versions(
         for version, (first, last) in zip(stored, spans, strict=True):
             assert version.first_seen == parse_timestamp(captures[first].fetched_at)
             assert version.last_seen == parse_timestamp(captures[last].fetched_at)
-            assert _fold(version.text) == _fold(captures[first].text)
+            assert fold(version.text) == fold(captures[first].text)
         total += len(spans)
     assert summary.new_versions == total
     # The corpus' own count of distinct texts, less the whitespace-only "changes" it counts.

@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import re
 import subprocess
 import sys
-import unicodedata
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from corpus_data import nyt_captures, nyt_slugs, write_nyt_jsonl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from views_site import PAYLOADS
 
 from archive.db import Archive
 from archive.diff import ChangeLabel, TextVersion, compare
 from archive.importer import import_jsonl, parse_timestamp
-from archive.models import Article, Source, SourceKind
+from archive.models import Article, Source, SourceKind, VersionChange
+from archive.stats import OutletStats
 from mediawatch.cli import cli
 
 pytestmark = pytest.mark.slow  # each test imports the 704 NYT captures
@@ -30,43 +34,26 @@ HOSTILE_OUTLET = PAYLOADS[0] + " & " + PAYLOADS[5]
 EPOCH = "2000-01-01"
 
 
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
-    for ch in "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e":
-        text = text.replace(ch, "")
-    return " ".join(text.split())
-
-
 def expected_edits(corpus: Path, slug: str) -> list[tuple[datetime, str]]:
     """(time, label) of each text edit of one NYT history, from its captures: a capture whose
     folded text differs from the previous distinct state is an edit, labelled by compare()."""
-    captures = nyt_captures(corpus, slug)
     edits: list[tuple[datetime, str]] = []
     state = None
     previous: TextVersion | None = None
-    for capture in captures:
-        new = (
-            _fold(capture.title),
-            _fold("; ".join(a.strip() for a in capture.authors if a.strip())),
-            _fold(capture.text),
+    for capture in nyt_captures(corpus, slug):
+        new = capture.folded_state()
+        if new == state:
+            continue
+        version = TextVersion(
+            "\n".join(" ".join(line.split()) for line in capture.text.split("\n") if line.strip()),
+            capture.title or None,
+            new[1] or None,
         )
-        if state is not None and new != state and new[2] != state[2]:
-            version = TextVersion(
-                "\n".join(" ".join(line.split()) for line in capture.text.split("\n") if line.strip()),
-                capture.title or None,
-                new[1] or None,
-            )
+        if state is not None and new[2] != state[2]:
             assert previous is not None
-            edits.append(
-                (parse_timestamp(capture.fetched_at), compare(previous, version).summary.label.value)
-            )
-        if new != state:
-            previous = TextVersion(
-                "\n".join(" ".join(line.split()) for line in capture.text.split("\n") if line.strip()),
-                capture.title or None,
-                new[1] or None,
-            )
-        state = new
+            label = compare(previous, version).summary.label.value
+            edits.append((parse_timestamp(capture.fetched_at), label))
+        previous, state = version, new
     return edits
 
 
@@ -195,9 +182,32 @@ def test_stats_page_and_timeline_escape_hostile_names(nyt_archive: tuple[Archive
         assert "'self'" in page.headers["content-security-policy"]
         edited = json.loads(client.get(f"/api/stats?since={EPOCH}").text)
         assert sum(o["edits"] for o in edited["outlets"]) > 0
+        # The histories span years: one bar per month and label with edits, none drawn for zero.
+        charts = re.findall(r"<svg.*?</svg>", page.text, re.S)
+        (edits_chart,) = [svg for svg in charts if "Edits per month" in svg]
+        bars = [int(v) for v in re.findall(r'<desc class="value">([^<]*)</desc>', edits_chart)]
+        assert 0 not in bars and sum(bars) == sum(d["edits"] for d in edited["days"]) > 0
         article = client.get("/articles/1")
-        assert 'id="change-timeline"' in article.text
-        assert "/articles/1/diff?a=1&amp;b=2" in article.text
+        timeline = article.text.split('id="change-timeline">', 1)[1].split("</svg>", 1)[0]
+        with archive.reading() as session:
+            versions = session.execute(
+                select(VersionChange.seq, VersionChange.label)
+                .where(VersionChange.article_id == 1)
+                .order_by(VersionChange.seq)
+            ).all()
+        assert len(versions) >= 2
+        # One mark per version, each a link to its diff with the version before …
+        marks = re.findall(r'<a [^>]*xlink:href="([^"]+)"', timeline)
+        assert sorted(marks) == sorted(
+            [
+                "/articles/1/versions/1",
+                *(f"/articles/1/diff?a={a}&amp;b={b}" for (a, _), (b, _) in itertools.pairwise(versions)),
+            ]
+        )
+        # … naming the version and its change label on hover.
+        for seq, label in versions[1:]:
+            hint = re.search(rf"<title>version {seq}: ([^<]*)</title>", timeline)
+            assert hint is not None and (label is None or f", {label}, " in hint.group(1)), seq
         assert client.get("/stats?since=yesterday-ish").status_code == 400
     viewer.close()
 
@@ -239,12 +249,24 @@ def test_stats_page_and_timeline_in_chromium(
 
 
 def test_stats_page_follows_the_archive_while_the_viewer_runs(
-    archive: Archive, corpus: Path, tmp_path: Path
+    archive: Archive, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The page keeps the figures of an unchanged archive; an edit recorded meanwhile shows at once."""
+    """The page keeps the figures of an unchanged archive, also while windows given as durations
+    are viewed in between; an edit recorded meanwhile shows at once."""
     from fastapi.testclient import TestClient
 
+    from mediawatch.web import stats as stats_web
     from mediawatch.web.app import create_app
+
+    counted: list[datetime | None] = []
+    count_outlets = stats_web.outlet_stats
+
+    def counting(session: Session, since: datetime | None) -> list[OutletStats]:
+        counted.append(since)
+        return count_outlets(session, since)
+
+    monkeypatch.setattr(stats_web, "outlet_stats", counting)
+    stats_web.forget()
 
     slug = next(s for s in nyt_slugs(corpus) if len(expected_edits(corpus, s)) >= 2)
     edits = expected_edits(corpus, slug)
@@ -261,6 +283,13 @@ def test_stats_page_follows_the_archive_while_the_viewer_runs(
     viewer = Archive(archive.url, readonly=True)
     with TestClient(create_app(viewer)) as client:
         assert edits_shown(client) == edits_shown(client) == len(edits) - 1
+        assert len(counted) == 1  # the second view was served from memory
+        for _ in range(stats_web.CACHE_SIZE + 1):
+            assert client.get("/api/stats?since=30d").status_code == 200
+        assert len(counted) == 2 + stats_web.CACHE_SIZE  # a moving window is counted every time…
+        assert edits_shown(client) == len(edits) - 1
+        assert len(counted) == 2 + stats_web.CACHE_SIZE  # …and pushed nothing out
         assert not import_jsonl(archive, tmp_path / "after.jsonl").rejected
         assert edits_shown(client) == len(edits)
+        assert len(counted) == 3 + stats_web.CACHE_SIZE
     viewer.close()

@@ -24,7 +24,6 @@ from markupsafe import Markup
 
 from archive.stats import DELAY_BUCKETS, LABELS, DayStats, OutletStats
 
-SVG = "{http://www.w3.org/2000/svg}"
 # Series order = colour: .color-0 … in style.css. Labels keep one colour on every chart.
 LABEL_ORDER = (*LABELS, "unlabelled")
 TIMELINE_SERIES = ("first", *LABELS, "removed", "restored", "other")
@@ -56,8 +55,9 @@ def _config(**options: Any) -> dict[str, Any]:
 
 def clean_svg(chart: Any, title: str) -> Markup:
     """The chart as inline SVG markup without script, inline style or tooltip overlay."""
+    # pygal's tree carries its namespace as a plain attribute: the tags have no namespace.
     tree = chart.render_tree()
-    for element in list(tree.iter(f"{SVG}script", f"{SVG}style", "script", "style")):
+    for element in list(tree.iter("script", "style")):
         element.getparent().remove(element)
     for element in list(tree.iter()):
         if not isinstance(element.tag, str):  # comments
@@ -69,10 +69,10 @@ def clean_svg(chart: Any, title: str) -> Markup:
         if "tooltip-overlay" in classes and element.getparent() is not None:
             element.getparent().remove(element)
     # A mark's label and value as its <title>: shown on hover and read by screen readers.
-    for link in tree.iter(f"{SVG}a"):
-        parts = [d.text or "" for d in link.findall(f"{SVG}desc") if d.get("class") in ("label", "value")]
+    for link in tree.iter("a"):
+        parts = [d.text or "" for d in link.findall("desc") if d.get("class") in ("label", "value")]
         if parts:
-            hint = etree.SubElement(link, f"{SVG}title")
+            hint = etree.SubElement(link, "title")
             hint.text = " — ".join(p for p in parts if p)
     tree.set("role", "img")
     tree.set("aria-label", _text(title))
@@ -118,6 +118,8 @@ def _edits_chart(period: str, bars: tuple[tuple[date, tuple[tuple[str, int], ...
             x_label_rotation=30,
             show_minor_x_labels=len(bars) <= 31,
             x_labels_major_every=max(1, len(bars) // 15),
+            # Values taken as given: a stacked chart otherwise turns None into 0 and draws it.
+            strict=True,
         )
     )
     chart.x_labels = [day.strftime("%Y-%m") if period == "month" else day.isoformat() for day, _ in bars]

@@ -28,13 +28,14 @@ from archive.stats import (
     duration,
     outlet_stats,
 )
-from archive.timeparse import parse_since
+from archive.timeparse import is_duration, parse_since
 from mediawatch.web import charts
 from mediawatch.web.render import ENVIRONMENT, render
 
 DEFAULT_SINCE = "30d"
-# The figures of the last few (window, archive state) pairs: a page viewed again while the archive
-# has not changed is not counted again. A changed archive is a new key, so nothing stale is shown.
+# The figures of the last few (window, archive state) pairs, for windows starting at a fixed
+# moment: a page viewed again while the archive has not changed is not counted again. A changed
+# archive is a new key, so nothing stale is shown.
 CACHE_SIZE = 8
 _CACHE: OrderedDict[tuple[Any, ...], tuple[list[OutletStats], list[DayStats]]] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -71,6 +72,10 @@ def stats_page(archive: Archive, since_text: str | None) -> StatsPage:
     except ValueError as exc:
         raise InputError(f"since: {exc}") from None
     with archive.reading() as session:
+        if is_duration(text):
+            # A window that moves with the clock never starts at the same moment twice: its
+            # figures are counted, not kept (they would only push out windows viewed again).
+            return StatsPage(text, since, outlet_stats(session, since), day_stats(session, since))
         # Read before the figures: a write landing in between then files them under the older
         # state, which no later view asks for again (never newer figures under an older key).
         key = (archive.url, since, archive_state(session))
