@@ -35,11 +35,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import html
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import statistics
@@ -56,9 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import PostgresCluster, corpus_root  # noqa: E402
-from corpus_data import nyt_captures  # noqa: E402
 from crawl_bench import crawl_command  # noqa: E402
-from crawl_site import Site, rewrite_feed, sources_file  # noqa: E402
+from crawl_site import Site, article_page, nyt_states, rewrite_feed, sources_file  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from archive.blobs import decompress  # noqa: E402
@@ -75,39 +72,16 @@ ORPHAN_GRACE = 10.0  # seconds a killed crawl's children get to exit
 # The site: real revision histories served as HTML pages
 
 
-def _fold(value: str) -> str:
-    return " ".join(value.split())
-
-
-def _page(title: str, byline: str, body: str) -> bytes:
-    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in re.split(r"\n\s*\n|\n", body) if p.strip())
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title>"
-        + (f"<meta name='author' content='{html.escape(byline)}'>" if byline else "")
-        + "</head><body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article>"
-        f"<h1>{html.escape(title)}</h1>"
-        + (f"<p class='byline'>By {html.escape(byline)}</p>" if byline else "")
-        + f"{paragraphs}</article><footer>Site footer</footer></body></html>"
-    ).encode("utf-8")
-
-
 def revision_histories(corpus: Path) -> dict[str, list[bytes]]:
     """Path -> the page's successive states (each differs from the one before)."""
-    histories: dict[str, list[bytes]] = {}
-    for slug in NYT_SLUGS:
-        states: list[bytes] = []
-        previous = None
-        for capture in nyt_captures(corpus, slug):
-            byline = "; ".join(a.strip() for a in capture.authors if a.strip())
-            state = (_fold(capture.title), _fold(byline), _fold(capture.text))
-            if state != previous and len(capture.text) > 500:
-                states.append(_page(capture.title, byline, capture.text))
-                previous = state
-        histories[f"/nyt/{slug}"] = states
+    histories = {
+        f"/nyt/{slug}": [article_page(*state) for state in nyt_states(corpus, slug)] for slug in NYT_SLUGS
+    }
     folder = corpus / "wikipedia-revision-versions" / "version_documents" / WIKIPEDIA_ARTICLE
     revisions = sorted(folder.glob("*.txt"), key=lambda p: int(p.stem))
-    histories["/wiki/haber-process"] = [_page(WIKIPEDIA_ARTICLE, "", p.read_text("utf-8")) for p in revisions]
+    histories["/wiki/haber-process"] = [
+        article_page(WIKIPEDIA_ARTICLE, "", p.read_text("utf-8")) for p in revisions
+    ]
     return histories
 
 
@@ -298,8 +272,8 @@ def _state(version: tuple[object, ...]) -> tuple[object, ...]:
     guessed = "dates-guessed" in (version[8] or [])  # type: ignore[operator]
     return (
         version[2],
-        _fold(str(version[3] or "")),
-        _fold(str(version[4] or "")),
+        " ".join(str(version[3] or "").split()),
+        " ".join(str(version[4] or "").split()),
         None if guessed else version[5],
         None if guessed else version[6],
     )

@@ -8,6 +8,7 @@ Requests are logged per path so a test can assert what was (not) fetched.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from corpus_data import eval_pages
+from corpus_data import eval_pages, nyt_captures
 
 from archive.extract import extract
 from archive.store import assess
@@ -276,3 +277,37 @@ def run_crawl_cli(db_url: str, *args: str, timeout: float = 300) -> tuple[int, d
         if line.startswith("{"):
             report = json.loads(line)
     return proc.returncode, report, proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Real revision histories served as article pages
+
+
+def article_page(title: str, byline: str, body: str) -> bytes:
+    """A plain news page around one state of an article: its paragraphs inside <article>, with
+    navigation and a footer around it as a real site has."""
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in re.split(r"\n\s*\n|\n", body) if p.strip())
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        + (f"<meta name='author' content='{html.escape(byline)}'>" if byline else "")
+        + "</head><body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article>"
+        f"<h1>{html.escape(title)}</h1>"
+        + (f"<p class='byline'>By {html.escape(byline)}</p>" if byline else "")
+        + f"{paragraphs}</article><footer>Site footer</footer></body></html>"
+    ).encode("utf-8")
+
+
+def nyt_states(corpus: Path, slug: str, *, min_text: int = 500) -> list[tuple[str, str, str]]:
+    """The successive distinct (title, byline, text) states of one NYT revision history (the
+    Wayback captures of the shared corpus), whitespace folded; captures with less than
+    ``min_text`` characters of text (error pages, stubs) are left out."""
+    states: list[tuple[str, str, str]] = []
+    previous = None
+    for capture in nyt_captures(corpus, slug):
+        byline = "; ".join(a.strip() for a in capture.authors if a.strip())
+        folded = (" ".join(capture.title.split()), " ".join(byline.split()), " ".join(capture.text.split()))
+        if len(capture.text) > min_text and folded != previous:
+            states.append((folded[0], folded[1], capture.text))
+            previous = folded
+    return states
