@@ -54,8 +54,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import PostgresCluster, corpus_root  # noqa: E402
+from corpus_data import article_page  # noqa: E402
 from crawl_bench import crawl_command  # noqa: E402
-from crawl_site import Site, article_page, nyt_states, rewrite_feed, sources_file  # noqa: E402
+from crawl_site import Site, nyt_states, rewrite_feed, sources_file  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from archive.blobs import decompress  # noqa: E402

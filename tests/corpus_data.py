@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import html
 import json
 import re
 import unicodedata
@@ -169,3 +170,22 @@ def shift_jis_news_flashes(corpus: Path, *, with_lang: bool) -> list[Mislabelled
                 )
             )
     return pages
+
+
+def article_page(
+    title: str, byline: str, body: str, *, paragraph_break: str = r"\n\s*\n|\n", canonical: str | None = None
+) -> bytes:
+    """A plain news page around one state of an article: its paragraphs (``body`` split at
+    ``paragraph_break``) inside <article>, with navigation and a footer around it as a real site
+    has, and a canonical link when given."""
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in re.split(paragraph_break, body) if p.strip())
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        + (f"<link rel='canonical' href='{html.escape(canonical)}'>" if canonical else "")
+        + (f"<meta name='author' content='{html.escape(byline)}'>" if byline else "")
+        + "</head><body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article>"
+        f"<h1>{html.escape(title)}</h1>"
+        + (f"<p class='byline'>By {html.escape(byline)}</p>" if byline else "")
+        + f"{paragraphs}</article><footer>Site footer</footer></body></html>"
+    ).encode("utf-8")

@@ -8,7 +8,6 @@ Requests are logged per path so a test can assert what was (not) fetched.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import re
@@ -281,21 +280,6 @@ def run_crawl_cli(db_url: str, *args: str, timeout: float = 300) -> tuple[int, d
 
 # ---------------------------------------------------------------------------------------------
 # Real revision histories served as article pages
-
-
-def article_page(title: str, byline: str, body: str) -> bytes:
-    """A plain news page around one state of an article: its paragraphs inside <article>, with
-    navigation and a footer around it as a real site has."""
-    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in re.split(r"\n\s*\n|\n", body) if p.strip())
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title>"
-        + (f"<meta name='author' content='{html.escape(byline)}'>" if byline else "")
-        + "</head><body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article>"
-        f"<h1>{html.escape(title)}</h1>"
-        + (f"<p class='byline'>By {html.escape(byline)}</p>" if byline else "")
-        + f"{paragraphs}</article><footer>Site footer</footer></body></html>"
-    ).encode("utf-8")
 
 
 def nyt_states(corpus: Path, slug: str, *, min_text: int = 500) -> list[tuple[str, str, str]]:

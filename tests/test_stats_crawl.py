@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from crawl_site import Site, article_page, nyt_states, rewrite_feed, run_crawl_cli, sources_file
+from corpus_data import article_page
+from crawl_site import Site, nyt_states, rewrite_feed, run_crawl_cli, sources_file
 
 from mediawatch.cli import cli
 

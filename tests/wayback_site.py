@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
 import threading
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from corpus_data import NYT_DIR, NytCapture, nyt_captures
+from corpus_data import NYT_DIR, NytCapture, article_page, nyt_captures
 
 
 def surt_key(url: str) -> str:
@@ -37,18 +36,8 @@ def surt_key(url: str) -> str:
 
 
 def nyt_page(capture: NytCapture) -> bytes:
-    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in capture.text.split("\n\n") if p.strip())
     byline = "; ".join(a.strip() for a in capture.authors if a.strip())
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(capture.title)}</title>"
-        f"<link rel='canonical' href='{html.escape(capture.url)}'>"
-        + (f"<meta name='author' content='{html.escape(byline)}'>" if byline else "")
-        + "</head><body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article>"
-        f"<h1>{html.escape(capture.title)}</h1>"
-        + (f"<p class='byline'>By {html.escape(byline)}</p>" if byline else "")
-        + f"{paragraphs}</article><footer>Site footer</footer></body></html>"
-    ).encode("utf-8")
+    return article_page(capture.title, byline, capture.text, paragraph_break=r"\n\n", canonical=capture.url)
 
 
 @dataclass
