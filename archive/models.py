@@ -395,3 +395,24 @@ class VersionChange(Base):
     words_added: Mapped[int] = mapped_column(Integer, default=0)
     words_removed: Mapped[int] = mapped_column(Integer, default=0)
     notice: Mapped[str | None] = mapped_column(String(16))  # "correction" | "update" | None
+
+
+class ArticleChangeSummary(Base):
+    """What the later versions of one article add up to: the per-article sums the per-outlet
+    statistics count (docs/statistics.md, How the figures stay fast), so that a page of
+    statistics reads one small row per changed article instead of grouping every version.
+
+    One row per article with more than one version, recomputed from the article's
+    ``version_change`` rows (never incremented) whenever a version is written or found to
+    flip-flop, in the same transaction."""
+
+    __tablename__ = "article_change_summary"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), primary_key=True)
+    edits: Mapped[int] = mapped_column(Integer)
+    substantive: Mapped[int] = mapped_column(Integer)  # edits labelled substantive
+    corrections: Mapped[int] = mapped_column(Integer)  # edits adding a correction notice
+    updates: Mapped[int] = mapped_column(Integer)  # edits adding an update notice
+    removals: Mapped[int] = mapped_column(Integer)
+    restorations: Mapped[int] = mapped_column(Integer)
+    first_edit: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the first edit's first capture

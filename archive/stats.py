@@ -15,7 +15,20 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, literal_column, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -26,6 +39,7 @@ from sqlalchemy.types import Float, String
 from archive.diff import VersionLike, compare
 from archive.models import (
     Article,
+    ArticleChangeSummary,
     ChangeKind,
     DuplicateLink,
     Fetch,
@@ -129,11 +143,71 @@ def note_version(session: Session, version: Version) -> None:
             )
         )
     )
+    if version.seq > 1:
+        session.flush()
+        refresh_change_summary(session, [version.article_id])
 
 
 def note_flip_flop(session: Session, version_ids: Sequence[int]) -> None:
     """Versions a page alternates between are no edits (docs/versions.md, Flip-flops)."""
     session.execute(update(VersionChange).where(VersionChange.version_id.in_(version_ids)).values(edit=False))
+    articles = session.scalars(
+        select(VersionChange.article_id).where(VersionChange.version_id.in_(version_ids)).distinct()
+    ).all()
+    refresh_change_summary(session, articles)
+
+
+def change_summary(article_ids: Sequence[int] | None = None) -> Select[Any]:
+    """The ``article_change_summary`` rows of these articles (of all when None), counted from
+    their ``version_change`` rows: what the later versions (``seq > 1``) of each add up to."""
+    vc = VersionChange
+    return (
+        select(
+            vc.article_id,
+            _count_if(vc.edit).label("edits"),
+            _count_if(and_(vc.edit, vc.label == "substantive")).label("substantive"),
+            _count_if(and_(vc.edit, vc.notice == "correction")).label("corrections"),
+            _count_if(and_(vc.edit, vc.notice == "update")).label("updates"),
+            _count_if(vc.change_kind == ChangeKind.REMOVED).label("removals"),
+            _count_if(vc.change_kind == ChangeKind.RESTORED).label("restorations"),
+            func.min(case((vc.edit, vc.first_seen))).label("first_edit"),
+        )
+        .where(vc.seq > 1, *([vc.article_id.in_(article_ids)] if article_ids is not None else []))
+        .group_by(vc.article_id)
+    )
+
+
+SUMMARY_COLUMNS = (
+    "article_id",
+    "edits",
+    "substantive",
+    "corrections",
+    "updates",
+    "removals",
+    "restorations",
+    "first_edit",
+)
+
+
+def refresh_change_summary(session: Session, article_ids: Sequence[int] | None = None) -> None:
+    """Recount the summary rows of these articles (of every article when None) from their
+    ``version_change`` rows. Recounted, not incremented: running it again changes nothing, and
+    no figure can drift from the versions it sums."""
+    summary = ArticleChangeSummary.__table__
+    if article_ids is not None:
+        article_ids = sorted(set(article_ids))
+        if not article_ids:
+            return
+    for start in range(0, len(article_ids) if article_ids is not None else 1, 500):
+        chunk = article_ids[start : start + 500] if article_ids is not None else None
+        session.execute(
+            delete(summary).where(*([summary.c.article_id.in_(chunk)] if chunk is not None else []))
+        )
+        session.execute(
+            insert(summary).from_select(
+                [summary.c[name] for name in SUMMARY_COLUMNS], change_summary(chunk)
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,41 +335,17 @@ def archive_state(session: Session) -> tuple[Any, ...]:
 def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
     """Per outlet, the articles first captured at or after ``since`` and what became of them.
 
-    One statement: the later versions of the cohort's articles are summed up per article once
-    (``per_article``, a CTE read twice, which SQLite and PostgreSQL then compute once), and every
-    per-outlet figure — sums, time-to-first-edit buckets, percentiles — is read from that.
+    One statement: the cohort's changed articles with their summary rows (``per_article``, a CTE
+    read twice, which SQLite and PostgreSQL then compute once), and every per-outlet figure —
+    sums, time-to-first-edit buckets, percentiles — is read from that.
     """
-    vc = VersionChange
     cohort = [Article.first_seen >= since] if since is not None else []
     source = func.coalesce(Article.source_id, -1)
-    # The later versions grouped per article first (one ordered pass over the covering index
-    # ix_version_change_facts), then joined to their articles. No article of the cohort has an id
-    # below the cohort's smallest: a bound that narrows that pass for a recent window. (``id + 0``:
-    # SQLite would otherwise walk the article table in id order to the first match, not use the
-    # index on first_seen.)
-    per_version = (
-        select(
-            vc.article_id,
-            _count_if(vc.edit).label("edits"),
-            _count_if(and_(vc.edit, vc.label == "substantive")).label("substantive"),
-            _count_if(and_(vc.edit, vc.notice == "correction")).label("corrections"),
-            _count_if(and_(vc.edit, vc.notice == "update")).label("updates"),
-            _count_if(vc.change_kind == ChangeKind.REMOVED).label("removals"),
-            _count_if(vc.change_kind == ChangeKind.RESTORED).label("restorations"),
-            func.min(case((vc.edit, vc.first_seen))).label("first_edit"),
-        )
-        .where(vc.seq > 1)
-        .where(
-            *(
-                [vc.article_id >= select(func.min(Article.id + 0)).where(*cohort).scalar_subquery()]
-                if cohort
-                else []
-            )
-        )
-        .group_by(vc.article_id)
-        .subquery()
-    )
-    pv = per_version.c
+    # Each changed article's sums are kept in article_change_summary (written with its
+    # versions): one small row per changed article, joined to the article for its outlet and
+    # cohort.
+    summary = ArticleChangeSummary.__table__
+    pv = summary.c
     delay = _SecondsBetween(pv.first_edit, Article.first_seen)
     bucket_of = case(
         *((delay < bound, index) for index, (_, bound) in enumerate(DELAY_BUCKETS) if bound is not None),
@@ -313,6 +363,7 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
             delay.label("delay"),
             bucket_of.label("bucket"),
         )
+        .select_from(summary)
         .join(Article, Article.id == pv.article_id)
         .where(*cohort)
         .cte("per_article")
