@@ -204,9 +204,7 @@ def refresh_change_summary(session: Session, article_ids: Sequence[int] | None =
             delete(summary).where(*([summary.c.article_id.in_(chunk)] if chunk is not None else []))
         )
         session.execute(
-            insert(summary).from_select(
-                [summary.c[name] for name in SUMMARY_COLUMNS], change_summary(chunk)
-            )
+            insert(summary).from_select([summary.c[name] for name in SUMMARY_COLUMNS], change_summary(chunk))
         )
 
 
