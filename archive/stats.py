@@ -161,6 +161,7 @@ def change_summary(article_ids: Sequence[int] | None = None) -> Select[Any]:
     """The ``article_change_summary`` rows of these articles (of all when None), counted from
     their ``version_change`` rows: what the later versions (``seq > 1``) of each add up to."""
     vc = VersionChange
+    first_edit = func.min(case((vc.edit, vc.first_seen)))
     return (
         select(
             vc.article_id,
@@ -170,10 +171,13 @@ def change_summary(article_ids: Sequence[int] | None = None) -> Select[Any]:
             _count_if(and_(vc.edit, vc.notice == "update")).label("updates"),
             _count_if(vc.change_kind == ChangeKind.REMOVED).label("removals"),
             _count_if(vc.change_kind == ChangeKind.RESTORED).label("restorations"),
-            func.min(case((vc.edit, vc.first_seen))).label("first_edit"),
+            Article.first_seen.label("article_first_seen"),
+            first_edit.label("first_edit"),
+            _SecondsBetween(first_edit, Article.first_seen).label("first_edit_delay"),
         )
+        .join(Article, Article.id == vc.article_id)
         .where(vc.seq > 1, *([vc.article_id.in_(article_ids)] if article_ids is not None else []))
-        .group_by(vc.article_id)
+        .group_by(vc.article_id, Article.first_seen)
     )
 
 
@@ -185,7 +189,9 @@ SUMMARY_COLUMNS = (
     "updates",
     "removals",
     "restorations",
+    "article_first_seen",
     "first_edit",
+    "first_edit_delay",
 )
 
 
@@ -340,11 +346,11 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
     cohort = [Article.first_seen >= since] if since is not None else []
     source = func.coalesce(Article.source_id, -1)
     # Each changed article's sums are kept in article_change_summary (written with its
-    # versions): one small row per changed article, joined to the article for its outlet and
-    # cohort.
+    # versions): one small row per changed article, picked by the article's first capture (kept
+    # in the row) and joined to its article for the outlet.
     summary = ArticleChangeSummary.__table__
     pv = summary.c
-    delay = _SecondsBetween(pv.first_edit, Article.first_seen)
+    delay = pv.first_edit_delay
     bucket_of = case(
         *((delay < bound, index) for index, (_, bound) in enumerate(DELAY_BUCKETS) if bound is not None),
         else_=len(DELAY_BUCKETS) - 1,
@@ -363,7 +369,7 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
         )
         .select_from(summary)
         .join(Article, Article.id == pv.article_id)
-        .where(*cohort)
+        .where(*([pv.article_first_seen >= since] if since is not None else []))
         .cte("per_article")
     )
     pa = per_article.c
@@ -406,16 +412,18 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
         .group_by(ranked.c.source)
         .subquery()
     )
+    # Grouped by the bare column, so that SQLite counts from ix_article_source_id_first_seen alone.
     articles = (
-        select(source.label("source"), func.count().label("articles"))
+        select(Article.source_id, func.count().label("articles"))
         .where(*cohort)
-        .group_by(source)
+        .group_by(Article.source_id)
         .subquery()
     )
+    article_source = func.coalesce(articles.c.source_id, -1)
     figures = ("edited", "edits", "substantive", "corrections", "updates", "removals", "restorations")
     rows = session.execute(
         select(
-            articles.c.source,
+            article_source,
             articles.c.articles,
             *(func.coalesce(changed.c[name], 0) for name in figures),
             *(func.coalesce(changed.c[f"bucket{i}"], 0) for i in range(len(DELAY_BUCKETS))),
@@ -423,9 +431,9 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
             percentiles.c.p90,
         )
         .select_from(articles)
-        .join(changed, changed.c.source == articles.c.source, isouter=True)
-        .join(percentiles, percentiles.c.source == articles.c.source, isouter=True)
-        .order_by(articles.c.articles.desc(), articles.c.source)
+        .join(changed, changed.c.source == article_source, isouter=True)
+        .join(percentiles, percentiles.c.source == article_source, isouter=True)
+        .order_by(articles.c.articles.desc(), article_source)
         .limit(MAX_OUTLETS)
     ).all()
 

@@ -1,10 +1,12 @@
 """article_change_summary: what each article's later versions add up to, kept for the statistics
 
 One row per article with more than one version (its edits, substantive edits, corrections,
-updates, removals, restorations and the first edit's time), recounted from ``version_change``
+updates, removals, restorations, the article's first capture, the first edit's time and its
+delay after that), recounted from ``version_change``
 whenever a version of the article is written or found to flip-flop, so that the per-outlet
 statistics read one row per changed article instead of grouping every version. Filled here for
-existing archives by one INSERT … SELECT over ``version_change``.
+existing archives by one INSERT … SELECT over ``version_change``. An index on the article's
+source and first capture lets the statistics count each outlet's articles from the index alone.
 
 Revision ID: 0009_article_change_summary
 Revises: 0008_version_change
@@ -29,19 +31,29 @@ depends_on: str | Sequence[str] | None = None
 # meaning what it meant when later code changes.
 FILL = """
 INSERT INTO article_change_summary
-    (article_id, edits, substantive, corrections, updates, removals, restorations, first_edit)
-SELECT article_id,
-    SUM(CASE WHEN edit THEN 1 ELSE 0 END),
-    SUM(CASE WHEN edit AND label = 'substantive' THEN 1 ELSE 0 END),
-    SUM(CASE WHEN edit AND notice = 'correction' THEN 1 ELSE 0 END),
-    SUM(CASE WHEN edit AND notice = 'update' THEN 1 ELSE 0 END),
-    SUM(CASE WHEN change_kind = 'removed' THEN 1 ELSE 0 END),
-    SUM(CASE WHEN change_kind = 'restored' THEN 1 ELSE 0 END),
-    MIN(CASE WHEN edit THEN first_seen END)
-FROM version_change
-WHERE seq > 1
-GROUP BY article_id
+    (article_id, edits, substantive, corrections, updates, removals, restorations,
+     article_first_seen, first_edit, first_edit_delay)
+SELECT article_id, edits, substantive, corrections, updates, removals, restorations,
+    article_first_seen, first_edit, {delay}
+FROM (
+    SELECT vc.article_id,
+        SUM(CASE WHEN vc.edit THEN 1 ELSE 0 END) AS edits,
+        SUM(CASE WHEN vc.edit AND vc.label = 'substantive' THEN 1 ELSE 0 END) AS substantive,
+        SUM(CASE WHEN vc.edit AND vc.notice = 'correction' THEN 1 ELSE 0 END) AS corrections,
+        SUM(CASE WHEN vc.edit AND vc.notice = 'update' THEN 1 ELSE 0 END) AS updates,
+        SUM(CASE WHEN vc.change_kind = 'removed' THEN 1 ELSE 0 END) AS removals,
+        SUM(CASE WHEN vc.change_kind = 'restored' THEN 1 ELSE 0 END) AS restorations,
+        MIN(CASE WHEN vc.edit THEN vc.first_seen END) AS first_edit,
+        a.first_seen AS article_first_seen
+    FROM version_change vc JOIN article a ON a.id = vc.article_id
+    WHERE vc.seq > 1
+    GROUP BY vc.article_id, a.first_seen
+) AS per_article
 """
+DELAY = {
+    "sqlite": "(julianday(first_edit) - julianday(article_first_seen)) * 86400.0",
+    "postgresql": "EXTRACT(EPOCH FROM (first_edit - article_first_seen))",
+}
 
 
 def upgrade() -> None:
@@ -54,7 +66,9 @@ def upgrade() -> None:
         sa.Column("updates", sa.Integer(), nullable=False),
         sa.Column("removals", sa.Integer(), nullable=False),
         sa.Column("restorations", sa.Integer(), nullable=False),
+        sa.Column("article_first_seen", archive.models.UTCDateTime(), nullable=False),
         sa.Column("first_edit", archive.models.UTCDateTime(), nullable=True),
+        sa.Column("first_edit_delay", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["article_id"],
             ["article.id"],
@@ -63,8 +77,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("article_id", name=op.f("pk_article_change_summary")),
     )
-    op.execute(FILL)
+    with op.batch_alter_table("article_change_summary", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_article_change_summary_article_first_seen", ["article_first_seen"], unique=False
+        )
+    with op.batch_alter_table("article", schema=None) as batch_op:
+        batch_op.create_index("ix_article_source_id_first_seen", ["source_id", "first_seen"], unique=False)
+    op.execute(FILL.format(delay=DELAY[op.get_bind().dialect.name]))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("article", schema=None) as batch_op:
+        batch_op.drop_index("ix_article_source_id_first_seen")
+    with op.batch_alter_table("article_change_summary", schema=None) as batch_op:
+        batch_op.drop_index("ix_article_change_summary_article_first_seen")
     op.drop_table("article_change_summary")
