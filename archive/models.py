@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -410,9 +411,25 @@ class ArticleChangeSummary(Base):
     flip-flop, in the same transaction."""
 
     __tablename__ = "article_change_summary"
-    __table_args__ = (Index("ix_article_change_summary_article_first_seen", "article_first_seen"),)
+    __table_args__ = (
+        Index("ix_article_change_summary_article_first_seen", "article_first_seen"),
+        # Each outlet's edited articles in order of their delay to the first edit: a percentile is
+        # read at its rank, without sorting.
+        Index(
+            "ix_article_change_summary_edited",
+            "source_id",
+            "first_edit_delay",
+            "article_first_seen",
+            "edits",
+            sqlite_where=text("edits > 0"),
+            postgresql_where=text("edits > 0"),
+        ),
+    )
 
     article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), primary_key=True)
+    # The article's outlet, copied; kept equal to it by the database itself (a trigger on
+    # article.source_id, and SET NULL when the source is deleted, as for the article).
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
     edits: Mapped[int] = mapped_column(Integer)
     substantive: Mapped[int] = mapped_column(Integer)  # edits labelled substantive
     corrections: Mapped[int] = mapped_column(Integer)  # edits adding a correction notice
