@@ -161,7 +161,7 @@ def note_flip_flop(session: Session, version_ids: Sequence[int]) -> None:
     refresh_day_summary(session, [first_seen for _, first_seen in changed])
 
 
-def change_summary(article_ids: Sequence[int] | None = None) -> Select[Any]:
+def change_summary(article_ids: Sequence[int] | None = None) -> Select[*tuple[Any, ...]]:
     """The ``article_change_summary`` rows of these articles (of all when None), counted from
     their ``version_change`` rows: what the later versions (``seq > 1``) of each add up to."""
     vc = VersionChange
@@ -205,7 +205,7 @@ def refresh_change_summary(session: Session, article_ids: Sequence[int] | None =
     """Recount the summary rows of these articles (of every article when None) from their
     ``version_change`` rows. Recounted, not incremented: running it again changes nothing, and
     no figure can drift from the versions it sums."""
-    summary = ArticleChangeSummary.__table__
+    summary = ArticleChangeSummary.__table__.c
     if article_ids is not None:
         article_ids = sorted(set(article_ids))
         if not article_ids:
@@ -213,10 +213,12 @@ def refresh_change_summary(session: Session, article_ids: Sequence[int] | None =
     for start in range(0, len(article_ids) if article_ids is not None else 1, 500):
         chunk = article_ids[start : start + 500] if article_ids is not None else None
         session.execute(
-            delete(summary).where(*([summary.c.article_id.in_(chunk)] if chunk is not None else []))
+            delete(ArticleChangeSummary).where(
+                *([summary.article_id.in_(chunk)] if chunk is not None else [])
+            )
         )
         session.execute(
-            insert(summary).from_select([summary.c[name] for name in SUMMARY_COLUMNS], change_summary(chunk))
+            insert(ArticleChangeSummary).from_select(list(SUMMARY_COLUMNS), change_summary(chunk))
         )
 
 
@@ -566,15 +568,15 @@ def refresh_day_summary(session: Session, days: Iterable[date | datetime] | None
     """Recount the day_summary rows of these UTC days (every day when None) from the articles,
     versions and fetches of each day. Recounted, not incremented, so nothing can drift. A day
     with nothing left keeps a row of zeros (the statistics skip it)."""
-    table = DaySummary.__table__
+    table = DaySummary.__table__.c
     if days is None:
-        session.execute(delete(table))
+        session.execute(delete(DaySummary))
         rows = [
             {"day": day, **{DAY_COLUMNS_OF[what]: counts.get(what, 0) for what in DAY_COUNTS}}
             for day, counts in _count_events(session, _day_events(None)).items()
         ]
-        for start in range(0, len(rows), 500):
-            session.execute(insert(table), rows[start : start + 500])
+        for offset in range(0, len(rows), 500):
+            session.execute(insert(DaySummary), rows[offset : offset + 500])
         return
     locking = session.get_bind().dialect.name == "postgresql"
     for day in sorted({_utc_day(d) for d in days}):
@@ -585,12 +587,12 @@ def refresh_day_summary(session: Session, days: Iterable[date | datetime] | None
             insert_ignore(session, DaySummary).values(day=key, **dict.fromkeys(DAY_COLUMNS_OF.values(), 0))
         )
         if locking:
-            session.execute(select(table.c.day).where(table.c.day == key).with_for_update())
-        start = _midnight(day)
-        counts = _count_events(session, _day_events(start, start + timedelta(days=1))).get(key, {})
+            session.execute(select(table.day).where(table.day == key).with_for_update())
+        midnight = _midnight(day)
+        counts = _count_events(session, _day_events(midnight, midnight + timedelta(days=1))).get(key, {})
         session.execute(
-            update(table)
-            .where(table.c.day == key)
+            update(DaySummary)
+            .where(table.day == key)
             .values(**{DAY_COLUMNS_OF[what]: counts.get(what, 0) for what in DAY_COUNTS})
         )
 
@@ -619,6 +621,7 @@ def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
     the first day from ``since`` on, when ``since`` is not midnight, is counted from the rows.
     """
     table = DaySummary.__table__
+    columns = table.c
     days: dict[str, dict[str, int]] = {}
     first_whole: str | None = None
     if since is not None:
@@ -631,7 +634,7 @@ def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
             next_midnight = _midnight(first_day) + timedelta(days=1)
             days.update(_count_events(session, _day_events(since_utc, next_midnight)))
     for row in session.execute(
-        select(table).where(*([table.c.day >= first_whole] if first_whole is not None else []))
+        select(table).where(*([columns.day >= first_whole] if first_whole is not None else []))
     ).mappings():
         days[row["day"]] = {what: int(row[DAY_COLUMNS_OF[what]]) for what in DAY_COUNTS}
     out = []
