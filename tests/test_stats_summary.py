@@ -1,8 +1,8 @@
-"""The per-article change summary behind the statistics (docs/statistics.md, How the figures stay
-fast): kept in step with every way versions are written — edits, flip-flops found later,
-removals, restorations, re-derivation, imports — and filled by the migration for an existing
-archive, on both backends. Each check compares what ``mediawatch stats`` shows with the figures
-counted afresh from the versions."""
+"""The summaries behind the statistics (docs/statistics.md, How the figures stay fast), kept
+in step with every way versions are written — edits, flip-flops found later, removals,
+restorations, failed fetches, re-derivation, imports — and filled by the migration for an
+existing archive, on both backends. Each check compares what ``mediawatch stats`` shows with the
+figures counted afresh from the versions."""
 
 from __future__ import annotations
 
