@@ -442,22 +442,3 @@ class ArticleChangeSummary(Base):
     first_edit: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the first edit's first capture
     # Seconds from the article's first capture to its first edit (computed once here, not per page).
     first_edit_delay: Mapped[float | None] = mapped_column(Float)
-
-
-class DaySummary(Base):
-    """The per-day statistics of one UTC day (docs/statistics.md, How the figures stay fast): new
-    articles, edits by change label, removals and failed fetches, recounted from the articles,
-    ``version_change`` and fetches of that day (never incremented) in the transaction that
-    changes any of them."""
-
-    __tablename__ = "day_summary"
-
-    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
-    new_articles: Mapped[int] = mapped_column(Integer)
-    edits_substantive: Mapped[int] = mapped_column(Integer)
-    edits_minor: Mapped[int] = mapped_column(Integer)
-    edits_cosmetic: Mapped[int] = mapped_column(Integer)
-    edits_none: Mapped[int] = mapped_column(Integer)
-    edits_unlabelled: Mapped[int] = mapped_column(Integer)
-    removals: Mapped[int] = mapped_column(Integer)
-    failed_fetches: Mapped[int] = mapped_column(Integer)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,13 +36,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Float, String
 
-from archive.db import insert_ignore
 from archive.diff import VersionLike, compare
 from archive.models import (
     Article,
     ArticleChangeSummary,
     ChangeKind,
-    DaySummary,
     DuplicateLink,
     Fetch,
     FetchOutcome,
@@ -132,33 +130,31 @@ def note_version(session: Session, version: Version) -> None:
         .limit(1)
     )
     facts = change_facts(previous, version, version.change_kind)
-    row = change_row(
-        version.id,
-        version.article_id,
-        version.seq,
-        version.first_seen,
-        version.change_kind,
-        version.flags or [],
-        facts,
+    session.add(
+        VersionChange(
+            **change_row(
+                version.id,
+                version.article_id,
+                version.seq,
+                version.first_seen,
+                version.change_kind,
+                version.flags or [],
+                facts,
+            )
+        )
     )
-    session.add(VersionChange(**row))
     if version.seq > 1:
         session.flush()
         refresh_change_summary(session, [version.article_id])
-        if row["edit"] or version.change_kind is ChangeKind.REMOVED:
-            refresh_day_summary(session, [version.first_seen])
 
 
 def note_flip_flop(session: Session, version_ids: Sequence[int]) -> None:
     """Versions a page alternates between are no edits (docs/versions.md, Flip-flops)."""
     session.execute(update(VersionChange).where(VersionChange.version_id.in_(version_ids)).values(edit=False))
-    changed = session.execute(
-        select(VersionChange.article_id, VersionChange.first_seen).where(
-            VersionChange.version_id.in_(version_ids)
-        )
+    articles = session.scalars(
+        select(VersionChange.article_id).where(VersionChange.version_id.in_(version_ids)).distinct()
     ).all()
-    refresh_change_summary(session, [article_id for article_id, _ in changed])
-    refresh_day_summary(session, [first_seen for _, first_seen in changed])
+    refresh_change_summary(session, articles)
 
 
 def change_summary(article_ids: Sequence[int] | None = None) -> Select[*tuple[Any, ...]]:
@@ -511,134 +507,43 @@ def _republications(session: Session, since: datetime | None) -> dict[int, tuple
     return {int(src): (int(n), int(first or 0)) for src, n, first in rows}
 
 
-DAY_COUNTS = ("new", *LABELS, "unlabelled", "removed", "failed")
-# The day_summary column of each count.
-DAY_COLUMNS_OF = {
-    "new": "new_articles",
-    **{label: f"edits_{label}" for label in (*LABELS, "unlabelled")},
-    "removed": "removals",
-    "failed": "failed_fetches",
-}
-
-
-def _day_events(start: datetime | None, end: datetime | None = None) -> Any:
-    """(day, what, n) rows counting the events at or after ``start`` and before ``end``: new
-    articles, edits by label, removals, failed fetches."""
+def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
+    """Per UTC day at or after ``since`` (newest first): new articles, edits by label, removals,
+    failed fetches."""
     vc = VersionChange
-
-    def within(column: Any) -> list[ColumnElement[bool]]:
-        return [
-            *([column >= start] if start is not None else []),
-            *([column < end] if end is not None else []),
-        ]
-
     # Constants inline (not bound parameters): PostgreSQL must see the grouped expression as the
     # selected one.
     what = case(
         (vc.edit, func.coalesce(vc.label, literal_column("'unlabelled'"))), else_=literal_column("'removed'")
     )
-    return union_all(
+    events = union_all(
         select(_DayOf(Article.first_seen).label("day"), literal("new").label("what"), func.count().label("n"))
-        .where(*within(Article.first_seen))
+        .where(*([Article.first_seen >= since] if since is not None else []))
         .group_by(_DayOf(Article.first_seen)),
-        select(_DayOf(vc.first_seen), what, func.count())
+        select(
+            _DayOf(vc.first_seen),
+            what,
+            func.count(),
+        )
         .where(vc.edit | (vc.change_kind == ChangeKind.REMOVED))
-        .where(*within(vc.first_seen))
-        .group_by(_DayOf(vc.first_seen), what),
+        .where(*([vc.first_seen >= since] if since is not None else []))
+        .group_by(
+            _DayOf(vc.first_seen),
+            what,
+        ),
         select(_DayOf(Fetch.fetched_at), literal("failed"), func.count())
         .where(Fetch.outcome == FetchOutcome.ERROR)
-        .where(*within(Fetch.fetched_at))
+        .where(*([Fetch.fetched_at >= since] if since is not None else []))
         .group_by(_DayOf(Fetch.fetched_at)),
     )
-
-
-def _count_events(session: Session, events: Any) -> dict[str, dict[str, int]]:
+    # At most a few rows per day: the newest MAX_DAYS days are picked here rather than by a second
+    # evaluation of the union in SQL.
     days: dict[str, dict[str, int]] = {}
     for day, what, n in session.execute(events):
         counts = days.setdefault(str(day), {})
         counts[what] = counts.get(what, 0) + int(n)
-    return days
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def refresh_day_summary(session: Session, days: Iterable[date | datetime] | None = None) -> None:
-    """Recount the day_summary rows of these UTC days (every day when None) from the articles,
-    versions and fetches of each day. Recounted, not incremented, so nothing can drift. A day
-    with nothing left keeps a row of zeros (the statistics skip it)."""
-    table = DaySummary.__table__.c
-    if days is None:
-        session.execute(delete(DaySummary))
-        rows = [
-            {"day": day, **{DAY_COLUMNS_OF[what]: counts.get(what, 0) for what in DAY_COUNTS}}
-            for day, counts in _count_events(session, _day_events(None)).items()
-        ]
-        for offset in range(0, len(rows), 500):
-            session.execute(insert(DaySummary), rows[offset : offset + 500])
-        return
-    locking = session.get_bind().dialect.name == "postgresql"
-    for day in sorted({_utc_day(d) for d in days}):
-        key = day.isoformat()
-        # The day's row exists (zeros at first), then is locked: a second writer of the day waits
-        # here for the first to commit, and its recount below sees the first one's rows.
-        session.execute(
-            insert_ignore(session, DaySummary).values(day=key, **dict.fromkeys(DAY_COLUMNS_OF.values(), 0))
-        )
-        if locking:
-            session.execute(select(table.day).where(table.day == key).with_for_update())
-        midnight = _midnight(day)
-        counts = _count_events(session, _day_events(midnight, midnight + timedelta(days=1))).get(key, {})
-        session.execute(
-            update(DaySummary)
-            .where(table.day == key)
-            .values(**{DAY_COLUMNS_OF[what]: counts.get(what, 0) for what in DAY_COUNTS})
-        )
-
-
-def _utc_day(moment: date | datetime) -> date:
-    if isinstance(moment, datetime):
-        return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
-    return moment
-
-
-def note_article(session: Session, first_seen: datetime) -> None:
-    """A new article counts on the day of its first capture (called by the store)."""
-    refresh_day_summary(session, [first_seen])
-
-
-def note_failed_fetch(session: Session, fetched_at: datetime) -> None:
-    """A failed fetch counts on its day (called by the store)."""
-    refresh_day_summary(session, [fetched_at])
-
-
-def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
-    """Per UTC day at or after ``since`` (newest first): new articles, edits by label, removals,
-    failed fetches.
-
-    Whole days are read from day_summary (one row per day, kept with the writes); the part of
-    the first day from ``since`` on, when ``since`` is not midnight, is counted from the rows.
-    """
-    table = DaySummary.__table__
-    columns = table.c
-    days: dict[str, dict[str, int]] = {}
-    first_whole: str | None = None
-    if since is not None:
-        since_utc = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
-        first_day = since_utc.date()
-        if since_utc == _midnight(first_day):
-            first_whole = first_day.isoformat()
-        else:
-            first_whole = (first_day + timedelta(days=1)).isoformat()
-            next_midnight = _midnight(first_day) + timedelta(days=1)
-            days.update(_count_events(session, _day_events(since_utc, next_midnight)))
-    for row in session.execute(
-        select(table).where(*([columns.day >= first_whole] if first_whole is not None else []))
-    ).mappings():
-        days[row["day"]] = {what: int(row[DAY_COLUMNS_OF[what]]) for what in DAY_COUNTS}
     out = []
-    for day in sorted((d for d, counts in days.items() if any(counts.values())), reverse=True)[:MAX_DAYS]:
+    for day in sorted(days, reverse=True)[:MAX_DAYS]:
         counts = days[day]
         by_label = {label: counts.get(label, 0) for label in (*LABELS, "unlabelled") if counts.get(label)}
         out.append(

@@ -214,8 +214,6 @@ def _get_or_create_article(
         .returning(Article.id)
     ).first()
     created = row is not None
-    if created:
-        stats.note_article(session, at)
     existing = row[0] if row is not None else None
     if existing is None:
         existing = session.scalar(select(Article.id).where(Article.canonical_url == canonical))
@@ -864,8 +862,6 @@ def _fetch_only(
     )
     session.add(fetch)
     session.flush()
-    if outcome is FetchOutcome.ERROR:
-        stats.note_failed_fetch(session, at)
     if outcome in (FetchOutcome.SUSPECT, FetchOutcome.ERROR):
         logger.info("%s %s: %s", outcome.value, capture.url, message)
     return RecordResult(

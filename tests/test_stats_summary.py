@@ -21,7 +21,7 @@ from archive.extract import Extracted, extract
 from archive.importer import import_jsonl
 from archive.models import ArticleChangeSummary, ChangeKind, Version
 from archive.rederive import rederive
-from archive.stats import SUMMARY_COLUMNS, change_summary, refresh_change_summary, refresh_day_summary
+from archive.stats import SUMMARY_COLUMNS, change_summary, refresh_change_summary
 from archive.store import Capture, record
 from archive.transfer import copy_archive
 from mediawatch.cli import cli
@@ -42,11 +42,11 @@ def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-def shown(url: str, by: str = "outlet", since: str = EPOCH) -> dict[str, dict[str, Any]]:
-    """What ``mediawatch stats --format json`` shows per outlet (or per day), all time."""
-    result = CliRunner().invoke(cli, ["stats", "--since", since, "--by", by, "--format", "json", "--db", url])
+def shown(url: str) -> dict[str, dict[str, Any]]:
+    """What ``mediawatch stats --format json`` shows per outlet, all time."""
+    result = CliRunner().invoke(cli, ["stats", "--since", EPOCH, "--format", "json", "--db", url])
     assert result.exit_code == 0, result.output
-    return {row["outlet" if by == "outlet" else "day"]: row for row in json.loads(result.output)["rows"]}
+    return {row["outlet"]: row for row in json.loads(result.output)["rows"]}
 
 
 def rows(archive: Archive, statement: Any) -> list[tuple[Any, ...]]:
@@ -72,13 +72,11 @@ def assert_fresh(archive: Archive) -> dict[str, dict[str, Any]]:
     when every summary row is recounted from scratch."""
     kept = summary_rows(archive)
     assert kept == recounted(archive)
-    before, days = shown(archive.url), shown(archive.url, "day")
+    before = shown(archive.url)
     with archive.transaction() as session:
         refresh_change_summary(session)
-        refresh_day_summary(session)
     assert summary_rows(archive) == kept
     assert shown(archive.url) == before
-    assert shown(archive.url, "day") == days
     return before
 
 
@@ -110,7 +108,6 @@ def test_summary_follows_edits_flip_flops_removals_and_restorations(
     assert "flip-flop" in flags[1] and "flip-flop" in flags[2]
     row = assert_fresh(archive)["(no source)"]
     assert (row["edited"], row["edits"], row["median_first_edit_s"]) == (0, 0, None)
-    assert shown(archive.url, "day")["2026-03-01"]["edits"] == 0
 
     # A genuinely new state is an edit, 30 hours after the first capture.
     record(archive.sessions, Capture(URL, at(30), raw=c))
@@ -126,20 +123,6 @@ def test_summary_follows_edits_flip_flops_removals_and_restorations(
     assert restored.change_kind == ChangeKind.RESTORED
     row = assert_fresh(archive)["(no source)"]
     assert (row["removals"], row["restorations"], row["edits"]) == (1, 1, 1)
-    record(archive.sessions, Capture(URL, at(34), status=503))  # a failed fetch, 2026-03-02 18:00
-    assert_fresh(archive)
-    days = shown(archive.url, "day")
-    assert {
-        day: (r["new_articles"], r["edits"], r["removals"], r["failed_fetches"]) for day, r in days.items()
-    } == {
-        "2026-03-01": (1, 0, 0, 0),
-        "2026-03-02": (0, 1, 1, 1),  # the edit at 14:00, the removal confirmed at 16:00
-    }
-    # A window starting within a day counts that day from its start on.
-    later = shown(archive.url, "day", since="2026-03-02T15:00:00Z")
-    assert {day: (r["edits"], r["removals"], r["failed_fetches"]) for day, r in later.items()} == {
-        "2026-03-02": (0, 1, 1)
-    }
 
 
 def old_extractor(raw: bytes, **kwargs: object) -> Extracted:

@@ -1,16 +1,14 @@
-"""article_change_summary, day_summary: what each article's later versions and each day add up to
+"""article_change_summary: what each article's later versions add up to, kept for the statistics
 
-article_change_summary: one row per article with more than one version (its edits, substantive edits, corrections,
+One row per article with more than one version (its edits, substantive edits, corrections,
 updates, removals, restorations, the article's first capture, the first edit's time and its
-delay after that), recounted from ``version_change`` whenever a version of the article is written or found to flip-flop, so that the per-outlet
+delay after that), recounted from ``version_change``
+whenever a version of the article is written or found to flip-flop, so that the per-outlet
 statistics read one row per changed article instead of grouping every version. Filled here for
 existing archives by one INSERT … SELECT over ``version_change``. An index on the article's
 source and first capture lets the statistics count each outlet's articles from the index alone;
 the summary keeps a copy of the article's source (a trigger keeps it equal), so that an outlet's
 edited articles are found in an index ordered by their delay to the first edit.
-
-day_summary: one row per UTC day (new articles, edits by change label, removals, failed
-fetches), recounted from that day's rows whenever a write changes them; filled here likewise.
 
 Revision ID: 0009_article_change_summary
 Revises: 0008_version_change
@@ -54,36 +52,6 @@ FROM (
     GROUP BY vc.article_id, a.source_id, a.first_seen
 ) AS per_article
 """
-# day_summary: the per-day counts (new articles, edits by label, removals, failed fetches) of
-# every UTC day with any, as archive.stats counts them.
-FILL_DAYS = """
-INSERT INTO day_summary
-    (day, new_articles, edits_substantive, edits_minor, edits_cosmetic, edits_none,
-     edits_unlabelled, removals, failed_fetches)
-SELECT day,
-    SUM(CASE WHEN what = 'new' THEN n ELSE 0 END),
-    SUM(CASE WHEN what = 'substantive' THEN n ELSE 0 END),
-    SUM(CASE WHEN what = 'minor' THEN n ELSE 0 END),
-    SUM(CASE WHEN what = 'cosmetic' THEN n ELSE 0 END),
-    SUM(CASE WHEN what = 'none' THEN n ELSE 0 END),
-    SUM(CASE WHEN what = 'unlabelled' THEN n ELSE 0 END),
-    SUM(CASE WHEN what = 'removed' THEN n ELSE 0 END),
-    SUM(CASE WHEN what = 'failed' THEN n ELSE 0 END)
-FROM (
-    SELECT {article_day} AS day, 'new' AS what, COUNT(*) AS n FROM article GROUP BY {article_day}
-    UNION ALL
-    SELECT {change_day}, CASE WHEN edit THEN COALESCE(label, 'unlabelled') ELSE 'removed' END, COUNT(*)
-    FROM version_change WHERE edit OR change_kind = 'removed'
-    GROUP BY {change_day}, CASE WHEN edit THEN COALESCE(label, 'unlabelled') ELSE 'removed' END
-    UNION ALL
-    SELECT {fetch_day}, 'failed', COUNT(*) FROM "fetch" WHERE outcome = 'error' GROUP BY {fetch_day}
-) AS events
-GROUP BY day
-"""
-DAY_OF = {
-    "sqlite": "substr({}, 1, 10)",
-    "postgresql": "to_char({}, 'YYYY-MM-DD')",
-}
 DELAY = {
     "sqlite": "(julianday(first_edit) - julianday(article_first_seen)) * 86400.0",
     "postgresql": "EXTRACT(EPOCH FROM (first_edit - article_first_seen))",
@@ -162,36 +130,9 @@ def upgrade() -> None:
     for statement in TRIGGERS_UP[dialect]:
         op.execute(statement)
     op.execute(FILL.format(delay=DELAY[dialect]))
-    op.create_table(
-        "day_summary",
-        sa.Column("day", sa.String(length=10), nullable=False),
-        *(
-            sa.Column(name, sa.Integer(), nullable=False)
-            for name in (
-                "new_articles",
-                "edits_substantive",
-                "edits_minor",
-                "edits_cosmetic",
-                "edits_none",
-                "edits_unlabelled",
-                "removals",
-                "failed_fetches",
-            )
-        ),
-        sa.PrimaryKeyConstraint("day", name=op.f("pk_day_summary")),
-    )
-    day_of = DAY_OF[dialect]
-    op.execute(
-        FILL_DAYS.format(
-            article_day=day_of.format("first_seen"),
-            change_day=day_of.format("first_seen"),
-            fetch_day=day_of.format("fetched_at"),
-        )
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("day_summary")
     for statement in TRIGGERS_DOWN[op.get_bind().dialect.name]:
         op.execute(statement)
     with op.batch_alter_table("article", schema=None) as batch_op:
