@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -133,6 +134,9 @@ class Source(Base):
 
 class Article(Base):
     __tablename__ = "article"
+    # The statistics count each outlet's articles first captured in a window from this index
+    # alone (docs/statistics.md, How the figures stay fast).
+    __table_args__ = (Index("ix_article_source_id_first_seen", "source_id", "first_seen"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     canonical_url: Mapped[str] = mapped_column(Text, unique=True)
@@ -395,3 +399,46 @@ class VersionChange(Base):
     words_added: Mapped[int] = mapped_column(Integer, default=0)
     words_removed: Mapped[int] = mapped_column(Integer, default=0)
     notice: Mapped[str | None] = mapped_column(String(16))  # "correction" | "update" | None
+
+
+class ArticleChangeSummary(Base):
+    """What the later versions of one article add up to: the per-article sums the per-outlet
+    statistics count (docs/statistics.md, How the figures stay fast), so that a page of
+    statistics reads one small row per changed article instead of grouping every version.
+
+    One row per article with more than one version, recomputed from the article's
+    ``version_change`` rows (never incremented) whenever a version is written or found to
+    flip-flop, in the same transaction."""
+
+    __tablename__ = "article_change_summary"
+    __table_args__ = (
+        Index("ix_article_change_summary_article_first_seen", "article_first_seen"),
+        # Each outlet's edited articles in order of their delay to the first edit: a percentile is
+        # read at its rank, without sorting.
+        Index(
+            "ix_article_change_summary_edited",
+            "source_id",
+            "first_edit_delay",
+            "article_first_seen",
+            "edits",
+            sqlite_where=text("edits > 0"),
+            postgresql_where=text("edits > 0"),
+        ),
+    )
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), primary_key=True)
+    # The article's outlet, copied; kept equal to it by the database itself (a trigger on
+    # article.source_id, and SET NULL when the source is deleted, as for the article).
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
+    edits: Mapped[int] = mapped_column(Integer)
+    substantive: Mapped[int] = mapped_column(Integer)  # edits labelled substantive
+    corrections: Mapped[int] = mapped_column(Integer)  # edits adding a correction notice
+    updates: Mapped[int] = mapped_column(Integer)  # edits adding an update notice
+    removals: Mapped[int] = mapped_column(Integer)
+    restorations: Mapped[int] = mapped_column(Integer)
+    # The article's first capture, copied (it never changes): a window's articles are picked here,
+    # and only theirs are looked up for their outlet.
+    article_first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_edit: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the first edit's first capture
+    # Seconds from the article's first capture to its first edit (computed once here, not per page).
+    first_edit_delay: Mapped[float | None] = mapped_column(Float)

@@ -15,7 +15,20 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, literal_column, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -26,6 +39,7 @@ from sqlalchemy.types import Float, String
 from archive.diff import VersionLike, compare
 from archive.models import (
     Article,
+    ArticleChangeSummary,
     ChangeKind,
     DuplicateLink,
     Fetch,
@@ -129,11 +143,79 @@ def note_version(session: Session, version: Version) -> None:
             )
         )
     )
+    if version.seq > 1:
+        session.flush()
+        refresh_change_summary(session, [version.article_id])
 
 
 def note_flip_flop(session: Session, version_ids: Sequence[int]) -> None:
     """Versions a page alternates between are no edits (docs/versions.md, Flip-flops)."""
     session.execute(update(VersionChange).where(VersionChange.version_id.in_(version_ids)).values(edit=False))
+    articles = session.scalars(
+        select(VersionChange.article_id).where(VersionChange.version_id.in_(version_ids)).distinct()
+    ).all()
+    refresh_change_summary(session, articles)
+
+
+def change_summary(article_ids: Sequence[int] | None = None) -> Select[*tuple[Any, ...]]:
+    """The ``article_change_summary`` rows of these articles (of all when None), counted from
+    their ``version_change`` rows: what the later versions (``seq > 1``) of each add up to."""
+    vc = VersionChange
+    first_edit = func.min(case((vc.edit, vc.first_seen)))
+    return (
+        select(
+            vc.article_id,
+            Article.source_id,
+            _count_if(vc.edit).label("edits"),
+            _count_if(and_(vc.edit, vc.label == "substantive")).label("substantive"),
+            _count_if(and_(vc.edit, vc.notice == "correction")).label("corrections"),
+            _count_if(and_(vc.edit, vc.notice == "update")).label("updates"),
+            _count_if(vc.change_kind == ChangeKind.REMOVED).label("removals"),
+            _count_if(vc.change_kind == ChangeKind.RESTORED).label("restorations"),
+            Article.first_seen.label("article_first_seen"),
+            first_edit.label("first_edit"),
+            _SecondsBetween(first_edit, Article.first_seen).label("first_edit_delay"),
+        )
+        .join(Article, Article.id == vc.article_id)
+        .where(vc.seq > 1, *([vc.article_id.in_(article_ids)] if article_ids is not None else []))
+        .group_by(vc.article_id, Article.source_id, Article.first_seen)
+    )
+
+
+SUMMARY_COLUMNS = (
+    "article_id",
+    "source_id",
+    "edits",
+    "substantive",
+    "corrections",
+    "updates",
+    "removals",
+    "restorations",
+    "article_first_seen",
+    "first_edit",
+    "first_edit_delay",
+)
+
+
+def refresh_change_summary(session: Session, article_ids: Sequence[int] | None = None) -> None:
+    """Recount the summary rows of these articles (of every article when None) from their
+    ``version_change`` rows. Recounted, not incremented: running it again changes nothing, and
+    no figure can drift from the versions it sums."""
+    summary = ArticleChangeSummary.__table__.c
+    if article_ids is not None:
+        article_ids = sorted(set(article_ids))
+        if not article_ids:
+            return
+    for start in range(0, len(article_ids) if article_ids is not None else 1, 500):
+        chunk = article_ids[start : start + 500] if article_ids is not None else None
+        session.execute(
+            delete(ArticleChangeSummary).where(
+                *([summary.article_id.in_(chunk)] if chunk is not None else [])
+            )
+        )
+        session.execute(
+            insert(ArticleChangeSummary).from_select(list(SUMMARY_COLUMNS), change_summary(chunk))
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,133 +343,64 @@ def archive_state(session: Session) -> tuple[Any, ...]:
 def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
     """Per outlet, the articles first captured at or after ``since`` and what became of them.
 
-    One statement: the later versions of the cohort's articles are summed up per article once
-    (``per_article``, a CTE read twice, which SQLite and PostgreSQL then compute once), and every
-    per-outlet figure — sums, time-to-first-edit buckets, percentiles — is read from that.
+    Three statements, none of which visits an article row: the articles per outlet (from the
+    index on source and first capture), the sums of the outlet's changed articles (from their
+    rows in article_change_summary, written with their versions), and the two percentiles of
+    each outlet, each read at its rank in the index of first-edit delays.
     """
-    vc = VersionChange
     cohort = [Article.first_seen >= since] if since is not None else []
-    source = func.coalesce(Article.source_id, -1)
-    # The later versions grouped per article first (one ordered pass over the covering index
-    # ix_version_change_facts), then joined to their articles. No article of the cohort has an id
-    # below the cohort's smallest: a bound that narrows that pass for a recent window. (``id + 0``:
-    # SQLite would otherwise walk the article table in id order to the first match, not use the
-    # index on first_seen.)
-    per_version = (
-        select(
-            vc.article_id,
-            _count_if(vc.edit).label("edits"),
-            _count_if(and_(vc.edit, vc.label == "substantive")).label("substantive"),
-            _count_if(and_(vc.edit, vc.notice == "correction")).label("corrections"),
-            _count_if(and_(vc.edit, vc.notice == "update")).label("updates"),
-            _count_if(vc.change_kind == ChangeKind.REMOVED).label("removals"),
-            _count_if(vc.change_kind == ChangeKind.RESTORED).label("restorations"),
-            func.min(case((vc.edit, vc.first_seen))).label("first_edit"),
-        )
-        .where(vc.seq > 1)
-        .where(
-            *(
-                [vc.article_id >= select(func.min(Article.id + 0)).where(*cohort).scalar_subquery()]
-                if cohort
-                else []
-            )
-        )
-        .group_by(vc.article_id)
-        .subquery()
-    )
-    pv = per_version.c
-    delay = _SecondsBetween(pv.first_edit, Article.first_seen)
-    bucket_of = case(
-        *((delay < bound, index) for index, (_, bound) in enumerate(DELAY_BUCKETS) if bound is not None),
-        else_=len(DELAY_BUCKETS) - 1,
-    )
-    per_article = (
-        select(
-            source.label("source"),
-            pv.edits,
-            pv.substantive,
-            pv.corrections,
-            pv.updates,
-            pv.removals,
-            pv.restorations,
-            delay.label("delay"),
-            bucket_of.label("bucket"),
-        )
-        .join(Article, Article.id == pv.article_id)
-        .where(*cohort)
-        .cte("per_article")
-    )
-    pa = per_article.c
+    summary = ArticleChangeSummary.__table__
+    pv = summary.c
+    in_window = [pv.article_first_seen >= since] if since is not None else []
+    delay = pv.first_edit_delay
+    bounds = [bound for _, bound in DELAY_BUCKETS if bound is not None]
     changed = (
         select(
-            pa.source,
-            _count_if(pa.edits > 0).label("edited"),
+            pv.source_id,
+            _count_if(pv.edits > 0).label("edited"),
             *(
-                func.coalesce(func.sum(pa[name]), 0).label(name)
+                func.coalesce(func.sum(pv[name]), 0).label(name)
                 for name in ("edits", "substantive", "corrections", "updates", "removals", "restorations")
             ),
+            # Edited articles with their first edit under each bound (the buckets are the differences):
+            # one comparison per bound and row.
             *(
-                _count_if(and_(pa.edits > 0, pa.bucket == index)).label(f"bucket{index}")
-                for index in range(len(DELAY_BUCKETS))
+                _count_if(and_(pv.edits > 0, delay < bound)).label(f"under{index}")
+                for index, bound in enumerate(bounds)
             ),
         )
-        .group_by(pa.source)
+        .where(*in_window)
+        .group_by(pv.source_id)
         .subquery()
     )
-    # Time from first capture to first edit: nearest-rank percentiles (the smallest delay with at
-    # least p % of the delays at or under it), over each outlet's edited articles.
-    ranked = (
-        select(
-            pa.source,
-            pa.delay,
-            func.row_number().over(partition_by=pa.source, order_by=pa.delay).label("rank"),
-            func.count().over(partition_by=pa.source).label("n"),
-        )
-        .where(pa.edits > 0)
-        .subquery()
-    )
-    median_rank = ((ranked.c.n * 50 + 99) // 100).cast(Integer)
-    p90_rank = ((ranked.c.n * 90 + 99) // 100).cast(Integer)
-    percentiles = (
-        select(
-            ranked.c.source,
-            func.max(case((ranked.c.rank == median_rank, ranked.c.delay))).label("median"),
-            func.max(case((ranked.c.rank == p90_rank, ranked.c.delay))).label("p90"),
-        )
-        .group_by(ranked.c.source)
-        .subquery()
-    )
+    # Grouped by the bare column, so that SQLite counts from ix_article_source_id_first_seen alone.
     articles = (
-        select(source.label("source"), func.count().label("articles"))
+        select(Article.source_id, func.count().label("articles"))
         .where(*cohort)
-        .group_by(source)
+        .group_by(Article.source_id)
         .subquery()
     )
     figures = ("edited", "edits", "substantive", "corrections", "updates", "removals", "restorations")
     rows = session.execute(
         select(
-            articles.c.source,
+            articles.c.source_id,
             articles.c.articles,
             *(func.coalesce(changed.c[name], 0) for name in figures),
-            *(func.coalesce(changed.c[f"bucket{i}"], 0) for i in range(len(DELAY_BUCKETS))),
-            percentiles.c.median,
-            percentiles.c.p90,
+            *(func.coalesce(changed.c[f"under{i}"], 0) for i in range(len(bounds))),
         )
         .select_from(articles)
-        .join(changed, changed.c.source == articles.c.source, isouter=True)
-        .join(percentiles, percentiles.c.source == articles.c.source, isouter=True)
-        .order_by(articles.c.articles.desc(), articles.c.source)
+        .join(changed, changed.c.source_id.is_not_distinct_from(articles.c.source_id), isouter=True)
+        .order_by(articles.c.articles.desc(), func.coalesce(articles.c.source_id, -1))
         .limit(MAX_OUTLETS)
     ).all()
-
+    percentiles = _first_edit_percentiles(session, since, {row[0]: int(row[2]) for row in rows if row[2]})
     republished = _republications(session, since)
     names: dict[int, str] = {i: n for i, n in session.execute(select(Source.id, Source.name))}
     out = []
-    buckets = len(DELAY_BUCKETS)
     for row in rows:
-        src, count = row[0], row[1]
+        src, count = (-1 if row[0] is None else row[0]), row[1]
         edited, edits, substantive, corrections, updates, removals, restorations = row[2:9]
-        median, p90 = row[9 + buckets], row[10 + buckets]
+        median, p90 = percentiles.get(row[0], (None, None))
         linked, first = republished.get(src, (0, 0))
         out.append(
             OutletStats(
@@ -405,9 +418,59 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
                 restorations=int(restorations),
                 republished=linked,
                 republished_first=first,
-                first_edit_buckets=tuple(int(n) for n in row[9 : 9 + buckets]),
+                first_edit_buckets=_buckets(int(edited), [int(n) for n in row[9 : 9 + len(bounds)]]),
             )
         )
+    return out
+
+
+def _buckets(edited: int, under: list[int]) -> tuple[int, ...]:
+    """Edited articles per DELAY_BUCKETS bucket, from the counts under each bound."""
+    below = [0, *under, edited]
+    return tuple(below[i + 1] - below[i] for i in range(len(DELAY_BUCKETS)))
+
+
+def _first_edit_percentiles(
+    session: Session, since: datetime | None, edited: dict[int | None, int]
+) -> dict[int | None, tuple[float | None, float | None]]:
+    """Median and 90th percentile of the time to first edit of each outlet's edited articles (of
+    the cohort), nearest rank: the smallest delay with at least p % of the delays at or under it,
+    that is the delay at rank ceil(n × p / 100). Each is one step into the outlet's part of
+    ix_article_change_summary_edited (source, delay), which is ordered by delay already."""
+    pv = ArticleChangeSummary.__table__.c
+    in_window = [pv.article_first_seen >= since] if since is not None else []
+    # The index's own condition, inline: SQLite uses a partial index only for a query whose
+    # condition implies the index's, which a bound parameter does not.
+    edited_only = pv.edits > literal_column("0")
+    parts = []
+    for source_id, n in edited.items():
+        for percent in (50, 90):
+            rank = -(-n * percent // 100)
+            parts.append(
+                select(
+                    literal(-1 if source_id is None else source_id, Integer).label("source"),
+                    literal(percent, Integer).label("percent"),
+                    select(pv.first_edit_delay)
+                    .where(
+                        pv.source_id.is_(None) if source_id is None else pv.source_id == source_id,
+                        edited_only,
+                        *in_window,
+                    )
+                    .order_by(pv.first_edit_delay)
+                    .limit(1)
+                    .offset(rank - 1)
+                    .scalar_subquery()
+                    .label("delay"),
+                )
+            )
+    out: dict[int | None, tuple[float | None, float | None]] = {}
+    found: dict[tuple[int, int], float | None] = {}
+    for start in range(0, len(parts), 200):  # a bounded statement, however many outlets
+        for src, percent, value in session.execute(union_all(*parts[start : start + 200])):
+            found[(int(src), int(percent))] = value
+    for source_id in edited:
+        key = -1 if source_id is None else source_id
+        out[source_id] = (found.get((key, 50)), found.get((key, 90)))
     return out
 
 

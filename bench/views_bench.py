@@ -16,7 +16,8 @@ Every figure is printed next to a baseline measured in the same run, as a ratio:
 - statistics: the full /stats page (all time, the archive's last 30 days, the default window)
   and /api/stats, viewed first and again, vs the full list page, in the same run.
 Articles are spread over 20 outlets; each version's change facts (version_change) are computed
-with compare() as the store computes them, and one fetch in 50 is a failure.
+with compare() as the store computes them (and each article's sums, article_change_summary, recounted
+from them as the store does), and one fetch in 50 is a failure.
 The PostgreSQL database given is emptied (schema dropped) first: point it at a scratch database.
 """
 
@@ -58,7 +59,7 @@ from archive.models import (  # noqa: E402
 )
 from archive.queries import ListFilters, list_articles  # noqa: E402
 from archive.search import search  # noqa: E402
-from archive.stats import change_facts, change_row  # noqa: E402
+from archive.stats import change_facts, change_row, refresh_change_summary  # noqa: E402
 
 SEARCHES = ["Mubarak", "military council", '"contributed reporting"', "Singap*", "the", "zzzqxj"]
 
@@ -216,6 +217,7 @@ def generate(archive: Archive, n: int, pool: list[str], seed: int = 42) -> tuple
             session.execute(insert(Version), versions)
             session.execute(insert(Fetch), fetches)
             session.execute(insert(VersionChange), changes)
+            refresh_change_summary(session, [a["id"] for a in articles])
         versions_total += len(versions)
         print(f"\r  generated {min(n, offset + batch):,}/{n:,} articles", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
