@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -37,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import dedup, stats
+from archive import dedup, health, stats
 from archive.blobs import put_blob, sha256_hex
 from archive.db import insert_ignore, write_retrying
 from archive.derive import Derived
@@ -72,13 +71,6 @@ from archive.volatile import (
 
 logger = logging.getLogger(__name__)
 
-# A fetch whose text is shorter than this is not an article.
-MIN_TEXT_CHARS = 50
-# A known article whose text shrinks below this share of the last version is suspect.
-SHRINK_RATIO = 0.5
-SHRINK_MIN_PREVIOUS_CHARS = 400
-# Below this length a page carrying wall markers is a wall, not an article.
-WALL_MAX_CHARS = 2500
 # Flag of a version whose dates were guessed from its text (not part of its state).
 GUESSED_DATES = "dates-guessed"
 # A suspect state becomes a version once seen on this many consecutive checks.
@@ -106,23 +98,6 @@ PENDING_RECHECK = timedelta(hours=1)
 FLIP_FLOP_WINDOW = 10
 # With a confirming re-fetch, the two fetches must agree on at least this share of the text.
 MIN_AGREEMENT = 0.5
-
-WALL_MARKERS = re.compile(
-    r"subscribe (?:now )?to (?:continue|read)|to continue reading|already a subscriber|"
-    r"sign in to (?:continue|read)|create (?:a )?free account to|this (?:article|content) is "
-    r"(?:for|reserved for|available to|only available to) (?:subscribers|members)|"
-    r"subscribers only|premium content|paywall|we use cookies|accept (?:all )?cookies|"
-    r"cookie (?:settings|preferences|policy)|your privacy choices|manage (?:your )?consent|"
-    r"we value your privacy|verify (?:that )?you are (?:a )?human|are you a robot|"
-    r"checking your browser|enable javascript and cookies|access denied|captcha|"
-    r"unusual traffic|request (?:was )?blocked|attention required",
-    re.IGNORECASE,
-)
-ERROR_PAGE_MARKERS = re.compile(
-    r"\b(?:page|article|content) (?:was )?not (?:be )?found\b|\b404\b.{0,40}\bnot found\b|"
-    r"\bno longer available\b|\bhas been (?:removed|deleted)\b|\bseite nicht gefunden\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -175,7 +150,7 @@ class RecordResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Look-ups
+# The article row: created, locked, its aliases
 
 
 def _lock_article(session: Session, article_id: int) -> Article:
@@ -243,57 +218,6 @@ def _add_alias(session: Session, article_id: int, url: str, kind: str, at: datet
     session.execute(
         insert_ignore(session, ArticleURL).values(article_id=article_id, url=key, kind=kind, first_seen=at)
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Health of a fetch (rule 3)
-
-
-@dataclass(frozen=True)
-class Suspicion:
-    """Why a fetch must not (yet) become a version.
-
-    ``label``: wall | paywalled | shrunk | soft-404 | empty | lossy | truncated. A *confirmable*
-    suspicion seen again on the next check becomes a version carrying the label as a flag.
-    """
-
-    label: str
-    message: str
-    confirmable: bool = False
-
-
-def classify(extracted: Extracted, previous: Version | None) -> Suspicion | None:
-    """What is suspect about this extraction, or None when it is healthy."""
-    text = extracted.text
-    live = previous is not None and previous.change_kind != ChangeKind.REMOVED
-    if extracted.truncated:
-        return Suspicion("truncated", "the HTML parser dropped deeply nested content")
-    if extracted.lossy_decoding and live:
-        return Suspicion(
-            "lossy", f"lossy decoding ({extracted.encoding}); not comparable with the stored text"
-        )
-    if len(text) < MIN_TEXT_CHARS:
-        return Suspicion("empty", f"no article text ({len(text)} characters extracted)")
-    if len(text) <= WALL_MAX_CHARS and (wall := WALL_MARKERS.search(text)):
-        return Suspicion("wall", "consent, paywall or bot wall: " + wall.group(0), True)
-    if len(text) <= WALL_MAX_CHARS and ERROR_PAGE_MARKERS.search(f"{extracted.title or ''} {text[:500]}"):
-        return Suspicion("soft-404", "error page (soft 404)", True)
-    if live:
-        assert previous is not None
-        before = len(previous.text)
-        if before >= SHRINK_MIN_PREVIOUS_CHARS and len(text) < before * SHRINK_RATIO:
-            return Suspicion("shrunk", f"text collapsed from {before} to {len(text)} characters", True)
-        if extracted.paywalled and len(text) < before * 0.8:
-            return Suspicion(
-                "paywalled", "marked isAccessibleForFree=false and shorter than the stored text", True
-            )
-    return None
-
-
-def assess(extracted: Extracted, previous: Version | None) -> str | None:
-    """Why this extraction must not become a version, or None when it is healthy."""
-    suspicion = classify(extracted, previous)
-    return suspicion.message if suspicion is not None else None
 
 
 State = tuple[str, str | None, str | None, str | None, str | None]
@@ -431,7 +355,7 @@ def record_fetch(
         if existing is not None:
             article = _locked(session, existing)
         else:
-            problem = assess(extracted, None)
+            problem = health.assess(extracted, None)
             if problem is not None:
                 # A wall or error page seen before any real version: no article is created.
                 return _fetch_only(session, capture, None, FetchOutcome.SUSPECT, problem)
@@ -487,7 +411,7 @@ def record_fetch(
 
     if live and extracted.encoding and extracted.encoding.replace("-", "").lower() not in ("utf8", "ascii"):
         assert current is not None
-        misdecoded = _misdecoded(extracted, current, patterns)
+        misdecoded = health.misdecoded(extracted, current, patterns)
         if misdecoded is not None:
             if misdecoded:
                 current.last_seen = max(current.last_seen, at)
@@ -501,7 +425,7 @@ def record_fetch(
             )
             return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, message)
 
-    suspicion = classify(extracted, current)
+    suspicion = health.classify(extracted, current)
     label: str | None = None
     if suspicion is not None:
         if suspicion.label == "soft-404" and current is not None:
@@ -591,29 +515,6 @@ def raw_sha256_of(capture: Capture) -> str | None:
 
 def _compressed(capture: Capture) -> bytes | None:
     return capture.derived.compressed if capture.derived is not None else None
-
-
-_MOJIBAKE = re.compile("Ã[\u0080-\u00bf]|â€|Â[\u00a0-\u00bf]")
-
-
-def _misdecoded(extracted: Extracted, current: Version, patterns: tuple[str, ...]) -> bool | None:
-    """UTF-8 bytes decoded with a legacy codec (one bad byte makes detection pick cp1252).
-
-    True: repaired, it says what the current version says; False: mojibake that is not
-    comparable (never an edit); None: no sign of mis-decoding.
-    """
-    assert extracted.encoding is not None
-    try:
-        repaired = extracted.text.encode(extracted.encoding).decode("utf-8", errors="replace")
-    except (UnicodeError, LookupError):
-        return None
-    if repaired == extracted.text:
-        return None
-    if lossy_matches(key_text(repaired, patterns), key_text(current.text, patterns)):
-        return True
-    if len(_MOJIBAKE.findall(extracted.text)) >= 2 and not _MOJIBAKE.search(current.text):
-        return False
-    return None
 
 
 def _confirming_extraction(
