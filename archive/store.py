@@ -1,6 +1,8 @@
 """The versioned store. ``record_fetch`` is the only code that writes versions.
 
-It implements the versioning rules of docs/versions.md (How versions are decided); in short:
+It applies the rules docs/versions.md lists, in the order it lists them, each a function named
+after its rule (see ``record_fetch``); whether a page is the article at all (walls, error pages,
+collapsed or mis-decoded text) is decided by the pure functions of ``archive.health``. In short:
 
 1. a new version when the normalised text, title, byline or declared dates differ from the
    latest version;
