@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from click.testing import CliRunner
-from corpus_data import nyt_captures, nyt_slugs
+from corpus_data import fold, nyt_captures, nyt_slugs
 from sqlalchemy import func, select
-from test_nyt_histories import _fold, expected_versions
+from test_nyt_histories import expected_versions
 from wayback_site import WaybackSite, nyt_mementos, serve, surt_key
 
 from archive.db import Archive
@@ -85,7 +85,7 @@ def test_backfill_rebuilds_every_history_with_its_dates(
         captures = nyt_captures(corpus, slug)
         starts = [captures[first] for first, _ in expected_versions(corpus, slug)]
         kinds = ["first"] + [
-            "text" if _fold(new.text) != _fold(old.text) else "metadata"
+            "text" if fold(new.text) != fold(old.text) else "metadata"
             for old, new in zip(starts, starts[1:], strict=False)
         ]
         assert [kind for *_, kind in got] == kinds, slug
