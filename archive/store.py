@@ -1,6 +1,8 @@
 """The versioned store. ``record_fetch`` is the only code that writes versions.
 
-It implements the versioning rules of docs/versions.md (How versions are decided); in short:
+It applies the rules docs/versions.md lists, in the order it lists them, each a function named
+after its rule (see ``record_fetch``); whether a page is the article at all (walls, error pages,
+collapsed or mis-decoded text) is decided by the pure functions of ``archive.health``. In short:
 
 1. a new version when the normalised text, title, byline or declared dates differ from the
    latest version;
@@ -29,15 +31,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import dedup, stats
+from archive import dedup, health, stats
 from archive.blobs import put_blob, sha256_hex
 from archive.db import insert_ignore, write_retrying
 from archive.derive import Derived
@@ -72,13 +74,6 @@ from archive.volatile import (
 
 logger = logging.getLogger(__name__)
 
-# A fetch whose text is shorter than this is not an article.
-MIN_TEXT_CHARS = 50
-# A known article whose text shrinks below this share of the last version is suspect.
-SHRINK_RATIO = 0.5
-SHRINK_MIN_PREVIOUS_CHARS = 400
-# Below this length a page carrying wall markers is a wall, not an article.
-WALL_MAX_CHARS = 2500
 # Flag of a version whose dates were guessed from its text (not part of its state).
 GUESSED_DATES = "dates-guessed"
 # A suspect state becomes a version once seen on this many consecutive checks.
@@ -106,23 +101,6 @@ PENDING_RECHECK = timedelta(hours=1)
 FLIP_FLOP_WINDOW = 10
 # With a confirming re-fetch, the two fetches must agree on at least this share of the text.
 MIN_AGREEMENT = 0.5
-
-WALL_MARKERS = re.compile(
-    r"subscribe (?:now )?to (?:continue|read)|to continue reading|already a subscriber|"
-    r"sign in to (?:continue|read)|create (?:a )?free account to|this (?:article|content) is "
-    r"(?:for|reserved for|available to|only available to) (?:subscribers|members)|"
-    r"subscribers only|premium content|paywall|we use cookies|accept (?:all )?cookies|"
-    r"cookie (?:settings|preferences|policy)|your privacy choices|manage (?:your )?consent|"
-    r"we value your privacy|verify (?:that )?you are (?:a )?human|are you a robot|"
-    r"checking your browser|enable javascript and cookies|access denied|captcha|"
-    r"unusual traffic|request (?:was )?blocked|attention required",
-    re.IGNORECASE,
-)
-ERROR_PAGE_MARKERS = re.compile(
-    r"\b(?:page|article|content) (?:was )?not (?:be )?found\b|\b404\b.{0,40}\bnot found\b|"
-    r"\bno longer available\b|\bhas been (?:removed|deleted)\b|\bseite nicht gefunden\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -175,7 +153,7 @@ class RecordResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Look-ups
+# The article row: created, locked, its aliases
 
 
 def _lock_article(session: Session, article_id: int) -> Article:
@@ -245,57 +223,6 @@ def _add_alias(session: Session, article_id: int, url: str, kind: str, at: datet
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Health of a fetch (rule 3)
-
-
-@dataclass(frozen=True)
-class Suspicion:
-    """Why a fetch must not (yet) become a version.
-
-    ``label``: wall | paywalled | shrunk | soft-404 | empty | lossy | truncated. A *confirmable*
-    suspicion seen again on the next check becomes a version carrying the label as a flag.
-    """
-
-    label: str
-    message: str
-    confirmable: bool = False
-
-
-def classify(extracted: Extracted, previous: Version | None) -> Suspicion | None:
-    """What is suspect about this extraction, or None when it is healthy."""
-    text = extracted.text
-    live = previous is not None and previous.change_kind != ChangeKind.REMOVED
-    if extracted.truncated:
-        return Suspicion("truncated", "the HTML parser dropped deeply nested content")
-    if extracted.lossy_decoding and live:
-        return Suspicion(
-            "lossy", f"lossy decoding ({extracted.encoding}); not comparable with the stored text"
-        )
-    if len(text) < MIN_TEXT_CHARS:
-        return Suspicion("empty", f"no article text ({len(text)} characters extracted)")
-    if len(text) <= WALL_MAX_CHARS and (wall := WALL_MARKERS.search(text)):
-        return Suspicion("wall", "consent, paywall or bot wall: " + wall.group(0), True)
-    if len(text) <= WALL_MAX_CHARS and ERROR_PAGE_MARKERS.search(f"{extracted.title or ''} {text[:500]}"):
-        return Suspicion("soft-404", "error page (soft 404)", True)
-    if live:
-        assert previous is not None
-        before = len(previous.text)
-        if before >= SHRINK_MIN_PREVIOUS_CHARS and len(text) < before * SHRINK_RATIO:
-            return Suspicion("shrunk", f"text collapsed from {before} to {len(text)} characters", True)
-        if extracted.paywalled and len(text) < before * 0.8:
-            return Suspicion(
-                "paywalled", "marked isAccessibleForFree=false and shorter than the stored text", True
-            )
-    return None
-
-
-def assess(extracted: Extracted, previous: Version | None) -> str | None:
-    """Why this extraction must not become a version, or None when it is healthy."""
-    suspicion = classify(extracted, previous)
-    return suspicion.message if suspicion is not None else None
-
-
 State = tuple[str, str | None, str | None, str | None, str | None]
 
 
@@ -339,7 +266,7 @@ def _canonical_for(capture: Capture, extracted: Extracted | None, fetched_key: s
 
 
 # ---------------------------------------------------------------------------------------------
-# The writer
+# The writer: the rules docs/versions.md lists, in its order
 
 
 def record_fetch(
@@ -348,194 +275,457 @@ def record_fetch(
     *,
     extractor: Callable[..., Extracted] = extract,
 ) -> RecordResult:
-    """Record one check of a URL inside the caller's transaction and return what came of it."""
-    at = capture.fetched_at
-    if at.tzinfo is None:
-        raise ValueError("Capture.fetched_at must be timezone-aware")
-    fetched_url = capture.final_url or capture.url
-    try:
-        fetched_key = normalize_url(fetched_url)
-    except URLError as exc:
-        return _fetch_only(session, capture, None, FetchOutcome.SKIPPED, str(exc))
+    """Record one check of a URL inside the caller's transaction and return what came of it.
 
+    The rules docs/versions.md lists, in its order, one function each: each rule either
+    decides what comes of the fetch (and records it) or passes it on to the next; the steps
+    marked "not a rule" only establish what the rules after them need. A fetch that passes
+    them all is a new version.
+    """
+    if capture.fetched_at.tzinfo is None:
+        raise ValueError("Capture.fetched_at must be timezone-aware")
+    check = _Check(session, capture, extractor, fetched_url=capture.final_url or capture.url)
+    rules: tuple[_Rule, ...] = (
+        _unusable_url,
+        _look_up,  # not a rule
+        _reimported,
+        _no_usable_response,
+        _gone,
+        _not_modified,
+        _unexpected_status,
+        _redirected_home,
+        _older_than_history,
+        _same_raw_bytes,
+        _extraction,
+        _new_url,
+        _note_urls,  # not a rule
+        _confirmation,
+        _same_state,
+        _encoding_damage,
+        _suspect,
+        _accepted,  # not a rule
+        _return_to_earlier,
+    )
+    for rule in rules:
+        if (result := rule(check)) is not None:
+            return result
+    return _new_version(check)
+
+
+@dataclass
+class _Check:
+    """One fetch on its way through the rules: what the rules before have established."""
+
+    session: Session
+    capture: Capture
+    extractor: Callable[..., Extracted]
+    fetched_url: str  # where redirects ended
+    fetched_key: str = ""  # fetched_url normalised
+    article: Article | None = None  # locked for this transaction once found or created
+    current: Version | None = None
+    extracted: Extracted | None = None
+    did_extract: bool = False
+    new_article: bool = False
+    key: str = ""  # the key text: the state's digest is taken of it
+    second: Extracted | None = None  # the confirming re-fetch, extracted
+    state: State | None = None
+    label: str | None = None  # a confirmed suspect state's label
+    revert_to: int | None = None  # the earlier version whose state the page returned to
+
+    @property
+    def at(self) -> datetime:
+        return self.capture.fetched_at
+
+    @cached_property
+    def raw_digest(self) -> str | None:
+        return raw_sha256_of(self.capture)
+
+    @property
+    def known(self) -> Article:
+        """The article, once ``_new_url`` has found or created it."""
+        assert self.article is not None
+        return self.article
+
+    @property
+    def page(self) -> Extracted:
+        """The extraction, once ``_extraction`` has run."""
+        assert self.extracted is not None
+        return self.extracted
+
+    @property
+    def page_state(self) -> State:
+        """The page's state, once ``_same_state`` has worked it out."""
+        assert self.state is not None
+        return self.state
+
+    @property
+    def live(self) -> Version | None:
+        """The current version, unless there is none or it is a removal."""
+        current = self.current
+        return current if current is not None and current.change_kind != ChangeKind.REMOVED else None
+
+    def fetch_only(
+        self, outcome: FetchOutcome, message: str | None, *, version: Version | None = None
+    ) -> RecordResult:
+        return _fetch_only(self.session, self.capture, self.article, outcome, message, version=version)
+
+
+# A rule decides what comes of the fetch (and records it), or returns None to pass it on.
+_Rule = Callable[[_Check], RecordResult | None]
+
+
+def _unusable_url(check: _Check) -> RecordResult | None:
+    """A URL that does not normalise is no article URL: a skipped fetch.
+
+    docs/versions.md, One article per story.
+    """
+    try:
+        check.fetched_key = normalize_url(check.fetched_url)
+    except URLError as exc:
+        return check.fetch_only(FetchOutcome.SKIPPED, str(exc))
+    return None
+
+
+def _look_up(check: _Check) -> RecordResult | None:
+    """Not a rule: the archived article the URL (or where it redirected) leads to, locked."""
+    session, capture = check.session, check.capture
     article = find_article(session, capture.url) or (
-        find_article(session, fetched_url) if capture.final_url else None
+        find_article(session, check.fetched_url) if capture.final_url else None
     )
     if article is not None:
-        article = _locked(session, article)
-        if capture.origin != FetchOrigin.CRAWL and _already_recorded(session, article.id, capture):
-            # Re-importing the same archive changes nothing.
-            return RecordResult(FetchOutcome.SKIPPED, article.id, None, message="already recorded")
+        check.article = _locked(session, article)
+    return None
 
-    # No usable HTTP response: an error, never a removal (5xx and timeouts do not mean gone).
-    if capture.status is None or capture.error or capture.status >= 500 or capture.status == 429:
-        message = capture.error or f"HTTP {capture.status}"
-        return _fetch_only(session, capture, article, FetchOutcome.ERROR, message)
 
-    if capture.status in (404, 410):
-        return _record_removed(session, capture, article, f"HTTP {capture.status}")
+def _reimported(check: _Check) -> RecordResult | None:
+    """Re-importing what was already recorded (same article, time, origin, status) changes nothing.
 
-    if capture.status == 304:
-        if article is None:
-            return _fetch_only(session, capture, None, FetchOutcome.ERROR, "304 for an unknown URL")
-        current = current_version(session, article)
-        if current is not None:
-            current.last_seen = max(current.last_seen, at)
-            if current.change_kind != ChangeKind.REMOVED:
-                _clear_pending(article)
-        return _fetch_only(session, capture, article, FetchOutcome.NOT_MODIFIED, None, version=current)
-
-    if not 200 <= capture.status < 300:
-        return _fetch_only(session, capture, article, FetchOutcome.ERROR, f"unexpected HTTP {capture.status}")
-
-    if capture.final_url and is_home_page(capture.final_url) and not is_home_page(capture.url):
-        # An article redirected to the site's front page is gone (a soft 404).
-        return _record_removed(session, capture, article, "redirected to the home page (soft 404)", soft=True)
-
-    raw_digest = raw_sha256_of(capture)
-    latest = latest_version(session, article.id) if article is not None else None
-    if article is not None and latest is not None and at < latest.first_seen:
-        return _record_out_of_order(session, capture, article, extractor)
-    current = current_version(session, article) if article is not None else None
+    docs/versions.md, Out-of-order captures.
+    """
+    article, capture = check.article, check.capture
     if (
         article is not None
-        and raw_digest is not None
-        and raw_digest == article.last_raw_sha256
+        and capture.origin != FetchOrigin.CRAWL
+        and _already_recorded(check.session, article.id, capture)
+    ):
+        return RecordResult(FetchOutcome.SKIPPED, article.id, None, message="already recorded")
+    return None
+
+
+def _no_usable_response(check: _Check) -> RecordResult | None:
+    """No usable HTTP response (timeout, refused, 5xx, 429): an error, never a removal.
+
+    docs/versions.md, Errors are never removals.
+    """
+    capture = check.capture
+    if capture.status is None or capture.error or capture.status >= 500 or capture.status == 429:
+        return check.fetch_only(FetchOutcome.ERROR, capture.error or f"HTTP {capture.status}")
+    return None
+
+
+def _gone(check: _Check) -> RecordResult | None:
+    """404 or 410: a removal, once a second check confirms it.
+
+    docs/versions.md, Removals.
+    """
+    status = check.capture.status
+    if status in (404, 410):
+        return _record_removed(check.session, check.capture, check.article, f"HTTP {status}")
+    return None
+
+
+def _not_modified(check: _Check) -> RecordResult | None:
+    """304: the current version is confirmed without extraction; for a URL not archived, an error.
+
+    docs/versions.md, Short-circuits.
+    """
+    if check.capture.status != 304:
+        return None
+    article = check.article
+    if article is None:
+        return check.fetch_only(FetchOutcome.ERROR, "304 for an unknown URL")
+    current = current_version(check.session, article)
+    if current is not None:
+        current.last_seen = max(current.last_seen, check.at)
+        if current.change_kind != ChangeKind.REMOVED:
+            _clear_pending(article)
+    return check.fetch_only(FetchOutcome.NOT_MODIFIED, None, version=current)
+
+
+def _unexpected_status(check: _Check) -> RecordResult | None:
+    """Any other status but a 2xx (a 403, a 3xx that was not followed): an error.
+
+    docs/versions.md, Errors are never removals.
+    """
+    status = check.capture.status
+    assert status is not None  # no response at all: _no_usable_response
+    if not 200 <= status < 300:
+        return check.fetch_only(FetchOutcome.ERROR, f"unexpected HTTP {status}")
+    return None
+
+
+def _redirected_home(check: _Check) -> RecordResult | None:
+    """An article redirected to its site's front page is gone (a soft 404).
+
+    docs/versions.md, Removals.
+    """
+    capture = check.capture
+    if capture.final_url and is_home_page(capture.final_url) and not is_home_page(capture.url):
+        message = "redirected to the home page (soft 404)"
+        return _record_removed(check.session, capture, check.article, message, soft=True)
+    return None
+
+
+def _older_than_history(check: _Check) -> RecordResult | None:
+    """A capture older than the article's newest version: dated evidence, never spliced in.
+
+    docs/versions.md, Out-of-order captures.
+    """
+    article = check.article
+    if article is None:
+        return None
+    latest = latest_version(check.session, article.id)
+    if latest is not None and check.at < latest.first_seen:
+        return _record_out_of_order(check.session, check.capture, article, check.extractor)
+    return None
+
+
+def _same_raw_bytes(check: _Check) -> RecordResult | None:
+    """A 200 whose body hashes to the article's last capture: unchanged, without extraction.
+
+    docs/versions.md, Short-circuits.
+    """
+    article = check.article
+    if article is None:
+        return None
+    current = check.current = current_version(check.session, article)
+    if (
+        check.raw_digest is not None
+        and check.raw_digest == article.last_raw_sha256
         and current is not None
         and current.change_kind != ChangeKind.REMOVED
     ):
-        current.last_seen = max(current.last_seen, at)
+        current.last_seen = max(current.last_seen, check.at)
         _clear_pending(article)
-        return _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=current)
+        return check.fetch_only(FetchOutcome.UNCHANGED, None, version=current)
+    return None
 
-    did_extract = False
+
+def _extraction(check: _Check) -> RecordResult | None:
+    """The page is extracted (unless the capture carries its text); one that cannot be is suspect.
+
+    docs/versions.md, Suspect fetches.
+    """
+    capture = check.capture
     extracted = capture.extracted
     if extracted is None:
         if capture.raw is None:
-            return _fetch_only(session, capture, article, FetchOutcome.ERROR, "no content")
+            return check.fetch_only(FetchOutcome.ERROR, "no content")
         try:
-            extracted = extractor(capture.raw, url=fetched_url, content_type=capture.content_type)
+            extracted = check.extractor(capture.raw, url=check.fetched_url, content_type=capture.content_type)
         except ExtractionError as exc:
-            return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, str(exc))
-        did_extract = True
+            return check.fetch_only(FetchOutcome.SUSPECT, str(exc))
+        check.did_extract = True
     # Whoever extracted it (the pool, an import, a WARC), no stored field carries a character
     # XML cannot: one U+FFFF in a title would make the Atom feed ill-formed.
-    extracted = storable(extracted)
+    check.extracted = storable(extracted)
+    return None
 
-    new_article = False
-    if article is None:
-        canonical = _canonical_for(capture, extracted, fetched_key)
-        # The URLs looked up above missed; asked again in the same transaction they would miss again.
-        looked_up = (normalize_url_or_none(capture.url), fetched_key)
-        existing = None if canonical in looked_up else find_article(session, canonical)
-        if existing is not None:
-            article = _locked(session, existing)
-        else:
-            problem = assess(extracted, None)
-            if problem is not None:
-                # A wall or error page seen before any real version: no article is created.
-                return _fetch_only(session, capture, None, FetchOutcome.SUSPECT, problem)
-            article, new_article = _get_or_create_article(
-                session, canonical, at=at, source_id=capture.source_id
-            )
-        # An article this transaction created has no versions yet.
-        latest = None if new_article else latest_version(session, article.id)
-        if latest is not None and at < latest.first_seen:
-            # Another writer recorded newer states of this article meanwhile.
-            return _record_out_of_order(session, replace(capture, extracted=extracted), article, extractor)
-        current = None if new_article else current_version(session, article)
-    for url, kind in ((capture.url, "alias"), (fetched_url, "redirect")):
+
+def _new_url(check: _Check) -> RecordResult | None:
+    """A URL not archived yet: the article its canonical URL names, or a new one.
+
+    Only a page that is not suspect creates an article (docs/versions.md, Suspect fetches); the
+    canonical URL is followed on the same site only (docs/versions.md, One article per story).
+    """
+    if check.article is not None:
+        return None
+    session, capture, extracted = check.session, check.capture, check.page
+    canonical = _canonical_for(capture, extracted, check.fetched_key)
+    # The URLs looked up above missed; asked again in the same transaction they would miss again.
+    looked_up = (normalize_url_or_none(capture.url), check.fetched_key)
+    existing = None if canonical in looked_up else find_article(session, canonical)
+    if existing is not None:
+        article = _locked(session, existing)
+    else:
+        problem = health.assess(extracted, None)
+        if problem is not None:
+            # A wall or error page seen before any real version: no article is created.
+            return check.fetch_only(FetchOutcome.SUSPECT, problem)
+        article, check.new_article = _get_or_create_article(
+            session, canonical, at=check.at, source_id=capture.source_id
+        )
+    check.article = article
+    # An article this transaction created has no versions yet.
+    latest = None if check.new_article else latest_version(session, article.id)
+    if latest is not None and check.at < latest.first_seen:
+        # Another writer recorded newer states of this article meanwhile.
+        return _record_out_of_order(session, replace(capture, extracted=extracted), article, check.extractor)
+    check.current = None if check.new_article else current_version(session, article)
+    return None
+
+
+def _note_urls(check: _Check) -> RecordResult | None:
+    """Not a rule: the URLs that led to the article become its aliases, and a crawl's relevance
+    score is kept (docs/versions.md, One article per story)."""
+    article, capture = check.known, check.capture
+    for url, kind in ((capture.url, "alias"), (check.fetched_url, "redirect")):
         if normalize_url_or_none(url) not in (None, article.canonical_url):
-            _add_alias(session, article.id, url, kind, at)
-
+            _add_alias(check.session, article.id, url, kind, check.at)
     if capture.relevance is not None:
         article.relevance = capture.relevance
+    return None
 
+
+def _confirmation(check: _Check) -> RecordResult | None:
+    """The key text: furniture masked and, with a second fetch, only what both agree on.
+
+    Two fetches that agree on less than half the text are suspect
+    (docs/versions.md, Confirmation re-fetch).
+    """
+    capture, extracted = check.capture, check.page
     patterns = capture.ignore_patterns
-    ahead = capture.derived.key_for(patterns) if capture.derived is not None and not did_extract else None
-    key = ahead if ahead is not None else key_text(extracted.text, patterns)
-    second: Extracted | None = None
-    if capture.confirm is not None:
-        second = _confirming_extraction(capture, extracted, extractor, fetched_url)
-        if second is not None:
-            second = storable(second)
-            agreed = confirmed_key_text(extracted.text, second.text, patterns)
-            if len(agreed) < len(key) * MIN_AGREEMENT:
-                return _fetch_only(
-                    session, capture, article, FetchOutcome.SUSPECT, "the confirming re-fetch disagrees"
-                )
-            key = agreed
-    state = _state(extracted, key=key)
-    live = current is not None and current.change_kind != ChangeKind.REMOVED
-    # (``live`` implies ``current is not None``; the checks below repeat it for the type checker.)
+    ahead = (
+        capture.derived.key_for(patterns) if capture.derived is not None and not check.did_extract else None
+    )
+    check.key = ahead if ahead is not None else key_text(extracted.text, patterns)
+    if capture.confirm is None:
+        return None
+    second = _confirming_extraction(capture, extracted, check.extractor, check.fetched_url)
+    if second is None:
+        return None
+    check.second = second = storable(second)
+    agreed = confirmed_key_text(extracted.text, second.text, patterns)
+    if len(agreed) < len(check.key) * MIN_AGREEMENT:
+        return check.fetch_only(FetchOutcome.SUSPECT, "the confirming re-fetch disagrees")
+    check.key = agreed
+    return None
+
+
+def _same_state(check: _Check) -> RecordResult | None:
+    """The current version's state (furniture masked): unchanged.
+
+    docs/versions.md, What makes a new version; docs/versions.md, Furniture and volatile text.
+    """
+    extracted = check.page
+    check.state = state = _state(extracted, key=check.key)
+    current = check.live
+    if current is None:
+        return None
     if (
-        live
-        and current is not None
-        and second is not None
+        check.second is not None
         and _version_state(current)[1:] == state[1:]
-        and only_rotated_since(current.text, extracted.text, second.text, patterns)
+        and only_rotated_since(current.text, extracted.text, check.second.text, check.capture.ignore_patterns)
     ):
         # The current version was recorded from one fetch (a new article): its per-request
         # furniture is in its key, and the confirmed pair shows that slot rotates.
-        state = _version_state(current)
-    if live and current is not None and _version_state(current) == state:
-        current.last_seen = max(current.last_seen, at)
-        article.last_raw_sha256 = raw_digest
-        _clear_pending(article)
-        result = _fetch_only(session, capture, article, FetchOutcome.UNCHANGED, None, version=current)
-        return replace(result, extracted=did_extract)
+        check.state = state = _version_state(current)
+    if _version_state(current) == state:
+        current.last_seen = max(current.last_seen, check.at)
+        check.known.last_raw_sha256 = check.raw_digest
+        _clear_pending(check.known)
+        result = check.fetch_only(FetchOutcome.UNCHANGED, None, version=current)
+        return replace(result, extracted=check.did_extract)
+    return None
 
-    if live and extracted.encoding and extracted.encoding.replace("-", "").lower() not in ("utf8", "ascii"):
-        assert current is not None
-        misdecoded = _misdecoded(extracted, current, patterns)
-        if misdecoded is not None:
-            if misdecoded:
-                current.last_seen = max(current.last_seen, at)
-                _clear_pending(article)
-                message = f"page mis-decoded as {extracted.encoding}; repaired, it is the archived text"
-                return _fetch_only(
-                    session, capture, article, FetchOutcome.UNCHANGED, message, version=current
-                )
-            message = (
-                f"mojibake: page mis-decoded as {extracted.encoding}; not comparable with the stored text"
-            )
-            return _fetch_only(session, capture, article, FetchOutcome.SUSPECT, message)
 
-    suspicion = classify(extracted, current)
-    label: str | None = None
-    if suspicion is not None:
-        if suspicion.label == "soft-404" and current is not None:
-            return _record_removed(session, capture, article, suspicion.message, soft=True)
-        if suspicion.label == "lossy" and live:
-            assert current is not None
-            if lossy_matches(key, key_text(current.text, patterns)):
-                current.last_seen = max(current.last_seen, at)
-                _clear_pending(article)
-                return _fetch_only(
-                    session,
-                    capture,
-                    article,
-                    FetchOutcome.UNCHANGED,
-                    "lossy decoding of the archived text (not an edit)",
-                    version=current,
-                )
-        if not (suspicion.confirmable and live) or not _confirmed(article, suspicion.label, state, at):
-            result = _fetch_only(session, capture, article, FetchOutcome.SUSPECT, suspicion.message)
-            if article.pending_label == suspicion.label:
-                _recheck_soon(article, at)
-            return result
-        label = suspicion.label  # the same suspect state on consecutive checks: it is real
+def _encoding_damage(check: _Check) -> RecordResult | None:
+    """Mis-decoded text that, repaired, is the archived text: unchanged; mojibake: suspect.
 
+    docs/versions.md, Encoding damage.
+    """
+    extracted, current = check.page, check.live
+    encoding = extracted.encoding
+    if current is None or not encoding or encoding.replace("-", "").lower() in ("utf8", "ascii"):
+        return None
+    misdecoded = health.misdecoded(extracted, current, check.capture.ignore_patterns)
+    if misdecoded is None:
+        return None
+    if misdecoded:
+        current.last_seen = max(current.last_seen, check.at)
+        _clear_pending(check.known)
+        message = f"page mis-decoded as {encoding}; repaired, it is the archived text"
+        return check.fetch_only(FetchOutcome.UNCHANGED, message, version=current)
+    message = f"mojibake: page mis-decoded as {encoding}; not comparable with the stored text"
+    return check.fetch_only(FetchOutcome.SUSPECT, message)
+
+
+def _suspect(check: _Check) -> RecordResult | None:
+    """Walls, error pages, collapsed text: no version until the next check sees the same state.
+
+    docs/versions.md, Suspect fetches. A soft 404 of a known article is a removal
+    (docs/versions.md, Removals); lossy decoding of the archived text is no edit
+    (docs/versions.md, Encoding damage).
+    """
+    article, current, live = check.known, check.current, check.live
+    suspicion = health.classify(check.page, current)
+    if suspicion is None:
+        return None
+    if suspicion.label == "soft-404" and current is not None:
+        return _record_removed(check.session, check.capture, article, suspicion.message, soft=True)
+    if suspicion.label == "lossy" and live is not None:
+        if lossy_matches(check.key, key_text(live.text, check.capture.ignore_patterns)):
+            live.last_seen = max(live.last_seen, check.at)
+            _clear_pending(article)
+            message = "lossy decoding of the archived text (not an edit)"
+            return check.fetch_only(FetchOutcome.UNCHANGED, message, version=live)
+    if not (suspicion.confirmable and live is not None) or not _confirmed(
+        article, suspicion.label, check.page_state, check.at
+    ):
+        result = check.fetch_only(FetchOutcome.SUSPECT, suspicion.message)
+        if article.pending_label == suspicion.label:
+            _recheck_soon(article, check.at)
+        return result
+    check.label = suspicion.label  # the same suspect state on consecutive checks: it is real
+    return None
+
+
+def _accepted(check: _Check) -> RecordResult | None:
+    """Not a rule: a fetch that gets this far cancels a pending removal or suspect state
+    (docs/versions.md, Removals), and its validators are kept for the next conditional GET
+    (docs/versions.md, Short-circuits)."""
+    article, capture = check.known, check.capture
     _clear_pending(article)
     if capture.etag or capture.last_modified:
         article.etag, article.last_modified = capture.etag, capture.last_modified
-    article.last_raw_sha256 = raw_digest
+    article.last_raw_sha256 = check.raw_digest
+    return None
 
+
+def _return_to_earlier(check: _Check) -> RecordResult | None:
+    """A return to an earlier state is flagged; once the page has gone back, alternating adds no versions.
+
+    docs/versions.md, Flip-flops.
+    """
+    current = check.live
+    if current is None:
+        return None
+    article = check.known
+    # A confirmed suspect state too: while the page shows an older version (current_seq),
+    # a collapse back to the latest version's state is that version again, not a copy of it.
+    earlier = _earlier_version_with(check.session, article, check.page_state, current)
+    if earlier is None:
+        return None
+    if article.current_seq is not None or any(f.startswith("revert-to:") for f in current.flags):
+        result = _flip_flop(check.session, check.capture, article, current, earlier, check.raw_digest)
+        return replace(result, extracted=check.did_extract)
+    if check.label is None:
+        check.revert_to = earlier.seq
+    return None
+
+
+def _new_version(check: _Check) -> RecordResult:
+    """Anything else is a new version, linked to its republished copies.
+
+    docs/versions.md, What makes a new version; docs/versions.md, Republication links.
+    """
+    session, capture, article, extracted = check.session, check.capture, check.known, check.page
+    current, label, key = check.current, check.label, check.key
     if current is None:
         kind = ChangeKind.FIRST
     elif current.change_kind == ChangeKind.REMOVED:
         kind = ChangeKind.RESTORED
-    elif current.text_sha256 != state[0]:
+    elif current.text_sha256 != check.page_state[0]:
         kind = ChangeKind.TEXT
     else:
         kind = ChangeKind.METADATA
@@ -544,38 +734,30 @@ def record_fetch(
         flags.append(GUESSED_DATES)
     if label is not None:
         flags.append(label)
-    if live:
-        # A confirmed suspect state too: while the page shows an older version (current_seq),
-        # a collapse back to the latest version's state is that version again, not a copy of it.
-        assert current is not None
-        earlier = _earlier_version_with(session, article, state, current)
-        if earlier is not None:
-            if article.current_seq is not None or any(f.startswith("revert-to:") for f in current.flags):
-                return replace(
-                    _flip_flop(session, capture, article, current, earlier, raw_digest), extracted=did_extract
-                )
-            if label is None:
-                flags.append(f"revert-to:{earlier.seq}")
+    if check.revert_to is not None:
+        flags.append(f"revert-to:{check.revert_to}")
 
     blob_digest = (
-        put_blob(session, capture.raw, raw_digest, compressed=_compressed(capture))
+        put_blob(session, capture.raw, check.raw_digest, compressed=_compressed(capture))
         if capture.raw is not None
         else None
     )
-    version = _add_version(session, article, extracted, kind, at, blob_digest, flags, key=key)
+    version = _add_version(session, article, extracted, kind, check.at, blob_digest, flags, key=key)
     article.status = ArticleStatus.LIVE
-    article.last_changed = at
+    article.last_changed = check.at
     article.current_seq = None
     if label is None and kind != ChangeKind.METADATA:
-        ready = capture.derived.dedup_for(key) if capture.derived is not None and not did_extract else None
+        ready = (
+            capture.derived.dedup_for(key) if capture.derived is not None and not check.did_extract else None
+        )
         dedup.index_version(session, article, version, key, precomputed=ready)
-    result = _fetch_only(session, capture, article, FetchOutcome.NEW_VERSION, None, version=version)
+    result = check.fetch_only(FetchOutcome.NEW_VERSION, None, version=version)
     return replace(
         result,
         version_seq=version.seq,
         change_kind=kind,
-        new_article=new_article,
-        extracted=did_extract,
+        new_article=check.new_article,
+        extracted=check.did_extract,
         flags=tuple(flags),
     )
 
@@ -591,29 +773,6 @@ def raw_sha256_of(capture: Capture) -> str | None:
 
 def _compressed(capture: Capture) -> bytes | None:
     return capture.derived.compressed if capture.derived is not None else None
-
-
-_MOJIBAKE = re.compile("Ã[\u0080-\u00bf]|â€|Â[\u00a0-\u00bf]")
-
-
-def _misdecoded(extracted: Extracted, current: Version, patterns: tuple[str, ...]) -> bool | None:
-    """UTF-8 bytes decoded with a legacy codec (one bad byte makes detection pick cp1252).
-
-    True: repaired, it says what the current version says; False: mojibake that is not
-    comparable (never an edit); None: no sign of mis-decoding.
-    """
-    assert extracted.encoding is not None
-    try:
-        repaired = extracted.text.encode(extracted.encoding).decode("utf-8", errors="replace")
-    except (UnicodeError, LookupError):
-        return None
-    if repaired == extracted.text:
-        return None
-    if lossy_matches(key_text(repaired, patterns), key_text(current.text, patterns)):
-        return True
-    if len(_MOJIBAKE.findall(extracted.text)) >= 2 and not _MOJIBAKE.search(current.text):
-        return False
-    return None
 
 
 def _confirming_extraction(

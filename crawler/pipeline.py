@@ -22,9 +22,10 @@ from archive.candidates import Verdict, add_candidate
 from archive.db import insert_ignore
 from archive.derive import Derived
 from archive.extract import Extracted, ExtractionError
+from archive.health import assess
 from archive.lookups import normalize_url_or_none
 from archive.models import FetchOutcome, SkippedURL
-from archive.store import Capture, RecordResult, add_link_alias, assess
+from archive.store import Capture, RecordResult, add_link_alias
 from crawler.extraction import ExtractionPool
 from crawler.relevance import Score
 from crawler.state import CrawlState

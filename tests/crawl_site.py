@@ -24,7 +24,7 @@ from typing import Any
 from corpus_data import eval_pages, nyt_captures
 
 from archive.extract import extract
-from archive.store import assess
+from archive.health import assess
 from crawler.relevance import split_text
 
 
