@@ -399,8 +399,16 @@ class BackendLoop:
 
     def start(self) -> subprocess.Popen[bytes]:
         log = (self.work / "crawl.log").open("wb")  # a file, not a pipe: a full pipe would stall the crawl
+        # Started in the lane's own directory: ``python -m`` puts the working directory first on
+        # sys.path, so a crawl started from a checkout would import that (changing) checkout and
+        # not the copy on PYTHONPATH.
         proc = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=log, env=self.env, start_new_session=True
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=self.env,
+            start_new_session=True,
+            cwd=self.work,
         )
         log.close()
         return proc
