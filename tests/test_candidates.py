@@ -209,6 +209,7 @@ NEAR_PAGE = "trafilatura-evaldata/tests/eval/hpd.de-Homosexuellenhass.html.gz"
 OFF_PAGE = "trafilatura-evaldata/tests/eval/lapresse.tn.parite.html.gz"
 
 
+@pytest.mark.slow  # two real crawls
 def test_a_crawl_keeps_candidates_as_text_and_does_not_refetch_them(
     db_url: str, site: Site, corpus: Path, relevance: Relevance, tmp_path: Path
 ) -> None:

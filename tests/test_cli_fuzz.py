@@ -295,6 +295,7 @@ def stubs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wayback.Backfiller, "backfill", reached)
 
 
+@pytest.mark.slow  # hundreds of generated command lines
 def test_odd_arguments_never_give_a_traceback(
     fuzz_archive: Archive, scratch: Path, stubs: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

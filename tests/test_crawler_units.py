@@ -291,6 +291,7 @@ def test_scrapy_settings_are_derived_in_one_place() -> None:
 # Extraction pool and revisit planning
 
 
+@pytest.mark.slow  # waits out a real extraction time limit
 def test_extraction_pool_timeout_replaces_the_pool() -> None:
     import asyncio
 

@@ -83,6 +83,7 @@ def test_metadata_and_text_meet_the_gold_gate(corpus: Path) -> None:
     assert rate["without"] <= MAX_BOILERPLATE_LEAK
 
 
+@pytest.mark.slow  # extracts every non-UTF-8 corpus page
 def test_non_utf8_pages_decode_without_loss(corpus: Path) -> None:
     legacy = []
     for page in eval_pages(corpus):

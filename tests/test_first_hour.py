@@ -181,6 +181,7 @@ def test_import_of_gzip_data_without_gz_suffix_says_so(db_url: str, tmp_path: Pa
     assert f"{renamed} line 1: not a JSON Lines file: gzip-compressed data (name it .gz)" in result.output
 
 
+@pytest.mark.slow  # an import-warc process per sample file
 @pytest.mark.parametrize(
     "name",
     [
@@ -233,6 +234,7 @@ def nyt_history_file(corpus: Path, path: Path) -> str:
     raise AssertionError("no NYT history with two texts in the corpus")
 
 
+@pytest.mark.slow  # starts every read-only command in its own process
 def test_read_only_commands_do_not_import_the_crawler_or_extractor(
     db_url: str, tmp_path: Path, corpus: Path
 ) -> None:

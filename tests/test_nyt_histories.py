@@ -38,6 +38,7 @@ def nyt_jsonl(corpus: Path, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # imports all 704 NYT captures
 def test_import_collapses_captures_into_real_versions(
     archive: Archive, corpus: Path, nyt_jsonl: Path
 ) -> None:

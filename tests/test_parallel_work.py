@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from corpus_data import eval_pages, nyt_slugs, write_nyt_jsonl
 from sqlalchemy import select
@@ -127,6 +128,7 @@ def test_derived_data_from_a_worker_records_what_the_store_derives_itself(
     assert len(got["signatures"]) >= len(raws)
 
 
+@pytest.mark.slow  # a WARC import twice, one on a process pool
 def test_import_warc_on_a_process_pool_records_what_an_inline_import_does(
     db_url: str, tmp_path: Path, corpus: Path
 ) -> None:

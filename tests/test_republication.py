@@ -132,6 +132,7 @@ def test_republished_copies_with_different_furniture_are_linked(archive: Archive
     assert not unrelated_linked and not wrong
 
 
+@pytest.mark.slow  # re-indexes the whole republication corpus
 def test_versions_indexed_with_the_older_banding_are_still_found(archive: Archive, built: Corpus) -> None:
     """An archive indexed before (20 bands x 6 rows) keeps its rows; a new copy still finds them."""
     first, second = built.pairs[0]

@@ -318,6 +318,7 @@ def _refused(result: dict[str, Any], url: str) -> str | None:
     return result["results"][url].get("reason")
 
 
+@pytest.mark.slow  # a real crawl per robots.txt case
 def test_robots_compliance_matrix(tmp_path: Path) -> None:
     """A8: 10 robots.txt behaviours; 0 requests ever reach a disallowed path."""
     ua_rules = (
@@ -491,6 +492,7 @@ def test_canary_counts_when_private_networks_are_allowed(tmp_path: Path) -> None
         assert all(result["results"][u]["body"] == "canary" for u in urls)
 
 
+@pytest.mark.slow  # waits out real size and time limits
 def test_size_time_and_truncation_limits(tmp_path: Path) -> None:
     """A1 tarpit, A2 huge/endless bodies, A3 decompression bombs, A9 truncated body."""
     with HostileSite() as site:

@@ -205,6 +205,7 @@ def _outcome(archive: Archive, raw: str) -> set[str] | str:
             return f"refused: {exc}"
 
 
+@pytest.mark.slow  # every query on both backends over the NYT corpus
 def test_or_not_and_phrases_mean_the_same_on_both_backends(
     request: pytest.FixtureRequest, corpus: Path, tmp_path: Path
 ) -> None:
