@@ -60,6 +60,14 @@ def corpus() -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def guardian(corpus: Path) -> bytes:
+    """The raw bytes of a real Guardian article of the corpus (trafilatura's evaluation data)."""
+    from corpus_data import eval_pages
+
+    return next(p for p in eval_pages(corpus) if p.path.name == "theguardian.com.academics.html.gz").raw()
+
+
 # ---------------------------------------------------------------------------------------------
 # Clock
 

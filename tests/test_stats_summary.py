@@ -7,17 +7,17 @@ figures counted afresh from the versions."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from corpus_data import EvalPage, eval_pages, nyt_slugs, write_nyt_jsonl
+from corpus_data import nyt_slugs, write_nyt_jsonl
 from sqlalchemy import inspect, select
+from test_urls_and_duplicates import at
+from test_versioning_rules import old_extractor
 
 from archive.db import Archive, downgrade, make_engine
-from archive.extract import Extracted, extract
 from archive.importer import import_jsonl
 from archive.models import ArticleChangeSummary, ChangeKind, Version
 from archive.rederive import rederive
@@ -26,20 +26,8 @@ from archive.store import Capture, record
 from archive.transfer import copy_archive
 from mediawatch.cli import cli
 
-GUARDIAN = "theguardian.com.academics.html.gz"
 URL = "https://www.theguardian.com/education/2020/jan/20/thousands-of-uk-academics-treated-as-second-class-citizens"
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 EPOCH = "2000-01-01"
-
-
-@pytest.fixture(scope="module")
-def guardian(corpus: Path) -> bytes:
-    page: EvalPage = next(p for p in eval_pages(corpus) if p.path.name == GUARDIAN)
-    return page.raw()
-
-
-def at(hours: float) -> datetime:
-    return T0 + timedelta(hours=hours)
 
 
 def shown(url: str) -> dict[str, dict[str, Any]]:
@@ -123,18 +111,6 @@ def test_summary_follows_edits_flip_flops_removals_and_restorations(
     assert restored.change_kind == ChangeKind.RESTORED
     row = assert_fresh(archive)["(no source)"]
     assert (row["removals"], row["restorations"], row["edits"]) == (1, 1, 1)
-
-
-def old_extractor(raw: bytes, **kwargs: object) -> Extracted:
-    extracted = extract(raw, **kwargs)  # type: ignore[arg-type]
-    return Extracted(
-        text=extracted.text + "\nHome World Business Culture Opinion Sport Weather",
-        title=extracted.title,
-        byline=extracted.byline,
-        published=extracted.published,
-        modified=extracted.modified,
-        extractor="old-extractor 0.1",
-    )
 
 
 def test_summary_follows_a_rederivation(archive: Archive, guardian: bytes) -> None:

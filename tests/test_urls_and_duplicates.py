@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from corpus_data import EvalPage, eval_pages
+from corpus_data import eval_pages
 from sqlalchemy import func, select
 
 from archive.db import Archive
@@ -25,7 +25,6 @@ from archive.store import Capture, record
 from archive.volatile import key_text
 from mediawatch.cli import cli
 
-GUARDIAN = "theguardian.com.academics.html.gz"
 U = "https://www.theguardian.com/education/2020/jan/20/thousands-of-uk-academics-treated-as-second-class-citizens"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 VARIANTS = [
@@ -65,12 +64,6 @@ VARIANTS = [
     U.replace("https://", "http://"),
     U.replace("https://www.", "https://"),
 ]
-
-
-@pytest.fixture(scope="module")
-def guardian(corpus: Path) -> bytes:
-    page: EvalPage = next(p for p in eval_pages(corpus) if p.path.name == GUARDIAN)
-    return page.raw()
 
 
 def at(hours: float) -> datetime:
