@@ -7,9 +7,11 @@ import os
 from alembic import context
 
 from archive.db import make_engine
-from archive.models import Base
+from archive.models import Base, declare_partial_indexes
 
 config = context.config
+# The partial indexes are declared only where the schema is compared (archive.models says why).
+declare_partial_indexes()
 target_metadata = Base.metadata
 
 # Objects written by hand in migration 0003_search: full-text search (FTS5 virtual table and its

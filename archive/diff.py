@@ -8,8 +8,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from rapidfuzz import fuzz
-
 from archive.serialize import json_field
 
 _TOKEN = re.compile(r"\S+|\n")
@@ -275,6 +273,10 @@ def _row(kind: RowKind, old_i: int | None, new_i: int | None, old: str, new: str
 
 
 def _similarity(a: str, b: str) -> float:
+    # Imported here: the read-only commands import this module for its types and labels, and
+    # rapidfuzz's native modules would add to every command's start-up.
+    from rapidfuzz import fuzz
+
     return float(fuzz.ratio(a, b))
 
 

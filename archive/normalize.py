@@ -12,8 +12,6 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from w3lib.url import canonicalize_url
-
 # Zero-width and invisible formatting characters that never change what a reader sees.
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 # Characters XML 1.0 cannot carry: C0 controls other than tab, newline and carriage return,
@@ -176,7 +174,10 @@ def normalize_url(url: str) -> str:
     query = urlencode(
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     )
-    # canonicalize_url percent-encodes consistently and sorts the query.
+    # canonicalize_url percent-encodes consistently and sorts the query. Imported here: w3lib
+    # pulls in urllib.request, which a read-only command that takes no URL never needs.
+    from w3lib.url import canonicalize_url
+
     return canonicalize_url(urlunsplit((scheme, netloc, path, query, "")))
 
 

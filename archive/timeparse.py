@@ -13,8 +13,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from dateutil import parser as dateparser
-
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 MAX_DURATION = timedelta(days=36500)  # a century: longer than any archive
@@ -44,6 +42,10 @@ def parse_moment(value: Any) -> datetime:
     """An ISO 8601 date or date-time -> an aware UTC datetime (no zone means UTC)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected an ISO 8601 date or time")
+    # Imported here, not at the top: most commands never parse a date, and dateutil's parser
+    # module is among the heaviest of a read-only command's imports.
+    from dateutil import parser as dateparser
+
     try:
         parsed = dateparser.isoparse(value.strip())
         moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -7,8 +7,15 @@ the same run, so the ratio holds on a loaded machine where the seconds do not.
 The archive: three NYT article histories from the shared corpus (a few versions each),
 imported into a temporary SQLite file.
 
-Usage: uv run python bench/cli_startup.py [--rounds 5] [--articles 3]
+Usage: uv run python bench/cli_startup.py [--rounds 5] [--articles 3] [--wheel]
 Prints, for each command, the median wall and CPU seconds and their ratios to `--help`.
+
+Run from the checkout, `uv run` imports the project's own modules from source: uv precompiles
+the installed libraries (`[tool.uv] compile-bytecode`), but not an editable project, and where
+PYTHONDONTWRITEBYTECODE is set Python compiles those modules again at every start. `--wheel`
+also builds the wheel, installs it with its locked dependencies into a fresh virtual
+environment with bytecode compiled (as `pip` or `uv tool install` do), and times that copy too:
+what a user who installed mediawatch waits for.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from conftest import corpus_root  # noqa: E402
 from corpus_data import nyt_captures, nyt_slugs  # noqa: E402
 
 
-def timed(argv: list[str], rounds: int) -> tuple[float, float]:
+def timed(python: str, argv: list[str], rounds: int) -> tuple[float, float]:
     """Median wall seconds and median CPU seconds (user + system) of ``mediawatch ARGV``.
 
     The CPU time is steadier than the wall time on a machine other people are loading too.
@@ -40,7 +47,7 @@ def timed(argv: list[str], rounds: int) -> tuple[float, float]:
     for _ in range(rounds):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "mediawatch", *argv], capture_output=True, text=True)
+        proc = subprocess.run([python, "-m", "mediawatch", *argv], capture_output=True, text=True, cwd=os.sep)
         walls.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -53,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--articles", type=int, default=3)
+    parser.add_argument("--wheel", action="store_true", help="also time an installed wheel")
     args = parser.parse_args()
     corpus = corpus_root()
     if corpus is None:
@@ -91,12 +99,36 @@ def main() -> None:
             f"python {sys.version.split()[0]}, PYTHONDONTWRITEBYTECODE={no_pyc}, "
             f"site-packages compiled: {compiled}"
         )
-        base_wall, base_cpu = timed(["--help"], args.rounds)
-        print(f"{'command':<10} {'wall':>7} {'ratio':>6} {'cpu':>7} {'ratio':>6}")
-        print(f"{'--help':<10} {base_wall:6.2f}s {1:6.2f} {base_cpu:6.2f}s {1:6.2f}")
-        for command in commands:
-            wall, cpu = timed([*command, "--db", db], args.rounds)
-            print(f"{command[0]:<10} {wall:6.2f}s {wall / base_wall:6.2f} {cpu:6.2f}s {cpu / base_cpu:6.2f}")
+        pythons = {"checkout (uv run)": sys.executable}
+        if args.wheel:
+            pythons["installed wheel"] = installed_wheel(Path(tmp))
+        for label, python in pythons.items():
+            print(f"\n{label}: {python}")
+            base_wall, base_cpu = timed(python, ["--help"], args.rounds)
+            print(f"{'command':<10} {'wall':>7} {'ratio':>6} {'cpu':>7} {'ratio':>6}")
+            print(f"{'--help':<10} {base_wall:6.2f}s {1:6.2f} {base_cpu:6.2f}s {1:6.2f}")
+            for command in commands:
+                wall, cpu = timed(python, [*command, "--db", db], args.rounds)
+                ratios = f"{wall / base_wall:6.2f} {cpu:6.2f}s {cpu / base_cpu:6.2f}"
+                print(f"{command[0]:<10} {wall:6.2f}s {ratios}")
+
+
+def installed_wheel(tmp: Path) -> str:
+    """Build the wheel, install it (locked dependencies, bytecode compiled) in a fresh venv."""
+    root = Path(__file__).resolve().parent.parent
+    steps = [
+        ["uv", "build", "--wheel", "--out-dir", str(tmp / "dist"), str(root)],
+        ["uv", "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project"]
+        + ["-o", str(tmp / "req.txt")],
+        ["uv", "venv", "--quiet", "--python", sys.executable, str(tmp / "venv")],
+    ]
+    for step in steps:
+        subprocess.run(step, check=True, capture_output=True, cwd=root)
+    wheel = next((tmp / "dist").glob("mediawatch-*.whl"))
+    python = str(tmp / "venv" / "bin" / "python")
+    install = ["uv", "pip", "install", "--quiet", "--compile-bytecode", "--python", python]
+    subprocess.run([*install, "-r", str(tmp / "req.txt"), str(wheel)], check=True, capture_output=True)
+    return python
 
 
 if __name__ == "__main__":

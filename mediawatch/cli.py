@@ -16,11 +16,10 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -28,6 +27,9 @@ from archive.errors import InputError, Interrupted, MediawatchError
 from archive.serialize import json_text
 from archive.textsafe import control_safe as terminal_safe
 from mediawatch.progress import logs_above_the_bar
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -503,6 +505,9 @@ class _progress:
         console = Console(stderr=True)
         if not console.is_terminal:
             return lambda done, total: None
+        # Imported only when a bar is drawn: the read-only commands never draw one.
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

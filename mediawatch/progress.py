@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from crawler.progress import CrawlProgress
 
 
@@ -64,6 +65,9 @@ class CrawlProgressBar:
         console = self.console or Console(stderr=True)
         if not self.enabled or not console.is_terminal:
             return None
+        # Imported only when a bar is drawn (every command imports this module).
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.bar = bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
