@@ -147,10 +147,23 @@ class ExtractionPool:
         return self._executor if self._executor is not None else process_pool(self.workers, self.score)
 
     def warm(self) -> None:
-        """Start every worker now (not while the first pages wait)."""
-        futures = [self._pool.submit(_warm_up) for _ in range(self.workers)]
-        for f in futures:
-            f.result()
+        """Start every worker now (not while the first pages wait).
+
+        A worker that dies meanwhile (the kernel's OOM killer, a SIGKILL) breaks the pool as it
+        would during a page: a new pool, one more try — the crawl starts rather than failing
+        with a dead worker's error before its first page."""
+        for attempt in (1, 2):
+            pool = self._pool
+            try:
+                futures = [pool.submit(_warm_up) for _ in range(self.workers)]
+                for f in futures:
+                    f.result()
+                return
+            except BrokenProcessPool:
+                logger.warning("an extraction worker died while starting; restarting the pool")
+                self._restart(pool)
+                if attempt == 2:
+                    raise ExtractionError("extraction worker died while starting") from None
 
     async def extract(self, raw: bytes, *, url: str | None, content_type: str | None) -> Extracted:
         return await self._run(self.func, raw, url, content_type, url=url)

@@ -319,6 +319,29 @@ def test_extraction_pool_timeout_replaces_the_pool() -> None:
         pool.close()
 
 
+def test_extraction_pool_starts_again_when_a_worker_died_while_starting(guardian: bytes) -> None:
+    """A worker killed while the pool warms up (the OOM killer, a SIGKILL) does not fail the
+    crawl before its first page: the pool is replaced and the pages are extracted."""
+    import asyncio
+    import os
+    import signal
+
+    from archive.extract import extract
+    from crawler.extraction import ExtractionPool
+
+    pool = ExtractionPool(1, timeout=60.0)
+    try:
+        pool.warm()
+        (worker,) = pool.executor._processes  # type: ignore[attr-defined]  # the executor's own pids
+        os.kill(worker, signal.SIGKILL)
+        pool.warm()  # as a crawl starting on this pool would
+        assert pool.restarts == 1
+        extracted = asyncio.run(pool.extract(guardian, url=None, content_type=None))
+        assert extracted.text == extract(guardian).text
+    finally:
+        pool.close()
+
+
 def test_revisit_plan_due_all_none(tmp_path: Path) -> None:
     from datetime import timedelta
 
