@@ -593,7 +593,10 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
         ((source_id, counts) for source_id, counts in figures.items() if counts[0]),
         key=lambda row: (-row[1][0], -1 if row[0] is None else row[0]),
     )[:MAX_OUTLETS]
-    percentiles = _first_edit_percentiles(session, since, {src: c[1] for src, c in rows if c[1]})
+    edited_under = OUTLET_COUNTS.index(FIRST_EDIT_UNDER[0])
+    percentiles = _first_edit_percentiles(
+        session, since, {src: (c[1], c[edited_under:]) for src, c in rows if c[1]}
+    )
     republished = _republications(session, since)
     names: dict[int, str] = {i: n for i, n in session.execute(select(Source.id, Source.name))}
     out = []
@@ -631,21 +634,27 @@ def _buckets(edited: int, under: list[int]) -> tuple[int, ...]:
 
 
 def _first_edit_percentiles(
-    session: Session, since: datetime | None, edited: dict[int | None, int]
+    session: Session, since: datetime | None, edited: dict[int | None, tuple[int, Sequence[int]]]
 ) -> dict[int | None, tuple[float | None, float | None]]:
     """Median and 90th percentile of the time to first edit of each outlet's edited articles (of
     the cohort), nearest rank: the smallest delay with at least p % of the delays at or under it,
-    that is the delay at rank ceil(n × p / 100). Each is one step into the outlet's part of
-    ix_article_change_summary_edited (source, delay), which is ordered by delay already."""
+    that is the delay at rank ceil(n × p / 100). ``edited`` gives, per outlet, n and how many of
+    the delays are under each bound of DELAY_BUCKETS. Each percentile is one step into the
+    outlet's part of ix_article_change_summary_edited (source, delay), which is ordered by delay
+    already: straight to the first delay at or over the highest bound with fewer than rank delays
+    under it, then the rest of the rank counted from there."""
     pv = ArticleChangeSummary.__table__.c
     in_window = [pv.article_first_seen >= since] if since is not None else []
     # The index's own condition, inline: SQLite uses a partial index only for a query whose
     # condition implies the index's, which a bound parameter does not.
     edited_only = pv.edits > literal_column("0")
+    bounds = [bound for _, bound in DELAY_BUCKETS if bound is not None]
     parts = []
-    for source_id, n in edited.items():
+    for source_id, (n, under) in edited.items():
         for percent in (50, 90):
             rank = -(-n * percent // 100)
+            below = [(bound, count) for bound, count in zip(bounds, under, strict=True) if count < rank]
+            bound, skipped = below[-1] if below else (None, 0)
             parts.append(
                 select(
                     literal(-1 if source_id is None else source_id, Integer).label("source"),
@@ -654,11 +663,12 @@ def _first_edit_percentiles(
                     .where(
                         pv.source_id.is_(None) if source_id is None else pv.source_id == source_id,
                         edited_only,
+                        *([pv.first_edit_delay >= bound] if bound is not None else []),
                         *in_window,
                     )
                     .order_by(pv.first_edit_delay)
                     .limit(1)
-                    .offset(rank - 1)
+                    .offset(rank - skipped - 1)
                     .scalar_subquery()
                     .label("delay"),
                 )

@@ -71,13 +71,14 @@ def copy_archive(source_url: str | None, target_url: str, *, force: bool = False
                 )
             for table in reversed(_tables()):
                 dst.execute(table.delete())
+            stale = Base.metadata.tables[StaleSummaryDay.__tablename__]
             for table in _tables():
-                if table.name != StaleSummaryDay.__tablename__:
+                if table is not stale:
                     _copy_table(src, dst, table)
             # The target's triggers marked every copied day stale; the copy keeps the source's
             # own marks instead, with the day summaries copied as they were.
-            dst.execute(StaleSummaryDay.__table__.delete())
-            _copy_table(src, dst, StaleSummaryDay.__table__)
+            dst.execute(stale.delete())
+            _copy_table(src, dst, stale)
             if dst.dialect.name == "postgresql":
                 _reset_sequences(dst)
             copied, expected = _counts(dst), _counts(src)
