@@ -136,8 +136,8 @@ class Source(Base):
 class Article(Base):
     __tablename__ = "article"
     # The statistics count each outlet's articles first captured in a window (the days not in
-    # outlet_day_summary, and its recount) from this index alone (docs/statistics.md, How the
-    # figures stay fast).
+    # outlet_day_summary, and its recount) from this index alone
+    # (docs/statistics.md, How the figures stay fast).
     __table_args__ = (Index("ix_article_source_id_first_seen", "source_id", "first_seen"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
