@@ -4,7 +4,8 @@
 so cron, the scheduler and a person at a terminal can never run two at once against one archive
 (a second start exits 75 and touches nothing), and each leaves exactly one ``crawl_run`` row
 whatever happens: ``completed``, ``failed`` with its one-line reason, ``interrupted``, or — if
-the process dies — ``abandoned`` when the next job starts (docs/running.md, Runs).
+the process dies — ``abandoned`` when the next job starts (docs/running.md, Runs). A job that
+completes ends by recounting the statistics' day summaries of the days it wrote to.
 ``db copy`` takes the same lock on both archives and records itself in the target with the
 copied rows (archive/transfer.py): a running row there would be replaced by the copy.
 """
@@ -56,6 +57,11 @@ def job(
         with stop_on_signals(), Archive(db_url) as archive:
             with recorded_run(archive, command=command, trigger=trigger) as run:
                 yield archive, run
+                from archive.stats import recount_stale_days
+
+                # Once per job, not per written page: the day summaries of the days the job
+                # wrote to are recounted (docs/statistics.md, How the figures stay fast).
+                recount_stale_days(archive.engine)
 
 
 def import_files(

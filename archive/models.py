@@ -7,13 +7,14 @@ Every schema change is an Alembic migration (``alembic/versions``); CI runs
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -135,8 +136,9 @@ class Source(Base):
 
 class Article(Base):
     __tablename__ = "article"
-    # The statistics count each outlet's articles first captured in a window from this index
-    # alone (docs/statistics.md, How the figures stay fast).
+    # The statistics count each outlet's articles first captured in a window (the days not in
+    # outlet_day_summary, and its recount) from this index alone
+    # (docs/statistics.md, How the figures stay fast).
     __table_args__ = (Index("ix_article_source_id_first_seen", "source_id", "first_seen"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -431,6 +433,71 @@ class ArticleChangeSummary(Base):
     first_edit: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the first edit's first capture
     # Seconds from the article's first capture to its first edit (computed once here, not per page).
     first_edit_delay: Mapped[float | None] = mapped_column(Float)
+
+
+class OutletDaySummary(Base):
+    """What the articles of one outlet first captured on one UTC day add up to: the per-outlet
+    statistics sum these rows (at most outlets × days) instead of one row per changed article
+    (docs/statistics.md, How the figures stay fast).
+
+    Recounted, never incremented, from ``article`` and ``article_change_summary`` for the days
+    listed in ``stale_summary_day``, once at the end of each job (and by the migration and
+    ``db copy``); until then the statistics count a stale day from the rows themselves."""
+
+    __tablename__ = "outlet_day_summary"
+    __table_args__ = (Index("ix_outlet_day_summary_day_source_id", "day", "source_id"),)
+
+    # A surrogate key: the article's outlet may be none. No foreign key on the outlet: only the
+    # recount writes these rows (a source's deletion marks its days stale instead, by trigger),
+    # so no other writer ever waits on them or makes the recount wait.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date)  # the UTC day of the articles' first capture
+    articles: Mapped[int] = mapped_column(Integer)
+    edited: Mapped[int] = mapped_column(Integer)  # articles with at least one edit
+    edits: Mapped[int] = mapped_column(Integer)
+    substantive: Mapped[int] = mapped_column(Integer)
+    corrections: Mapped[int] = mapped_column(Integer)
+    updates: Mapped[int] = mapped_column(Integer)
+    removals: Mapped[int] = mapped_column(Integer)
+    restorations: Mapped[int] = mapped_column(Integer)
+    # Edited articles whose first edit came less than this long after their first capture.
+    first_edit_under_1h: Mapped[int] = mapped_column(Integer)
+    first_edit_under_6h: Mapped[int] = mapped_column(Integer)
+    first_edit_under_24h: Mapped[int] = mapped_column(Integer)
+    first_edit_under_3d: Mapped[int] = mapped_column(Integer)
+    first_edit_under_7d: Mapped[int] = mapped_column(Integer)
+
+
+class DaySummary(Base):
+    """The per-day statistics of one UTC day: new articles, edits by label and removals dated by
+    their first capture, failed fetches. Recounted like ``outlet_day_summary``."""
+
+    __tablename__ = "day_summary"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    new_articles: Mapped[int] = mapped_column(Integer)
+    edits_substantive: Mapped[int] = mapped_column(Integer)
+    edits_minor: Mapped[int] = mapped_column(Integer)
+    edits_cosmetic: Mapped[int] = mapped_column(Integer)
+    edits_none: Mapped[int] = mapped_column(Integer)
+    edits_unlabelled: Mapped[int] = mapped_column(Integer)
+    removals: Mapped[int] = mapped_column(Integer)
+    failed_fetches: Mapped[int] = mapped_column(Integer)
+
+
+class StaleSummaryDay(Base):
+    """A UTC day whose ``outlet_day_summary`` and ``day_summary`` rows may be out of date.
+
+    Written by the database itself (triggers on ``article``, ``article_change_summary``,
+    ``version_change``, ``fetch`` and ``source``), one row per written row that changes a day's
+    figures: a plain insert, never an update of a shared row, so concurrent writers never wait on
+    each other here. The recount at the end of a job deletes the rows it has seen."""
+
+    __tablename__ = "stale_summary_day"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
 
 
 def declare_partial_indexes() -> None:

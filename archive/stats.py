@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
+    Engine,
     Integer,
     Select,
     and_,
@@ -25,6 +27,8 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    not_,
+    or_,
     select,
     union_all,
     update,
@@ -34,17 +38,20 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Float, String
+from sqlalchemy.types import Date, Float
 
 from archive.diff import VersionLike, compare
 from archive.models import (
     Article,
     ArticleChangeSummary,
     ChangeKind,
+    DaySummary,
     DuplicateLink,
     Fetch,
     FetchOutcome,
+    OutletDaySummary,
     Source,
+    StaleSummaryDay,
     Version,
     VersionChange,
 )
@@ -243,28 +250,247 @@ def _seconds_pg(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> s
     return f"EXTRACT(EPOCH FROM ({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)}))"
 
 
-class _DayOf(FunctionElement[str]):
-    """The UTC day of a timestamp as ``YYYY-MM-DD`` (timestamps are stored as naive UTC)."""
+def _count_if(condition: ColumnElement[bool] | InstrumentedAttribute[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    type = String()
+
+class _DateOf(FunctionElement[date]):
+    """The UTC day of a timestamp, as a date: what the day summaries are keyed by."""
+
+    type = Date()
     inherit_cache = True
-    name = "day_of"
+    name = "date_of"
 
 
-@compiles(_DayOf, "sqlite")
-def _day_sqlite(element: _DayOf, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite keeps a timestamp as text 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's storage format):
-    # its first ten characters are the day, read far cheaper than date() parses the whole.
+@compiles(_DateOf, "sqlite")
+def _date_sqlite(element: _DateOf, compiler: SQLCompiler, **kw: Any) -> str:
+    # The first ten characters of SQLite's stored timestamp: the day as SQLAlchemy stores a date.
     return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
 
 
-@compiles(_DayOf, "postgresql")
-def _day_pg(element: _DayOf, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
+@compiles(_DateOf, "postgresql")
+def _date_pg(element: _DateOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
 
 
-def _count_if(condition: ColumnElement[bool] | InstrumentedAttribute[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+# ---------------------------------------------------------------------------------------------
+# The day summaries: outlet_day_summary and day_summary, recounted for the stale days
+# (docs/statistics.md, How the figures stay fast)
+
+# Edited articles with their first edit under each bound of DELAY_BUCKETS, in order.
+FIRST_EDIT_UNDER = tuple(f"first_edit_under_{name}" for name in ("1h", "6h", "24h", "3d", "7d"))
+OUTLET_COUNTS = (
+    "articles",
+    "edited",
+    "edits",
+    "substantive",
+    "corrections",
+    "updates",
+    "removals",
+    "restorations",
+    *FIRST_EDIT_UNDER,
+)
+DAY_COUNTS = (
+    "new_articles",
+    *(f"edits_{label}" for label in (*LABELS, "unlabelled")),
+    "removals",
+    "failed_fetches",
+)
+# [start, end) of the rows counted from the archive itself rather than read from a summary.
+Span = tuple[datetime, datetime]
+# Serialises the recounts of one PostgreSQL archive (pg_advisory_lock key).
+RECOUNT_LOCK_KEY = 0x6D77_5354_4154_53  # "mwSTATS"
+
+
+def _zero() -> ColumnElement[int]:
+    # A new element each time: a union built from one repeated element loses columns.
+    return literal_column("0", Integer)
+
+
+def _within(column: Any, spans: Sequence[Span] | None) -> list[ColumnElement[bool]]:
+    if spans is None:
+        return []
+    return [or_(*(and_(column >= start, column < end) for start, end in spans))]
+
+
+def outlet_day_counts(spans: Sequence[Span] | None = None, *, by_day: bool = True) -> Select[Any]:
+    """Per outlet (and UTC day of first capture when ``by_day``): the articles first captured in
+    ``spans`` (every article when None) and the sums of their ``article_change_summary`` rows —
+    the ``outlet_day_summary`` rows, counted afresh."""
+    pv = ArticleChangeSummary.__table__.c
+    edited = pv.edits > 0
+    bounds = [bound for _, bound in DELAY_BUCKETS if bound is not None]
+    article_day = [_DateOf(Article.first_seen)] if by_day else []
+    summary_day = [_DateOf(pv.article_first_seen)] if by_day else []
+    articles = (
+        select(
+            Article.source_id.label("source_id"),
+            *(day.label("day") for day in article_day),
+            func.count().label("articles"),
+            *(_zero().label(name) for name in OUTLET_COUNTS[1:]),
+        )
+        .where(*_within(Article.first_seen, spans))
+        .group_by(Article.source_id, *article_day)
+    )
+    changed = (
+        select(
+            pv.source_id,
+            *summary_day,
+            _zero(),
+            _count_if(edited),
+            *(func.sum(pv[name]) for name in OUTLET_COUNTS[2:8]),
+            *(_count_if(and_(edited, pv.first_edit_delay < bound)) for bound in bounds),
+        )
+        .where(*_within(pv.article_first_seen, spans))
+        .group_by(pv.source_id, *summary_day)
+    )
+    parts = union_all(articles, changed).subquery()
+    keys = [parts.c.source_id, *([parts.c.day] if by_day else [])]
+    return select(*keys, *(func.sum(parts.c[name]).label(name) for name in OUTLET_COUNTS)).group_by(*keys)
+
+
+def day_counts(spans: Sequence[Span] | None = None) -> Select[Any]:
+    """Per UTC day in ``spans`` (every day when None): new articles, edits by label and removals
+    (dated by their first capture), failed fetches — the ``day_summary`` rows, counted afresh."""
+    vc = VersionChange
+    new = (
+        select(
+            _DateOf(Article.first_seen).label("day"),
+            func.count().label("new_articles"),
+            *(_zero().label(name) for name in DAY_COUNTS[1:]),
+        )
+        .where(*_within(Article.first_seen, spans))
+        .group_by(_DateOf(Article.first_seen))
+    )
+    changes = (
+        select(
+            _DateOf(vc.first_seen),
+            _zero(),
+            # Labels inline (not bound parameters), like the grouped expressions.
+            *(_count_if(and_(vc.edit, vc.label == literal_column(f"'{label}'"))) for label in LABELS),
+            _count_if(and_(vc.edit, vc.label.is_(None))),
+            _count_if(vc.change_kind == ChangeKind.REMOVED),
+            _zero(),
+        )
+        .where(vc.edit | (vc.change_kind == ChangeKind.REMOVED), *_within(vc.first_seen, spans))
+        .group_by(_DateOf(vc.first_seen))
+    )
+    failed = (
+        select(_DateOf(Fetch.fetched_at), *(_zero() for _ in DAY_COUNTS[:-1]), func.count())
+        .where(Fetch.outcome == FetchOutcome.ERROR, *_within(Fetch.fetched_at, spans))
+        .group_by(_DateOf(Fetch.fetched_at))
+    )
+    parts = union_all(new, changes, failed).subquery()
+    return select(parts.c.day, *(func.sum(parts.c[name]).label(name) for name in DAY_COUNTS)).group_by(
+        parts.c.day
+    )
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _runs(days: Iterable[date], gap: int = 7, most: int = 32) -> list[tuple[date, date]]:
+    """The days as [first, last + 1 day) runs. Days fewer than ``gap`` days apart share a run,
+    and there are at most ``most`` runs (else one from the first day to the last): counting a
+    day that is not stale from the rows gives the same figures, it only costs a little more."""
+    ordered = sorted(set(days))
+    runs: list[list[date]] = []
+    for day in ordered:
+        if runs and (day - runs[-1][1]).days <= gap:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    if len(runs) > most:
+        runs = [[ordered[0], ordered[-1]]]
+    return [(first, last + timedelta(days=1)) for first, last in runs]
+
+
+def recount_day_summaries(session: Session | Connection, days: Iterable[date] | None = None) -> None:
+    """Recount the ``outlet_day_summary`` and ``day_summary`` rows of these UTC days (of every
+    day when None) from the archive. Recounted, not incremented: running it again changes
+    nothing, and no figure can drift from the rows it sums."""
+    runs: list[tuple[date, date] | None] = [None] if days is None else list(_runs(days))
+    for run in runs:
+        spans = None if run is None else [(_midnight(run[0]), _midnight(run[1]))]
+        for model, counts, recount in (
+            (OutletDaySummary, ["source_id", "day", *OUTLET_COUNTS], outlet_day_counts(spans)),
+            (DaySummary, ["day", *DAY_COUNTS], day_counts(spans)),
+        ):
+            day = model.__table__.c.day
+            session.execute(delete(model).where(*([] if run is None else [day >= run[0], day < run[1]])))
+            session.execute(insert(model).from_select(counts, recount))
+
+
+def recount_stale_days(engine: Engine) -> int:
+    """Recount the day summaries of every day marked stale, then forget the marks seen: what
+    every job does when it ends. Returns the number of days recounted.
+
+    On PostgreSQL the recount runs on one snapshot (REPEATABLE READ): the marks it deletes are
+    exactly those whose rows it counted; a writer committing meanwhile leaves its marks for the
+    next recount (and the statistics count those days from the rows until then). Recounts of
+    one archive take turns (an advisory lock taken before the snapshot)."""
+    postgres = engine.dialect.name == "postgresql"
+    stale = StaleSummaryDay.__table__.c
+    with engine.connect() as conn:
+        if postgres:
+            conn.execute(select(func.pg_advisory_lock(RECOUNT_LOCK_KEY)))
+            conn.commit()
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            with conn.begin():
+                days = conn.scalars(select(stale.day).distinct()).all()
+                if days:
+                    recount_day_summaries(conn, days)
+                    conn.execute(delete(StaleSummaryDay))
+        finally:
+            if postgres:
+                conn.execute(select(func.pg_advisory_unlock(RECOUNT_LOCK_KEY)))
+                conn.commit()
+    return len(days)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Where the figures of a window come from: the summary rows of its whole days from
+    ``first_day`` on (every day when None) but the stale ``runs``, and the archive's rows in
+    ``spans`` (the part of the first day after the window's start, and the stale runs)."""
+
+    first_day: date | None
+    runs: list[tuple[date, date]]
+    spans: list[Span]
+
+    def summarised(self, day: Any) -> list[ColumnElement[bool]]:
+        return [
+            *([day >= self.first_day] if self.first_day is not None else []),
+            *(not_(and_(day >= first, day < end)) for first, end in self.runs),
+        ]
+
+
+def _window(session: Session, since: datetime | None) -> _Window:
+    first_day: date | None = None
+    spans: list[Span] = []
+    if since is not None:
+        since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+        first_day = since.date()
+        if since != _midnight(first_day):
+            first_day += timedelta(days=1)
+            spans.append((since, _midnight(first_day)))
+    stale = StaleSummaryDay.__table__.c
+    days = session.scalars(
+        select(stale.day).where(*([stale.day >= first_day] if first_day is not None else [])).distinct()
+    ).all()
+    runs = _runs(days)
+    return _Window(first_day, runs, spans + [(_midnight(first), _midnight(end)) for first, end in runs])
+
+
+def snapshot(session: Session) -> Session:
+    """Make the statistics read one snapshot of the archive (on PostgreSQL, REPEATABLE READ; a
+    SQLite read transaction is one already): the summaries, the stale days and the rows counted
+    in their place must be of one moment. Call before the session's first statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    return session
 
 
 @dataclass(frozen=True)
@@ -343,82 +569,59 @@ def archive_state(session: Session) -> tuple[Any, ...]:
 def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
     """Per outlet, the articles first captured at or after ``since`` and what became of them.
 
-    Three statements, none of which visits an article row: the articles per outlet (from the
-    index on source and first capture), the sums of the outlet's changed articles (from their
-    rows in article_change_summary, written with their versions), and the two percentiles of
-    each outlet, each read at its rank in the index of first-edit delays.
+    The sums come from outlet_day_summary (a row per outlet and day) for the window's whole days
+    that are not stale, and from the articles and their article_change_summary rows for the rest
+    (the part of the first day after ``since``, the stale days); the two percentiles of each
+    outlet are each read at their rank in the index of first-edit delays.
     """
-    cohort = [Article.first_seen >= since] if since is not None else []
-    summary = ArticleChangeSummary.__table__
-    pv = summary.c
-    in_window = [pv.article_first_seen >= since] if since is not None else []
-    delay = pv.first_edit_delay
-    bounds = [bound for _, bound in DELAY_BUCKETS if bound is not None]
-    changed = (
-        select(
-            pv.source_id,
-            _count_if(pv.edits > 0).label("edited"),
-            *(
-                func.coalesce(func.sum(pv[name]), 0).label(name)
-                for name in ("edits", "substantive", "corrections", "updates", "removals", "restorations")
-            ),
-            # Edited articles with their first edit under each bound (the buckets are the differences):
-            # one comparison per bound and row.
-            *(
-                _count_if(and_(pv.edits > 0, delay < bound)).label(f"under{index}")
-                for index, bound in enumerate(bounds)
-            ),
-        )
-        .where(*in_window)
-        .group_by(pv.source_id)
-        .subquery()
+    window = _window(session, since)
+    table = OutletDaySummary.__table__
+    figures: dict[int | None, list[int]] = {}
+    parts = [
+        select(table.c.source_id, *(func.sum(table.c[name]) for name in OUTLET_COUNTS))
+        .where(*window.summarised(table.c.day))
+        .group_by(table.c.source_id)
+    ]
+    if window.spans:
+        parts.append(outlet_day_counts(window.spans, by_day=False))
+    for part in parts:
+        for source_id, *counts in session.execute(part):
+            total = figures.setdefault(source_id, [0] * len(OUTLET_COUNTS))
+            for index, n in enumerate(counts):
+                total[index] += int(n or 0)
+    rows = sorted(
+        ((source_id, counts) for source_id, counts in figures.items() if counts[0]),
+        key=lambda row: (-row[1][0], -1 if row[0] is None else row[0]),
+    )[:MAX_OUTLETS]
+    edited_under = OUTLET_COUNTS.index(FIRST_EDIT_UNDER[0])
+    percentiles = _first_edit_percentiles(
+        session, since, {src: (c[1], c[edited_under:]) for src, c in rows if c[1]}
     )
-    # Grouped by the bare column, so that SQLite counts from ix_article_source_id_first_seen alone.
-    articles = (
-        select(Article.source_id, func.count().label("articles"))
-        .where(*cohort)
-        .group_by(Article.source_id)
-        .subquery()
-    )
-    figures = ("edited", "edits", "substantive", "corrections", "updates", "removals", "restorations")
-    rows = session.execute(
-        select(
-            articles.c.source_id,
-            articles.c.articles,
-            *(func.coalesce(changed.c[name], 0) for name in figures),
-            *(func.coalesce(changed.c[f"under{i}"], 0) for i in range(len(bounds))),
-        )
-        .select_from(articles)
-        .join(changed, changed.c.source_id.is_not_distinct_from(articles.c.source_id), isouter=True)
-        .order_by(articles.c.articles.desc(), func.coalesce(articles.c.source_id, -1))
-        .limit(MAX_OUTLETS)
-    ).all()
-    percentiles = _first_edit_percentiles(session, since, {row[0]: int(row[2]) for row in rows if row[2]})
     republished = _republications(session, since)
     names: dict[int, str] = {i: n for i, n in session.execute(select(Source.id, Source.name))}
     out = []
-    for row in rows:
-        src, count = (-1 if row[0] is None else row[0]), row[1]
-        edited, edits, substantive, corrections, updates, removals, restorations = row[2:9]
-        median, p90 = percentiles.get(row[0], (None, None))
+    for source_id, counts in rows:
+        src = -1 if source_id is None else source_id
+        c = dict(zip(OUTLET_COUNTS, counts, strict=True))
+        median, p90 = percentiles.get(source_id, (None, None))
         linked, first = republished.get(src, (0, 0))
         out.append(
             OutletStats(
                 outlet=names.get(src, NO_SOURCE) if src != -1 else NO_SOURCE,
-                source_id=None if src == -1 else int(src),
-                articles=int(count),
-                edited=int(edited),
-                edits=int(edits),
+                source_id=source_id,
+                articles=c["articles"],
+                edited=c["edited"],
+                edits=c["edits"],
                 median_first_edit_s=None if median is None else float(round(median)),
                 p90_first_edit_s=None if p90 is None else float(round(p90)),
-                substantive=int(substantive),
-                corrections=int(corrections),
-                updates=int(updates),
-                removals=int(removals),
-                restorations=int(restorations),
+                substantive=c["substantive"],
+                corrections=c["corrections"],
+                updates=c["updates"],
+                removals=c["removals"],
+                restorations=c["restorations"],
                 republished=linked,
                 republished_first=first,
-                first_edit_buckets=_buckets(int(edited), [int(n) for n in row[9 : 9 + len(bounds)]]),
+                first_edit_buckets=_buckets(c["edited"], [c[name] for name in FIRST_EDIT_UNDER]),
             )
         )
     return out
@@ -431,21 +634,27 @@ def _buckets(edited: int, under: list[int]) -> tuple[int, ...]:
 
 
 def _first_edit_percentiles(
-    session: Session, since: datetime | None, edited: dict[int | None, int]
+    session: Session, since: datetime | None, edited: dict[int | None, tuple[int, Sequence[int]]]
 ) -> dict[int | None, tuple[float | None, float | None]]:
     """Median and 90th percentile of the time to first edit of each outlet's edited articles (of
     the cohort), nearest rank: the smallest delay with at least p % of the delays at or under it,
-    that is the delay at rank ceil(n × p / 100). Each is one step into the outlet's part of
-    ix_article_change_summary_edited (source, delay), which is ordered by delay already."""
+    that is the delay at rank ceil(n × p / 100). ``edited`` gives, per outlet, n and how many of
+    the delays are under each bound of DELAY_BUCKETS. Each percentile is one step into the
+    outlet's part of ix_article_change_summary_edited (source, delay), which is ordered by delay
+    already: straight to the first delay at or over the highest bound with fewer than rank delays
+    under it, then the rest of the rank counted from there."""
     pv = ArticleChangeSummary.__table__.c
     in_window = [pv.article_first_seen >= since] if since is not None else []
     # The index's own condition, inline: SQLite uses a partial index only for a query whose
     # condition implies the index's, which a bound parameter does not.
     edited_only = pv.edits > literal_column("0")
+    bounds = [bound for _, bound in DELAY_BUCKETS if bound is not None]
     parts = []
-    for source_id, n in edited.items():
+    for source_id, (n, under) in edited.items():
         for percent in (50, 90):
             rank = -(-n * percent // 100)
+            below = [(bound, count) for bound, count in zip(bounds, under, strict=True) if count < rank]
+            bound, skipped = below[-1] if below else (None, 0)
             parts.append(
                 select(
                     literal(-1 if source_id is None else source_id, Integer).label("source"),
@@ -454,11 +663,12 @@ def _first_edit_percentiles(
                     .where(
                         pv.source_id.is_(None) if source_id is None else pv.source_id == source_id,
                         edited_only,
+                        *([pv.first_edit_delay >= bound] if bound is not None else []),
                         *in_window,
                     )
                     .order_by(pv.first_edit_delay)
                     .limit(1)
-                    .offset(rank - 1)
+                    .offset(rank - skipped - 1)
                     .scalar_subquery()
                     .label("delay"),
                 )
@@ -509,51 +719,35 @@ def _republications(session: Session, since: datetime | None) -> dict[int, tuple
 
 def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
     """Per UTC day at or after ``since`` (newest first): new articles, edits by label, removals,
-    failed fetches."""
-    vc = VersionChange
-    # Constants inline (not bound parameters): PostgreSQL must see the grouped expression as the
-    # selected one.
-    what = case(
-        (vc.edit, func.coalesce(vc.label, literal_column("'unlabelled'"))), else_=literal_column("'removed'")
-    )
-    events = union_all(
-        select(_DayOf(Article.first_seen).label("day"), literal("new").label("what"), func.count().label("n"))
-        .where(*([Article.first_seen >= since] if since is not None else []))
-        .group_by(_DayOf(Article.first_seen)),
-        select(
-            _DayOf(vc.first_seen),
-            what,
-            func.count(),
-        )
-        .where(vc.edit | (vc.change_kind == ChangeKind.REMOVED))
-        .where(*([vc.first_seen >= since] if since is not None else []))
-        .group_by(
-            _DayOf(vc.first_seen),
-            what,
-        ),
-        select(_DayOf(Fetch.fetched_at), literal("failed"), func.count())
-        .where(Fetch.outcome == FetchOutcome.ERROR)
-        .where(*([Fetch.fetched_at >= since] if since is not None else []))
-        .group_by(_DayOf(Fetch.fetched_at)),
-    )
-    # At most a few rows per day: the newest MAX_DAYS days are picked here rather than by a second
-    # evaluation of the union in SQL.
-    days: dict[str, dict[str, int]] = {}
-    for day, what, n in session.execute(events):
-        counts = days.setdefault(str(day), {})
-        counts[what] = counts.get(what, 0) + int(n)
+    failed fetches — read from day_summary for the whole days that are not stale, counted from
+    the rows for the rest (the part of the first day after ``since``, the stale days)."""
+    window = _window(session, since)
+    table = DaySummary.__table__
+    days: dict[date, list[int]] = {}
+    parts: list[Select[Any]] = [
+        select(table.c.day, *(table.c[name] for name in DAY_COUNTS)).where(*window.summarised(table.c.day))
+    ]
+    if window.spans:
+        parts.append(day_counts(window.spans))
+    for part in parts:
+        for day, *counts in session.execute(part):
+            total = days.setdefault(day, [0] * len(DAY_COUNTS))
+            for index, n in enumerate(counts):
+                total[index] += int(n or 0)
     out = []
-    for day in sorted(days, reverse=True)[:MAX_DAYS]:
-        counts = days[day]
-        by_label = {label: counts.get(label, 0) for label in (*LABELS, "unlabelled") if counts.get(label)}
+    for day in sorted((d for d, counts in days.items() if any(counts)), reverse=True)[:MAX_DAYS]:
+        count = dict(zip(DAY_COUNTS, days[day], strict=True))
+        by_label = {
+            label: count[f"edits_{label}"] for label in (*LABELS, "unlabelled") if count[f"edits_{label}"]
+        }
         out.append(
             DayStats(
-                day=date.fromisoformat(day),
-                new_articles=counts.get("new", 0),
+                day=day,
+                new_articles=count["new_articles"],
                 edits=sum(by_label.values()),
                 edits_by_label=by_label,
-                removals=counts.get("removed", 0),
-                failed_fetches=counts.get("failed", 0),
+                removals=count["removals"],
+                failed_fetches=count["failed_fetches"],
             )
         )
     return out

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Table, func, insert, select, text
 from archive.db import Archive, database_url, parse_database_url
 from archive.errors import ConfigError, DatabaseError, InputError
 from archive.files import output_target, staged_output
-from archive.models import Base, CrawlRun
+from archive.models import Base, CrawlRun, StaleSummaryDay
 from archive.runs import RunStatus, utcnow
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,14 @@ def copy_archive(source_url: str | None, target_url: str, *, force: bool = False
                 )
             for table in reversed(_tables()):
                 dst.execute(table.delete())
+            stale = Base.metadata.tables[StaleSummaryDay.__tablename__]
             for table in _tables():
-                _copy_table(src, dst, table)
+                if table is not stale:
+                    _copy_table(src, dst, table)
+            # The target's triggers marked every copied day stale; the copy keeps the source's
+            # own marks instead, with the day summaries copied as they were.
+            dst.execute(stale.delete())
+            _copy_table(src, dst, stale)
             if dst.dialect.name == "postgresql":
                 _reset_sequences(dst)
             copied, expected = _counts(dst), _counts(src)

@@ -1784,10 +1784,11 @@ def stats_cmd(since: datetime, by: str, fmt: str, as_json: bool, db_url: str | N
 
     Example: mediawatch stats --since 30d --by outlet --format csv > outlets.csv
     """
-    from archive.stats import day_stats, outlet_stats, stats_csv, stats_text
+    from archive.stats import day_stats, outlet_stats, snapshot, stats_csv, stats_text
 
     archive = open_archive(db_url, readonly=True)
     with archive.reading() as session:
+        snapshot(session)
         rows: list[Any] = outlet_stats(session, since) if by == "outlet" else day_stats(session, since)
     if as_json or fmt == "json":
         payload = {"since": since.isoformat(), "by": by, "rows": [r.as_dict() for r in rows]}

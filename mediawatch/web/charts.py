@@ -79,18 +79,22 @@ def clean_svg(chart: Any, title: str) -> Markup:
     return Markup(etree.tostring(tree, encoding="unicode"))
 
 
-DAILY_BARS = 62  # a longer window is drawn per week, and beyond this many weeks per month
+# A longer window is drawn per week, and beyond WEEKLY_BARS weeks per month: at most about 31
+# bars of up to five labels.
+DAILY_BARS = 31
+WEEKLY_BARS = 26
 
 
 def _period(days: Sequence[DayStats]) -> tuple[str, Callable[[date], date]]:
-    """The bar width for a window: pygal's drawing time grows with the bars (some ms each), so a
-    long window gets weekly or monthly bars; the table beside the chart keeps the daily numbers."""
+    """The bar width for a window: pygal's drawing time grows with the bars (about half a
+    millisecond per drawn bar), so a long window gets weekly or monthly bars; the table beside
+    the chart keeps the daily numbers."""
     if not days:
         return "day", lambda d: d
     span = (max(d.day for d in days) - min(d.day for d in days)).days + 1
     if span <= DAILY_BARS:
         return "day", lambda d: d
-    if span <= DAILY_BARS * 7:
+    if span <= WEEKLY_BARS * 7:
         return "week", lambda d: d - timedelta(days=d.weekday())
     return "month", lambda d: d.replace(day=1)
 

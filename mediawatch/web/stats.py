@@ -27,6 +27,7 @@ from archive.stats import (
     day_stats,
     duration,
     outlet_stats,
+    snapshot,
 )
 from archive.timeparse import is_duration, parse_since
 from mediawatch.web import charts
@@ -72,6 +73,7 @@ def stats_page(archive: Archive, since_text: str | None) -> StatsPage:
     except ValueError as exc:
         raise InputError(f"since: {exc}") from None
     with archive.reading() as session:
+        snapshot(session)
         if is_duration(text):
             # A window that moves with the clock never starts at the same moment twice: its
             # figures are counted, not kept (they would only push out windows viewed again).
