@@ -115,6 +115,8 @@ class CrawlReport:
             "warc": {k[16:]: v for k, v in self.stats.items() if k.startswith("mediawatch/warc/")},
             "elapsed_seconds": self.stats.get("elapsed_time_seconds"),
             "cpu_seconds": self.stats.get("mediawatch/cpu_seconds"),
+            # of which the database writer thread (crawler/writer.py)
+            "db_cpu_seconds": self.stats.get("mediawatch/db_cpu_seconds"),
         }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -29,6 +30,7 @@ class BatchWriter:
         self.sessions = sessions
         self.max_batch = max_batch
         self.batches = 0
+        self.cpu_seconds = 0.0  # CPU time of the writer thread, set when it ends
         self.queue: queue.Queue[Any] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="mediawatch-db", daemon=True)
         self.thread.start()
@@ -49,6 +51,12 @@ class BatchWriter:
         self.thread.join()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.cpu_seconds = time.thread_time()
+
+    def _loop(self) -> None:
         while True:
             item = self.queue.get()
             if item is _STOP:
