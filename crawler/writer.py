@@ -1,9 +1,10 @@
 """Database writes of a crawl: one thread, captures recorded in batched transactions.
 
-``archive.store.record_fetch`` is called once per capture, as always, but several captures
-that arrive together share one transaction (one commit, one fsync on SQLite), each inside
-its own savepoint. If a batch fails as a whole (a lost race with another writer), each of
-its captures is recorded again on its own with ``archive.store.record``, which retries races.
+Several captures that arrive together are recorded by ``archive.store.record_batch`` in one
+transaction (one commit, one fsync on SQLite): each as ``record_fetch`` would record it, the
+look-ups shared and the fetch rows of unchanged pages inserted together. If the batch fails
+(a lost race with another writer), the whole transaction is rolled back and each of its
+captures is recorded again on its own with ``archive.store.record``, which retries races.
 """
 
 from __future__ import annotations
@@ -18,17 +19,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.store import Capture, RecordResult, record, record_fetch
+from archive.db import write_retrying
+from archive.store import Capture, RecordResult, record, record_batch
 
 logger = logging.getLogger(__name__)
 
 _STOP = object()
+# How long the writer waits for more captures to join a batch: a batch costs a transaction
+# and a few look-ups whatever its size, and the pages of a crawl arrive a few milliseconds
+# apart (each page's pipeline awaits its own write, so nothing is acknowledged before it).
+LINGER_SECONDS = 0.05
 
 
 class BatchWriter:
-    def __init__(self, sessions: sessionmaker[Session], *, max_batch: int = 64) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], *, max_batch: int = 64, linger: float = LINGER_SECONDS
+    ) -> None:
         self.sessions = sessions
         self.max_batch = max_batch
+        self.linger = linger
         self.batches = 0
         self.cpu_seconds = 0.0  # CPU time of the writer thread, set when it ends
         self.queue: queue.Queue[Any] = queue.Queue()
@@ -63,19 +72,26 @@ class BatchWriter:
                 return
             batch = [item]
             stop = False
+            until = time.monotonic() + self.linger
             while len(batch) < self.max_batch:
                 try:
-                    nxt = self.queue.get_nowait()
+                    nxt = self.queue.get(timeout=max(0.0, until - time.monotonic()))
                 except queue.Empty:
                     break
                 if nxt is _STOP:
                     stop = True
                     break
                 batch.append(nxt)
-            records = [b for b in batch if b[0] == "record"]
-            for kind, args, future in batch:
-                if kind == "call":
-                    _settle(future, args[0], *args[1:])
+            records: list[Any] = []
+            for entry in batch:  # in order: a call sees the captures queued before it recorded
+                kind, args, future = entry
+                if kind == "record":
+                    records.append(entry)
+                    continue
+                if records:
+                    self._write(records)
+                    records = []
+                _settle(future, args[0], *args[1:])
             if records:
                 self._write(records)
             if stop:
@@ -84,17 +100,18 @@ class BatchWriter:
     def _write(self, batch: list[Any]) -> None:
         if len(batch) > 1:
             try:
-                results = []
                 with self.sessions.begin() as session:
-                    for _, (capture, extractor), _future in batch:
-                        with session.begin_nested():
-                            results.append(record_fetch(session, capture, extractor=extractor))
+                    results = record_batch(session, [args for _, args, _future in batch])
                 self.batches += 1
                 for (_, _, future), result in zip(batch, results, strict=True):
                     future.set_result(result)
                 return
             except Exception:  # noqa: BLE001 - the batch is rolled back and retried one by one below
                 logger.debug("batch of %d failed; recording one by one", len(batch), exc_info=True)
+        if len(batch) == 1:
+            [(_, item, future)] = batch
+            _settle(future, write_retrying, self.sessions, lambda session: record_batch(session, [item])[0])
+            return
         for _, (capture, extractor), future in batch:
             _settle(future, record, self.sessions, capture, extractor=extractor)
 
