@@ -88,7 +88,7 @@ class ArchivePipeline:
 
     async def _record(self, capture: Capture, extractor: Any) -> RecordResult:
         assert self.writer is not None
-        return await asyncio.wrap_future(self.writer.record(capture, extractor))
+        return await self.writer.record(capture, extractor)
 
     def _inc(self, state: CrawlState, source: str | None, key: str) -> None:
         state.count(source, key)
