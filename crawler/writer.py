@@ -32,7 +32,7 @@ _STOP = object()
 # How long a capture waits for others to share its batch: a batch costs a transaction, a few
 # look-ups and a wake-up of each thread whatever its size, and a crawl's pages arrive a few
 # milliseconds apart.
-LINGER_SECONDS = 0.05
+LINGER_SECONDS = 0.1
 
 # A capture waiting for its batch: what ``record_batch`` takes, and the future to resolve.
 _Entry = tuple[Capture, Callable[..., Any], "asyncio.Future[RecordResult]"]
