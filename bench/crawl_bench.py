@@ -7,8 +7,12 @@ listing them from a loopback HTTP server, then prints, in one run:
    + versioned store into SQLite) with 1 and 2 extraction workers, against bare trafilatura
    extraction of the same pages in one process (the ratio is the figure to watch);
 2. revisit of unchanged articles/s via 304 and via a byte-identical 200 (raw-hash short-circuit),
-   against a fetch-only Scrapy spider fetching the same URLs with the same settings, and the CPU
-   time the crawl process spent per revisited article (the crawl reports it as ``cpu_seconds``).
+   against a fetch-only Scrapy spider fetching the same URLs with the same settings (once with
+   plain GETs, once with conditional ones the site answers with 304), and the CPU time the crawl
+   process spent per revisited article (the crawl reports it as ``cpu_seconds``, the database
+   writer thread's share as ``db_cpu_seconds``); the spider's CPU is counted over the same span.
+
+``--revisits-only`` skips the new-article figures (one crawl still fills the archive).
 
 Crawl rates use Scrapy's own elapsed time (interpreter start-up and pool warm-up excluded).
 """
