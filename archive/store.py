@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import dedup, health, stats
@@ -45,7 +46,14 @@ from archive.db import insert_ignore, write_retrying
 from archive.derive import Derived
 from archive.errors import ConfigError
 from archive.extract import Extracted, ExtractionError, extract, storable
-from archive.lookups import current_version, find_article, latest_version, normalize_url_or_none
+from archive.lookups import (
+    current_version,
+    find_article,
+    find_articles,
+    latest_and_current_versions,
+    latest_version,
+    normalize_url_or_none,
+)
 from archive.models import (
     Article,
     ArticleStatus,
@@ -269,6 +277,11 @@ def _canonical_for(capture: Capture, extracted: Extracted | None, fetched_key: s
 # The writer: the rules docs/versions.md lists, in its order
 
 
+def _require_aware(capture: Capture) -> None:
+    if capture.fetched_at.tzinfo is None:
+        raise ValueError("Capture.fetched_at must be timezone-aware")
+
+
 def record_fetch(
     session: Session,
     capture: Capture,
@@ -282,31 +295,13 @@ def record_fetch(
     marked "not a rule" only establish what the rules after them need. A fetch that passes
     them all is a new version.
     """
-    if capture.fetched_at.tzinfo is None:
-        raise ValueError("Capture.fetched_at must be timezone-aware")
-    check = _Check(session, capture, extractor, fetched_url=capture.final_url or capture.url)
-    rules: tuple[_Rule, ...] = (
-        _unusable_url,
-        _look_up,  # not a rule
-        _reimported,
-        _no_usable_response,
-        _gone,
-        _not_modified,
-        _unexpected_status,
-        _redirected_home,
-        _older_than_history,
-        _same_raw_bytes,
-        _extraction,
-        _new_url,
-        _note_urls,  # not a rule
-        _confirmation,
-        _same_state,
-        _encoding_damage,
-        _suspect,
-        _accepted,  # not a rule
-        _return_to_earlier,
-    )
-    for rule in rules:
+    _require_aware(capture)
+    return _decide(_Check(session, capture, extractor, fetched_url=capture.final_url or capture.url))
+
+
+def _decide(check: _Check, first: int = 0) -> RecordResult:
+    """The rules from ``_RULES[first]`` on, in order: the first that decides, or a new version."""
+    for rule in _RULES[first:]:
         if (result := rule(check)) is not None:
             return result
     return _new_version(check)
@@ -331,6 +326,10 @@ class _Check:
     state: State | None = None
     label: str | None = None  # a confirmed suspect state's label
     revert_to: int | None = None  # the earlier version whose state the page returned to
+    # Set by record_batch: the article and versions looked up for the whole batch, and the
+    # batch's fetch rows waiting to be inserted together (None: each is inserted at once).
+    ahead: _LookedUp | None = None
+    rows: list[dict[str, Any]] | None = None
 
     @property
     def at(self) -> datetime:
@@ -364,10 +363,25 @@ class _Check:
         current = self.current
         return current if current is not None and current.change_kind != ChangeKind.REMOVED else None
 
+    def current_version(self) -> Version | None:
+        """The current version of the article ``_look_up`` found."""
+        if self.ahead is not None:
+            return self.ahead.current
+        return current_version(self.session, self.known)
+
+    def latest_version(self) -> Version | None:
+        """The latest version of the article ``_look_up`` found."""
+        if self.ahead is not None:
+            return self.ahead.latest
+        return latest_version(self.session, self.known.id)
+
     def fetch_only(
         self, outcome: FetchOutcome, message: str | None, *, version: Version | None = None
     ) -> RecordResult:
-        return _fetch_only(self.session, self.capture, self.article, outcome, message, version=version)
+        if self.rows is None:
+            return _fetch_only(self.session, self.capture, self.article, outcome, message, version=version)
+        self.rows.append(_fetch_row(self.capture, self.article, outcome, message, version))
+        return RecordResult(outcome, self.article.id if self.article is not None else None, message=message)
 
 
 # A rule decides what comes of the fetch (and records it), or returns None to pass it on.
@@ -389,6 +403,9 @@ def _unusable_url(check: _Check) -> RecordResult | None:
 def _look_up(check: _Check) -> RecordResult | None:
     """Not a rule: the archived article the URL (or where it redirected) leads to, locked."""
     session, capture = check.session, check.capture
+    if check.ahead is not None:
+        check.article = check.ahead.article  # found and locked for the whole batch
+        return None
     article = find_article(session, capture.url) or (
         find_article(session, check.fetched_url) if capture.final_url else None
     )
@@ -444,7 +461,7 @@ def _not_modified(check: _Check) -> RecordResult | None:
     article = check.article
     if article is None:
         return check.fetch_only(FetchOutcome.ERROR, "304 for an unknown URL")
-    current = current_version(check.session, article)
+    current = check.current_version()
     if current is not None:
         current.last_seen = max(current.last_seen, check.at)
         if current.change_kind != ChangeKind.REMOVED:
@@ -484,7 +501,7 @@ def _older_than_history(check: _Check) -> RecordResult | None:
     article = check.article
     if article is None:
         return None
-    latest = latest_version(check.session, article.id)
+    latest = check.latest_version()
     if latest is not None and check.at < latest.first_seen:
         return _record_out_of_order(check.session, check.capture, article, check.extractor)
     return None
@@ -498,7 +515,7 @@ def _same_raw_bytes(check: _Check) -> RecordResult | None:
     article = check.article
     if article is None:
         return None
-    current = check.current = current_version(check.session, article)
+    current = check.current = check.current_version()
     if (
         check.raw_digest is not None
         and check.raw_digest == article.last_raw_sha256
@@ -712,6 +729,33 @@ def _return_to_earlier(check: _Check) -> RecordResult | None:
     if check.label is None:
         check.revert_to = earlier.seq
     return None
+
+
+# The rules in docs/versions.md's order (``record_fetch``).
+_RULES: tuple[_Rule, ...] = (
+    _unusable_url,
+    _look_up,  # not a rule
+    _reimported,
+    _no_usable_response,
+    _gone,
+    _not_modified,
+    _unexpected_status,
+    _redirected_home,
+    _older_than_history,
+    _same_raw_bytes,
+    _extraction,
+    _new_url,
+    _note_urls,  # not a rule
+    _confirmation,
+    _same_state,
+    _encoding_damage,
+    _suspect,
+    _accepted,  # not a rule
+    _return_to_earlier,
+)
+# The rules up to the short-circuits (304, the same raw bytes): they read the article and its
+# latest and current versions, and write at most a fetch row (record_batch).
+_SHORT_CIRCUITS = _RULES.index(_same_raw_bytes) + 1
 
 
 def _new_version(check: _Check) -> RecordResult:
@@ -992,6 +1036,25 @@ def _fetch_only(
     *,
     version: Version | None = None,
 ) -> RecordResult:
+    fetch = Fetch(**_fetch_row(capture, article, outcome, message, version))
+    session.add(fetch)
+    session.flush()
+    return RecordResult(
+        outcome=outcome,
+        article_id=article.id if article is not None else None,
+        fetch_id=fetch.id,
+        message=message,
+    )
+
+
+def _fetch_row(
+    capture: Capture,
+    article: Article | None,
+    outcome: FetchOutcome,
+    message: str | None,
+    version: Version | None,
+) -> dict[str, Any]:
+    """The fetch row of a check (its columns), the article's check times updated."""
     at = capture.fetched_at
     if article is not None:
         article.last_checked = max(article.last_checked, at) if article.last_checked else at
@@ -1002,33 +1065,139 @@ def _fetch_only(
                 checked_at=at,
                 ladder=capture.revisit_ladder or DEFAULT_LADDER,
             )
-    fetch = Fetch(
-        article_id=article.id if article is not None else None,
-        version_id=version.id if version is not None else None,
-        crawl_run_id=capture.crawl_run_id,
-        source_id=capture.source_id,
-        fetched_at=at,
-        url=capture.url[:4096],
-        http_status=capture.status,
-        etag=capture.etag,
-        last_modified=capture.last_modified,
-        raw_sha256=raw_sha256_of(capture),
-        outcome=outcome,
-        message=message[:2000] if message else None,
-        origin=capture.origin,
-        http_headers=capture.http_headers,
-        warc_record_id=capture.warc_record_id,
-    )
-    session.add(fetch)
-    session.flush()
     if outcome in (FetchOutcome.SUSPECT, FetchOutcome.ERROR):
         logger.info("%s %s: %s", outcome.value, capture.url, message)
-    return RecordResult(
-        outcome=outcome,
-        article_id=article.id if article is not None else None,
-        fetch_id=fetch.id,
-        message=message,
-    )
+    return {
+        "article_id": article.id if article is not None else None,
+        "version_id": version.id if version is not None else None,
+        "crawl_run_id": capture.crawl_run_id,
+        "source_id": capture.source_id,
+        "fetched_at": at,
+        "url": capture.url[:4096],
+        "http_status": capture.status,
+        "etag": capture.etag,
+        "last_modified": capture.last_modified,
+        "raw_sha256": raw_sha256_of(capture),
+        "outcome": outcome,
+        "message": message[:2000] if message else None,
+        "origin": capture.origin,
+        "http_headers": capture.http_headers,
+        "warc_record_id": capture.warc_record_id,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# A batch of checks in one transaction
+
+
+@dataclass(frozen=True)
+class _LookedUp:
+    """What ``_look_up`` and the short-circuits would read for one capture of a batch."""
+
+    article: Article | None
+    latest: Version | None = None
+    current: Version | None = None
+
+
+def record_batch(
+    session: Session, batch: Sequence[tuple[Capture, Callable[..., Extracted]]]
+) -> list[RecordResult]:
+    """``record_fetch`` of each ``(capture, extractor)``, in order, in the caller's transaction:
+    the same rows and results, with fewer statements.
+
+    The articles the captures lead to and their latest and current versions are looked up for
+    the whole batch at once (a few queries instead of a few per capture), and the fetch rows of
+    the checks the short-circuits decide (a 304, the same raw bytes) are inserted together: an
+    unchanged revisit costs no statement of its own. Those checks change no look-up, so the
+    batch's look-ups stay valid across them; a capture that goes further (a new version, a new
+    article, a removal) may change them, so they are done again for the captures after it.
+    """
+    results: list[RecordResult] = []
+    rows: list[dict[str, Any]] = []
+    waiting: list[int] = []  # the results whose fetch row is in ``rows``
+    ahead: list[_LookedUp] | None = None  # for batch[len(results):], while valid
+
+    def insert_rows() -> None:
+        if rows:
+            fetches = insert(Fetch).returning(Fetch.id, sort_by_parameter_order=True)
+            ids = session.connection().scalars(fetches, rows).all()
+            for index, fetch_id in zip(waiting, ids, strict=True):
+                results[index] = replace(results[index], fetch_id=fetch_id)
+            rows.clear()
+            waiting.clear()
+
+    for capture, extractor in batch:
+        rest = batch[len(results) :]
+        if ahead is None and any(_may_short_circuit(c) for c, _ in rest):
+            ahead = _look_ahead(session, [c for c, _ in rest])
+        if ahead is None:
+            insert_rows()
+            results.append(record_fetch(session, capture, extractor=extractor))
+            continue
+        _require_aware(capture)
+        check = _Check(session, capture, extractor, fetched_url=capture.final_url or capture.url)
+        check.ahead = ahead.pop(0)
+        first = 0  # the rule to go on from
+        if _only_a_fetch_row(capture, check.ahead):
+            check.rows, before = rows, len(rows)
+            result = _decide_short_circuits(check)
+            if result is not None:
+                if len(rows) > before:
+                    waiting.append(len(results))
+                results.append(result)
+                continue
+            check.rows, first = None, _SHORT_CIRCUITS  # further than the short-circuits
+        # The rows before this capture go in first, in order; what it writes may change the
+        # look-ups of the captures after it.
+        insert_rows()
+        results.append(_decide(check, first))
+        ahead = None
+    insert_rows()
+    return results
+
+
+def _decide_short_circuits(check: _Check) -> RecordResult | None:
+    for rule in _RULES[:_SHORT_CIRCUITS]:
+        if (result := rule(check)) is not None:
+            return result
+    return None
+
+
+def _may_short_circuit(capture: Capture) -> bool:
+    """Whether a capture may be a 304 or the same raw bytes (a batch of them is worth looking
+    up at once): a 304, or a 2xx the caller did not extract."""
+    status = capture.status or 0
+    return status == 304 or (200 <= status < 300 and capture.raw is not None and capture.extracted is None)
+
+
+def _only_a_fetch_row(capture: Capture, looked_up: _LookedUp) -> bool:
+    """Whether the rules up to the short-circuits write at most a fetch row for this capture
+    (its row can then wait for the batch's insert): no removal (404, 410, a redirect to the
+    home page), no capture older than the article's history."""
+    status = capture.status
+    if capture.final_url or status is None or status in (404, 410):
+        return False
+    latest = looked_up.latest
+    return latest is None or capture.fetched_at >= latest.first_seen
+
+
+def _look_ahead(session: Session, captures: list[Capture]) -> list[_LookedUp]:
+    """``_look_up`` and the versions the short-circuits read, for each capture, in a few queries."""
+    urls = [url for c in captures for url in (c.url, c.final_url) if url]
+    found = find_articles(session, urls)
+    articles = [found[c.url] or (found[c.final_url] if c.final_url else None) for c in captures]
+    known = {article.id: article for article in articles if article is not None}
+    if known and session.get_bind().dialect.name == "postgresql":
+        # Locked as _look_up locks each (in one statement, in id order).
+        session.scalars(
+            select(Article)
+            .where(Article.id.in_(sorted(known)))
+            .order_by(Article.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+    versions = latest_and_current_versions(session, known.values())
+    return [_LookedUp(a, *versions[a.id]) if a is not None else _LookedUp(None) for a in articles]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class ArchivePipeline:
         if self.writer is not None:
             self.writer.close()
             self.stats.set_value("mediawatch/db_batches", self.writer.batches)
+            self.stats.set_value("mediawatch/db_cpu_seconds", round(self.writer.cpu_seconds, 3))
         # CPU time of the crawl process itself (its threads, not the extraction workers) while
         # the spider ran: what a revisit of unchanged pages costs here (bench/crawl_bench.py).
         self.stats.set_value("mediawatch/cpu_seconds", round(time.process_time() - self.cpu_at_open, 3))
@@ -87,7 +88,7 @@ class ArchivePipeline:
 
     async def _record(self, capture: Capture, extractor: Any) -> RecordResult:
         assert self.writer is not None
-        return await asyncio.wrap_future(self.writer.record(capture, extractor))
+        return await self.writer.record(capture, extractor)
 
     def _inc(self, state: CrawlState, source: str | None, key: str) -> None:
         state.count(source, key)

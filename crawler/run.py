@@ -115,6 +115,8 @@ class CrawlReport:
             "warc": {k[16:]: v for k, v in self.stats.items() if k.startswith("mediawatch/warc/")},
             "elapsed_seconds": self.stats.get("elapsed_time_seconds"),
             "cpu_seconds": self.stats.get("mediawatch/cpu_seconds"),
+            # of which the database writer thread (crawler/writer.py)
+            "db_cpu_seconds": self.stats.get("mediawatch/db_cpu_seconds"),
         }
 
 
@@ -366,6 +368,9 @@ def _run_spider(settings: dict[str, Any], state: CrawlState) -> tuple[dict[str, 
     for handler in logging.getLogger().handlers:
         handler.addFilter(quiet)
     process = CrawlerProcess(settings={**settings, "LOG_INSTALL_ROOT_HANDLER": False})
+    # ...and Scrapy's DEBUG lines (two per page: crawled, scraped) are not even made: the filter
+    # would drop them, after a log record had cost each page a stack walk.
+    logging.getLogger("scrapy").setLevel(quiet.level)
     crawler = process.create_crawler(ArchiveSpider)
     process.crawl(crawler, state=state)
     # Scrapy handles SIGTERM/SIGINT while it runs (finishing the requests in flight); afterwards

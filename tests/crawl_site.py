@@ -64,6 +64,10 @@ class Page:
     delay: float = 0.0
 
 
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
 class Site:
     def __init__(self) -> None:
         self.pages: dict[str, Page] = {}
@@ -108,6 +112,11 @@ class Site:
         with self.lock:
             self.pages[path] = Page(body, **kwargs)
 
+    def etag(self, path: str) -> str:
+        """The ETag the page at ``path`` is served with (when ``conditional`` is on)."""
+        with self.lock:
+            return _etag(self.pages[path].body)
+
     def remove(self, path: str, status: int = 404) -> None:
         self.set(path, b"<html><body><h1>Not found</h1></body></html>", status=status)
 
@@ -122,7 +131,7 @@ class Site:
             import time
 
             time.sleep(page.delay)
-        etag = '"' + hashlib.sha256(page.body).hexdigest()[:16] + '"'
+        etag = _etag(page.body)
         headers = {"Content-Type": page.content_type, **page.headers}
         if self.conditional and page.status == 200:
             headers.setdefault("ETag", etag)
