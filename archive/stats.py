@@ -69,6 +69,8 @@ DELAY_BUCKETS: tuple[tuple[str, float | None], ...] = (
     ("3–7 d", 7 * 86400.0),
     ("> 7 d", None),
 )
+# The bounds between the buckets, in order (the last bucket has none).
+DELAY_BOUNDS = tuple(bound for _, bound in DELAY_BUCKETS if bound is not None)
 MAX_OUTLETS = 500  # rows of the per-outlet table (the largest first)
 MAX_DAYS = 400  # rows of the per-day table (the newest first)
 NO_SOURCE = "(no source)"
@@ -319,7 +321,6 @@ def outlet_day_counts(spans: Sequence[Span] | None = None, *, by_day: bool = Tru
     the ``outlet_day_summary`` rows, counted afresh."""
     pv = ArticleChangeSummary.__table__.c
     edited = pv.edits > 0
-    bounds = [bound for _, bound in DELAY_BUCKETS if bound is not None]
     article_day = [_DateOf(Article.first_seen)] if by_day else []
     summary_day = [_DateOf(pv.article_first_seen)] if by_day else []
     articles = (
@@ -339,7 +340,7 @@ def outlet_day_counts(spans: Sequence[Span] | None = None, *, by_day: bool = Tru
             _zero(),
             _count_if(edited),
             *(func.sum(pv[name]) for name in OUTLET_COUNTS[2:8]),
-            *(_count_if(and_(edited, pv.first_edit_delay < bound)) for bound in bounds),
+            *(_count_if(and_(edited, pv.first_edit_delay < bound)) for bound in DELAY_BOUNDS),
         )
         .where(*_within(pv.article_first_seen, spans))
         .group_by(pv.source_id, *summary_day)
@@ -484,6 +485,18 @@ def _window(session: Session, since: datetime | None) -> _Window:
     return _Window(first_day, runs, spans + [(_midnight(first), _midnight(end)) for first, end in runs])
 
 
+def _summed(session: Session, parts: Sequence[Select[Any]], width: int) -> dict[Any, list[int]]:
+    """The rows of every part (a key, then ``width`` counts) added up by key: the summary rows
+    of a window and the counts made from the archive's rows for the rest of it."""
+    totals: dict[Any, list[int]] = {}
+    for part in parts:
+        for key, *counts in session.execute(part):
+            total = totals.setdefault(key, [0] * width)
+            for index, n in enumerate(counts):
+                total[index] += int(n or 0)
+    return totals
+
+
 def snapshot(session: Session) -> Session:
     """Make the statistics read one snapshot of the archive (on PostgreSQL, REPEATABLE READ; a
     SQLite read transaction is one already): the summaries, the stale days and the rows counted
@@ -576,7 +589,6 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
     """
     window = _window(session, since)
     table = OutletDaySummary.__table__
-    figures: dict[int | None, list[int]] = {}
     parts = [
         select(table.c.source_id, *(func.sum(table.c[name]) for name in OUTLET_COUNTS))
         .where(*window.summarised(table.c.day))
@@ -584,11 +596,7 @@ def outlet_stats(session: Session, since: datetime | None) -> list[OutletStats]:
     ]
     if window.spans:
         parts.append(outlet_day_counts(window.spans, by_day=False))
-    for part in parts:
-        for source_id, *counts in session.execute(part):
-            total = figures.setdefault(source_id, [0] * len(OUTLET_COUNTS))
-            for index, n in enumerate(counts):
-                total[index] += int(n or 0)
+    figures = _summed(session, parts, len(OUTLET_COUNTS))
     rows = sorted(
         ((source_id, counts) for source_id, counts in figures.items() if counts[0]),
         key=lambda row: (-row[1][0], -1 if row[0] is None else row[0]),
@@ -648,12 +656,11 @@ def _first_edit_percentiles(
     # The index's own condition, inline: SQLite uses a partial index only for a query whose
     # condition implies the index's, which a bound parameter does not.
     edited_only = pv.edits > literal_column("0")
-    bounds = [bound for _, bound in DELAY_BUCKETS if bound is not None]
     parts = []
     for source_id, (n, under) in edited.items():
         for percent in (50, 90):
             rank = -(-n * percent // 100)
-            below = [(bound, count) for bound, count in zip(bounds, under, strict=True) if count < rank]
+            below = [(bound, count) for bound, count in zip(DELAY_BOUNDS, under, strict=True) if count < rank]
             bound, skipped = below[-1] if below else (None, 0)
             parts.append(
                 select(
@@ -723,17 +730,12 @@ def day_stats(session: Session, since: datetime | None) -> list[DayStats]:
     the rows for the rest (the part of the first day after ``since``, the stale days)."""
     window = _window(session, since)
     table = DaySummary.__table__
-    days: dict[date, list[int]] = {}
     parts: list[Select[Any]] = [
         select(table.c.day, *(table.c[name] for name in DAY_COUNTS)).where(*window.summarised(table.c.day))
     ]
     if window.spans:
         parts.append(day_counts(window.spans))
-    for part in parts:
-        for day, *counts in session.execute(part):
-            total = days.setdefault(day, [0] * len(DAY_COUNTS))
-            for index, n in enumerate(counts):
-                total[index] += int(n or 0)
+    days = _summed(session, parts, len(DAY_COUNTS))
     out = []
     for day in sorted((d for d, counts in days.items() if any(counts)), reverse=True)[:MAX_DAYS]:
         count = dict(zip(DAY_COUNTS, days[day], strict=True))

@@ -301,10 +301,15 @@ def record_fetch(
 
 def _decide(check: _Check, first: int = 0) -> RecordResult:
     """The rules from ``_RULES[first]`` on, in order: the first that decides, or a new version."""
-    for rule in _RULES[first:]:
+    result = _first_decision(check, _RULES[first:])
+    return result if result is not None else _new_version(check)
+
+
+def _first_decision(check: _Check, rules: Sequence[_Rule]) -> RecordResult | None:
+    for rule in rules:
         if (result := rule(check)) is not None:
             return result
-    return _new_version(check)
+    return None
 
 
 @dataclass
@@ -1140,7 +1145,7 @@ def record_batch(
         first = 0  # the rule to go on from
         if _only_a_fetch_row(capture, check.ahead):
             check.rows, before = rows, len(rows)
-            result = _decide_short_circuits(check)
+            result = _first_decision(check, _RULES[:_SHORT_CIRCUITS])
             if result is not None:
                 if len(rows) > before:
                     waiting.append(len(results))
@@ -1154,13 +1159,6 @@ def record_batch(
         ahead = None
     insert_rows()
     return results
-
-
-def _decide_short_circuits(check: _Check) -> RecordResult | None:
-    for rule in _RULES[:_SHORT_CIRCUITS]:
-        if (result := rule(check)) is not None:
-            return result
-    return None
 
 
 def _may_short_circuit(capture: Capture) -> bool:
