@@ -243,10 +243,14 @@ def _signals_held() -> Iterator[None]:
 def local_executor(workers: int | None = None) -> Iterator[Executor]:
     """The crawl's process pool as a plain ``concurrent.futures`` executor, for the bulk commands
     (archive/bulk.py): ``workers`` processes (default one per core), started and warmed now."""
-    with _signals_held():
-        pool = ExtractionPool(workers or os.cpu_count() or 1, timeout=0)
-        pool.warm()
+    pool: ExtractionPool | None = None
     try:
+        with _signals_held():
+            pool = ExtractionPool(workers or os.cpu_count() or 1, timeout=0)
+            pool.warm()
+        # A SIGTERM held during the start is delivered as the block ends: the pool is closed
+        # then too (left open, its manager thread failed at exit with a traceback).
         yield pool.executor
     finally:
-        pool.close()
+        if pool is not None:
+            pool.close()
