@@ -107,9 +107,11 @@ def band_keys(hashvalues: np.ndarray, bands: int = BANDS, rows: int = ROWS) -> l
 
     The two bandings never share a key: their bands hash chunks of different lengths.
     """
+    data = hashvalues.astype("<u4").tobytes()  # once: slicing bytes is cheaper than the array
+    width = 4 * rows
     keys = []
     for band in range(bands):
-        chunk = hashvalues[band * rows : (band + 1) * rows].astype("<u4").tobytes()
+        chunk = data[band * width : (band + 1) * width]
         digest = hashlib.blake2b(band.to_bytes(2, "little") + chunk, digest_size=8).digest()
         keys.append(int.from_bytes(digest, "little", signed=True))
     return keys

@@ -132,11 +132,15 @@ def change_row(
 
 def note_version(session: Session, version: Version) -> None:
     """Record what a version just written changed (called by the store in the version's transaction)."""
-    previous = session.scalar(
-        select(Version)
-        .where(Version.article_id == version.article_id, Version.seq < version.seq, Version.text != "")
-        .order_by(Version.seq.desc())
-        .limit(1)
+    previous = (
+        session.scalar(
+            select(Version)
+            .where(Version.article_id == version.article_id, Version.seq < version.seq, Version.text != "")
+            .order_by(Version.seq.desc())
+            .limit(1)
+        )
+        if version.seq > 1
+        else None  # an article's first version: nothing before it
     )
     facts = change_facts(previous, version, version.change_kind)
     session.add(

@@ -188,7 +188,7 @@ def _get_or_create_article(
 ) -> tuple[Article, bool]:
     # Called once the look-ups found no article for this URL: insert first (a lost race with
     # another writer inserts nothing and the winner's row is read instead).
-    row = session.execute(
+    created = session.scalars(
         insert_ignore(session, Article)
         .values(
             canonical_url=canonical,
@@ -197,14 +197,15 @@ def _get_or_create_article(
             status=ArticleStatus.LIVE,
             version_count=0,
         )
-        .returning(Article.id)
+        .returning(Article)
     ).first()
-    created = row is not None
-    existing = row[0] if row is not None else None
-    if existing is None:
-        existing = session.scalar(select(Article.id).where(Article.canonical_url == canonical))
+    if created is not None:
+        # The row this transaction inserted is its own until it commits: nothing to lock or
+        # read again.
+        return created, True
+    existing = session.scalar(select(Article.id).where(Article.canonical_url == canonical))
     assert existing is not None
-    return _lock_article(session, existing), created
+    return _lock_article(session, existing), False
 
 
 def add_link_alias(session: Session, url: str, target: str, at: datetime) -> bool:
@@ -786,15 +787,19 @@ def _new_version(check: _Check) -> RecordResult:
     if check.revert_to is not None:
         flags.append(f"revert-to:{check.revert_to}")
 
-    blob_digest = (
-        put_blob(session, capture.raw, check.raw_digest, compressed=_compressed(capture))
-        if capture.raw is not None
-        else None
-    )
-    version = _add_version(session, article, extracted, kind, check.at, blob_digest, flags, key=key)
+    with session.no_autoflush:  # a blob depends on nothing pending
+        blob_digest = (
+            put_blob(session, capture.raw, check.raw_digest, compressed=_compressed(capture))
+            if capture.raw is not None
+            else None
+        )
+    # Set before _add_version flushes, with the check times the fetch row sets again: the
+    # article's row is updated once, not three times.
     article.status = ArticleStatus.LIVE
     article.last_changed = check.at
     article.current_seq = None
+    _note_check(article, capture)
+    version = _add_version(session, article, extracted, kind, check.at, blob_digest, flags, key=key)
     if label is None and kind != ChangeKind.METADATA:
         ready = (
             capture.derived.dedup_for(key) if capture.derived is not None and not check.did_extract else None
@@ -1041,15 +1046,27 @@ def _fetch_only(
     *,
     version: Version | None = None,
 ) -> RecordResult:
-    fetch = Fetch(**_fetch_row(capture, article, outcome, message, version))
-    session.add(fetch)
-    session.flush()
+    row = _fetch_row(capture, article, outcome, message, version)
+    fetch_id = session.scalar(insert(Fetch).values(row).returning(Fetch.id))
     return RecordResult(
         outcome=outcome,
         article_id=article.id if article is not None else None,
-        fetch_id=fetch.id,
+        fetch_id=fetch_id,
         message=message,
     )
+
+
+def _note_check(article: Article, capture: Capture) -> None:
+    """The article's check times after this capture (set again with the same values: no change)."""
+    at = capture.fetched_at
+    article.last_checked = max(article.last_checked, at) if article.last_checked else at
+    if capture.origin == FetchOrigin.CRAWL:
+        article.next_check = next_check(
+            first_seen=article.first_seen,
+            last_changed=article.last_changed,
+            checked_at=at,
+            ladder=capture.revisit_ladder or DEFAULT_LADDER,
+        )
 
 
 def _fetch_row(
@@ -1062,14 +1079,7 @@ def _fetch_row(
     """The fetch row of a check (its columns), the article's check times updated."""
     at = capture.fetched_at
     if article is not None:
-        article.last_checked = max(article.last_checked, at) if article.last_checked else at
-        if capture.origin == FetchOrigin.CRAWL:
-            article.next_check = next_check(
-                first_seen=article.first_seen,
-                last_changed=article.last_changed,
-                checked_at=at,
-                ladder=capture.revisit_ladder or DEFAULT_LADDER,
-            )
+        _note_check(article, capture)
     if outcome in (FetchOutcome.SUSPECT, FetchOutcome.ERROR):
         logger.info("%s %s: %s", outcome.value, capture.url, message)
     return {
