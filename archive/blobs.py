@@ -50,12 +50,13 @@ def put_blob(
     """
     digest = digest or sha256_hex(raw)
     session.execute(
-        insert_ignore(session, Blob).values(
-            sha256=digest,
-            size=len(raw),
-            compression="zstd",
-            data=compressed if compressed is not None else compress(raw),
-        )
+        insert_ignore(session, Blob),
+        {
+            "sha256": digest,
+            "size": len(raw),
+            "compression": "zstd",
+            "data": compressed if compressed is not None else compress(raw),
+        },
     )
     return digest
 

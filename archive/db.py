@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -109,7 +110,14 @@ def _configure_sqlite(engine: Engine, *, readonly: bool) -> None:
 
 def insert_ignore(session: Session, model: Any) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend."""
-    if session.get_bind().dialect.name == "postgresql":
+    return _insert_ignore(session.get_bind().dialect.name, model)
+
+
+@lru_cache(maxsize=64)
+def _insert_ignore(dialect: str, model: Any) -> Any:
+    # Statements are immutable (each method returns a new one): one per backend and table is
+    # built once and shared, its values passed as parameters or added with ``.values()``.
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(model).on_conflict_do_nothing()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Zero-width and invisible formatting characters that never change what a reader sees.
@@ -139,6 +140,7 @@ def _is_tracking(name: str) -> bool:
     return lowered in TRACKING_PARAMETERS or lowered.startswith(_TRACKING_PREFIXES)
 
 
+@lru_cache(maxsize=8192)
 def normalize_url(url: str) -> str:
     """The one spelling of an article URL.
 

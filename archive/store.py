@@ -189,15 +189,14 @@ def _get_or_create_article(
     # Called once the look-ups found no article for this URL: insert first (a lost race with
     # another writer inserts nothing and the winner's row is read instead).
     created = session.scalars(
-        insert_ignore(session, Article)
-        .values(
-            canonical_url=canonical,
-            source_id=source_id,
-            first_seen=at,
-            status=ArticleStatus.LIVE,
-            version_count=0,
-        )
-        .returning(Article)
+        insert_ignore(session, Article).returning(Article),
+        {
+            "canonical_url": canonical,
+            "source_id": source_id,
+            "first_seen": at,
+            "status": ArticleStatus.LIVE,
+            "version_count": 0,
+        },
     ).first()
     if created is not None:
         # The row this transaction inserted is its own until it commits: nothing to lock or
@@ -1047,13 +1046,16 @@ def _fetch_only(
     version: Version | None = None,
 ) -> RecordResult:
     row = _fetch_row(capture, article, outcome, message, version)
-    fetch_id = session.scalar(insert(Fetch).values(row).returning(Fetch.id))
+    fetch_id = session.scalar(_INSERT_FETCH, row)
     return RecordResult(
         outcome=outcome,
         article_id=article.id if article is not None else None,
         fetch_id=fetch_id,
         message=message,
     )
+
+
+_INSERT_FETCH = insert(Fetch).returning(Fetch.id)
 
 
 def _note_check(article: Article, capture: Capture) -> None:
