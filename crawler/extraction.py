@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -132,6 +133,9 @@ class ExtractionPool:
         self.score = score
         self.restarts = 0
         self._slots: asyncio.Semaphore | None = None  # made in the event loop, on first use
+        self._started: asyncio.Lock | None = None  # the first page starts the workers
+        self.warmed = False
+        self.start_seconds = 0.0  # how long the first page waited for the workers to start
         self._executor = executor
         # The work of prepare(): a local pool's workers got the scorer when they started; a
         # caller's executor runs pages on workers we did not start, so it goes with each page.
@@ -158,6 +162,7 @@ class ExtractionPool:
                 futures = [pool.submit(_warm_up) for _ in range(self.workers)]
                 for f in futures:
                     f.result()
+                self.warmed = True
                 return
             except BrokenProcessPool:
                 logger.warning("an extraction worker died while starting; restarting the pool")
@@ -178,7 +183,24 @@ class ExtractionPool:
         """
         return await self._run(self._prepare, raw, url, content_type, tuple(patterns), url=url)
 
+    async def start(self) -> None:
+        """Start and warm the workers (:meth:`warm`) off the event loop, once, when the first page
+        needs them: a crawl that only revisits unchanged pages (304s, the same bytes) starts no
+        worker at all, and no page's time limit counts the workers' start."""
+        if self.warmed:
+            return
+        if self._started is None:
+            self._started = asyncio.Lock()
+        async with self._started:
+            if not self.warmed:
+                began = time.perf_counter()
+                try:
+                    await asyncio.to_thread(self.warm)
+                finally:
+                    self.start_seconds += time.perf_counter() - began
+
     async def _run(self, fn: Callable[..., T], *args: Any, url: str | None) -> T:
+        await self.start()
         # Two pages per worker in the pool (one running, one queued so the worker never waits for
         # the next): the time limit is then a page's own time plus at most one other page's, not
         # the time it waited behind every page a busy crawl has in flight.

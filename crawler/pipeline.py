@@ -67,13 +67,16 @@ class ArchivePipeline:
             self.settings.getfloat("MEDIAWATCH_EXTRACT_TIMEOUT", 60),
             score=state.relevance.score_extracted if state.relevance is not None else None,
         )
-        self.pool.warm()
+        # The workers start with the first page to extract (ExtractionPool.start), not here.
         self.cpu_at_open = time.process_time()
 
     def close_spider(self, spider: Any = None) -> None:
         if self.pool is not None:
             self.pool.close()
             self.stats.set_value("mediawatch/extraction_pool_restarts", self.pool.restarts)
+            self.stats.set_value(
+                "mediawatch/extraction_pool_start_seconds", round(self.pool.start_seconds, 3)
+            )
         if self.writer is not None:
             self.writer.close()
             self.stats.set_value("mediawatch/db_batches", self.writer.batches)

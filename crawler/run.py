@@ -117,6 +117,8 @@ class CrawlReport:
             "cpu_seconds": self.stats.get("mediawatch/cpu_seconds"),
             # of which the database writer thread (crawler/writer.py)
             "db_cpu_seconds": self.stats.get("mediawatch/db_cpu_seconds"),
+            # how long the first page to extract waited for the extraction workers to start
+            "extraction_start_seconds": self.stats.get("mediawatch/extraction_pool_start_seconds"),
         }
 
 

@@ -125,6 +125,7 @@ def test_crawl_archives_relevant_pages_then_revisits(
     assert c["new_articles"] == RELEVANT
     assert c["skipped_offtopic"] == OFF_TOPIC
     assert c["extracted"] == RELEVANT + OFF_TOPIC
+    assert report["extraction_start_seconds"] > 0  # the first page to extract started the workers
     with archive.reading() as session:
         assert session.scalar(select(func.count()).select_from(Article)) == RELEVANT
         assert session.scalar(select(func.count()).select_from(Version)) == RELEVANT
@@ -143,6 +144,7 @@ def test_crawl_archives_relevant_pages_then_revisits(
     c = report["counters"]
     assert c["not_modified"] == RELEVANT
     assert c.get("extracted", 0) == 0
+    assert report["extraction_start_seconds"] == 0  # nothing to extract: no worker started
     assert c.get("new_articles", 0) == 0 and c.get("skipped_offtopic", 0) == 0
     assert all(site.hits[p.path] == 1 for p in off_topic)
     assert all(site.conditional_hits[p.path] == 1 for p in relevant)
