@@ -12,7 +12,8 @@ ahead (as the workers do; not timed):
 3. ``record_batch`` of a revisit of each: all 304s, then all the same raw bytes (batches of 64);
 
 each as CPU milliseconds per capture, statements per capture, and the ratio to the baseline.
-Default: a fresh temporary SQLite archive; ``--db`` an empty database URL (PostgreSQL too).
+Default: fresh temporary SQLite archives; ``--db`` an empty database URL (PostgreSQL too), which
+the baseline's rows (under their own URLs) then share with the measured ones.
 """
 
 from __future__ import annotations
@@ -134,9 +135,11 @@ def main() -> None:
     prepared = [prepare(raw, f"https://bench.example/p/{i}", "text/html") for i, raw in enumerate(pages)]
     n = len(pages)
     with tempfile.TemporaryDirectory() as tmp:
-        base_url = args.db or f"sqlite:///{tmp}/base.db"
         url = args.db or f"sqlite:///{tmp}/bench.db"
-        floor = baseline(base_url, pages, prepared, n) / n
+        # The best of three fresh SQLite archives: one executemany per table is short enough for
+        # the machine's load to swing it. With --db, once, into that database.
+        bases = [f"sqlite:///{tmp}/base{i}.db" for i in range(3)] if not args.db else [args.db]
+        floor = min(baseline(base, pages, prepared, n) for base in bases) / n
         print(f"{n} evaldata pages, extracted and derived ahead; database: {url.split(':')[0]}")
         print(f"baseline: the rows of a new article inserted with Core:  {1000 * floor:6.2f} ms CPU/article")
         with Archive(url) as archive:
