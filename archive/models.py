@@ -288,6 +288,29 @@ class SkippedURL(Base):
     crawl_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_run.id", ondelete="SET NULL"))
 
 
+class FeedMemory(Base):
+    """What the crawl kept of a feed's last successful parse, by the feed URL it requests.
+
+    The validators (ETag, Last-Modified) make the next fetch of the feed conditional; a 304, or a
+    body whose SHA-256 equals ``body_sha256``, means the feed is unchanged and the crawl takes its
+    links from here instead of parsing it again. ``links`` is a JSON list of ``[url, title,
+    published]`` (published as ISO 8601 or null), as the parse produced them: a value read from a
+    third-party document, checked again when it is read (docs/crawling.md, Unchanged feeds)."""
+
+    __tablename__ = "feed_memory"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)  # as requested (before any redirect)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 (hex) of the body as Scrapy delivered it: after the HTTP Content-Encoding is
+    # decoded, before parse_feed's own gunzip of a .gz document.
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    links: Mapped[str] = mapped_column(Text)  # JSON text, decoded (and checked) per row on reading
+    dropped: Mapped[int] = mapped_column(Integer, default=0)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # A candidate's status: open (waiting for an archivist), promoted (now an article), dropped (under
 # the candidate margin after a rescore).
 CANDIDATE_OPEN, CANDIDATE_PROMOTED, CANDIDATE_DROPPED = "open", "promoted", "dropped"

@@ -178,6 +178,11 @@ def db_cpu_ms(report: dict, articles: int) -> float:
     return 1000 * (report.get("db_cpu_seconds") or 0.0) / max(articles, 1)
 
 
+def _feed_parsed(report: dict) -> str:
+    """Whether the revisit crawl parsed the feed again (an unchanged one is not: ``feeds_unchanged``)."""
+    return "no" if report["counters"].get("feeds_unchanged") else "yes"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=120)
@@ -233,7 +238,8 @@ def main() -> None:
         extractions = report["counters"].get("extracted", 0)
         print(
             f"revisit unchanged via 304:                      {rate:7.1f} articles/s  "
-            f"(ratio vs fetch-only 304s: {rate / fetch_304:.2f}; {extractions} extractions)"
+            f"(ratio vs fetch-only 304s: {rate / fetch_304:.2f}; {extractions} extractions; "
+            f"feed parsed: {_feed_parsed(report)})"
         )
         print(
             f"   CPU of the crawl process per article: {cpu_ms(report, revisited):5.2f} ms (goal <= 2.5; "
@@ -246,7 +252,8 @@ def main() -> None:
         rate = revisited / report["elapsed_seconds"]
         print(
             f"revisit unchanged via byte-identical 200:       {rate:7.1f} articles/s  "
-            f"(ratio vs fetch-only: {rate / fetch:.2f}; {same} of {known} skipped extraction)"
+            f"(ratio vs fetch-only: {rate / fetch:.2f}; {same} of {known} skipped extraction; "
+            f"feed parsed: {_feed_parsed(report)})"
         )
         print(
             f"   CPU of the crawl process per article: {cpu_ms(report, revisited):5.2f} ms (goal <= 4; "

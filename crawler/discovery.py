@@ -107,6 +107,60 @@ def _dedupe(links: list[Link]) -> tuple[list[Link], int]:
 
 
 # ---------------------------------------------------------------------------------------------
+# The links of a feed's last parse, kept between crawls (archive.models.FeedMemory)
+
+# The kept links of one feed, as JSON text: at most what a feed may weigh. A parse whose links
+# would take more is not kept (the feed is simply fetched and parsed again next time).
+MAX_KEPT_LINKS_CHARS = MAX_FEED_BYTES
+
+
+def links_to_json(links: list[Link]) -> str | None:
+    """The links as ``[[url, title, published], …]`` JSON text, or None when over the bound."""
+    if len(links) > MAX_LINKS_PER_DOCUMENT:
+        return None
+    rows = [[link.url, link.title, link.published.isoformat() if link.published else None] for link in links]
+    text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= MAX_KEPT_LINKS_CHARS else None
+
+
+def links_from_json(text: Any) -> list[Link] | None:
+    """The links kept by :func:`links_to_json`, or None when the text is not what it wrote.
+
+    The kept links came from a third-party document and sat in the database since: each is checked
+    again against parse_feed's intake rules (http(s), length, the count limit), and a row that does
+    not pass as a whole is not used (the feed is then fetched and parsed as if never seen).
+    """
+    if not isinstance(text, str) or len(text) > MAX_KEPT_LINKS_CHARS:
+        return None
+    try:
+        rows = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(rows, list) or len(rows) > MAX_LINKS_PER_DOCUMENT:
+        return None
+    links: list[Link] = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 3:
+            return None
+        url, title, published = row
+        if (
+            not isinstance(url, str)
+            or len(url) > MAX_URL_CHARS
+            or not url.lower().startswith(("http://", "https://"))
+        ):
+            return None
+        if title is not None and (not isinstance(title, str) or len(title) > 1000):
+            return None
+        when = None
+        if published is not None:
+            when = _iso_date(published)
+            if when is None:
+                return None
+        links.append(Link(url, title, when))
+    return links
+
+
+# ---------------------------------------------------------------------------------------------
 # Feeds
 
 

@@ -3,8 +3,9 @@
 Unchanged pages never reach the extractor: a 304, or a 200 whose raw bytes hash to the
 article's ``last_raw_sha256``, goes straight to the store, which confirms the latest version.
 New pages are extracted in a process pool, scored against the topic, and either recorded or
-remembered as off-topic (``skipped_url``) so they are not fetched again. Database writes run
-on one dedicated thread (crawler/writer.py), captures arriving together in one transaction.
+remembered as off-topic (``skipped_url``) so they are not fetched again. A parsed feed's
+validators, body hash and links are kept (``feed_memory``) for the next crawl. Database writes
+run on one dedicated thread (crawler/writer.py), captures arriving together in one transaction.
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from archive.blobs import sha256_hex
 from archive.candidates import Verdict, add_candidate
-from archive.db import insert_ignore
+from archive.db import insert_ignore, write_retrying
 from archive.derive import Derived
 from archive.extract import Extracted, ExtractionError
 from archive.health import assess
 from archive.lookups import normalize_url_or_none
-from archive.models import FetchOutcome, SkippedURL
+from archive.models import FeedMemory, FetchOutcome, SkippedURL
 from archive.store import Capture, RecordResult, add_link_alias
+from crawler.discovery import links_to_json
 from crawler.extraction import ExtractionPool
 from crawler.relevance import Score
 from crawler.state import CrawlState
@@ -104,6 +108,8 @@ class ArchivePipeline:
                 await self._source_failure(state, item)
             elif item.get("mw") == "link-alias":
                 await self._in_db(self._link_alias, state, item)
+            elif item.get("mw") == "feed-memory":
+                await self._in_db(self._remember_feed, state, item)
             else:
                 await self._page(state, item)
         except OperationalError as exc:  # the database is gone: every further page would fail too
@@ -241,6 +247,27 @@ class ArchivePipeline:
                 state.skipped.add(key)
                 state.count(item.get("source"), "link_aliases_offtopic")
             # else: fetched in this run under another link; the next run knows it
+
+    def _remember_feed(self, state: CrawlState, item: dict[str, Any]) -> None:
+        """Keep a feed's validators, body hash and parsed links for the next crawl (one row per
+        requested feed URL, replaced). Links over the bound are not kept: the row goes, and the
+        feed is fetched and parsed afresh next time."""
+        links_json = links_to_json(item["links"])  # encoded here, off the reactor thread
+
+        def write(session: Session) -> None:
+            row = session.scalar(select(FeedMemory).where(FeedMemory.url == item["url"]))
+            if links_json is None:
+                if row is not None:
+                    session.delete(row)
+                return
+            if row is None:
+                row = FeedMemory(url=item["url"])
+                session.add(row)
+            row.etag, row.last_modified = item["etag"], item["last_modified"]
+            row.body_sha256, row.links, row.dropped = item["body_sha256"], links_json, item["dropped"]
+            row.stored_at = _now()
+
+        write_retrying(state.sessions, write)
 
     def _remember_skipped(
         self, state: CrawlState, capture: Capture, score: Score, source_id: int | None

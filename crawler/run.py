@@ -27,6 +27,7 @@ from archive.models import (
     Article,
     ArticleStatus,
     ArticleURL,
+    FeedMemory,
     SkippedURL,
     Source,
     SourceKind,
@@ -44,7 +45,7 @@ from crawler.config import (
 )
 from crawler.relevance import Relevance
 from crawler.settings import CrawlSettings, contact_is_placeholder, scrapy_settings
-from crawler.state import CrawlPlan, CrawlState, PlannedSource, Revisit
+from crawler.state import CrawlPlan, CrawlState, KnownFeed, PlannedSource, Revisit
 
 if TYPE_CHECKING:
     from crawler.progress import CrawlProgress
@@ -200,6 +201,37 @@ def plan_revisits(archive: Archive, mode: RevisitMode, now: datetime) -> list[Re
         return [Revisit(*row) for row in session.execute(stmt.order_by(Article.next_check))]
 
 
+def plan_feeds(archive: Archive, planned: list[PlannedSource]) -> dict[str, KnownFeed]:
+    """What the last successful parse of each planned feed left (validators, body hash, links), by
+    requested URL: read once here, so the spider never queries per feed. A row whose links cannot
+    be read back is left out (logged): that feed is fetched unconditionally and parsed."""
+    from crawler.discovery import links_from_json
+
+    urls = sorted({url for source in planned for url in source.feeds})
+    known: dict[str, KnownFeed] = {}
+    with archive.reading() as session:
+        for start in range(0, len(urls), 500):  # SQLite caps the parameters of one statement
+            rows = session.execute(
+                select(
+                    FeedMemory.url,
+                    FeedMemory.etag,
+                    FeedMemory.last_modified,
+                    FeedMemory.body_sha256,
+                    FeedMemory.links,
+                    FeedMemory.dropped,
+                ).where(FeedMemory.url.in_(urls[start : start + 500]))
+            )
+            for url, etag, last_modified, body_sha256, links_json, dropped in rows:
+                links = links_from_json(links_json)
+                if links is None or not isinstance(body_sha256, str) or len(body_sha256) != 64:
+                    logger.warning("the kept links of feed %s are unreadable; it is parsed again", url)
+                    continue
+                known[url] = KnownFeed(
+                    url, etag, last_modified, body_sha256, tuple(links), max(0, int(dropped or 0))
+                )
+    return known
+
+
 def plan_policies(archive: Archive, sources: SourcesFile) -> dict[int, dict[str, Any]]:
     """Capture options of every configured source with a policy, by Source id.
 
@@ -245,6 +277,7 @@ def run_crawl(archive: Archive, run: OpenRun, options: CrawlOptions) -> CrawlRep
     try:
         planned = plan_sources(archive, sources, topic, options)
         revisits = plan_revisits(archive, options.revisit, started)
+        feeds = plan_feeds(archive, planned)
         known, skipped = _known_urls(archive)
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot prepare the crawl in the database: {exc}") from None
@@ -261,6 +294,7 @@ def run_crawl(archive: Archive, run: OpenRun, options: CrawlOptions) -> CrawlRep
         google_news_host=google_news.host if google_news.enabled else None,
         # decode_links: false leaves every Google News link undecoded (skipped, never fetched).
         max_google_decodes=google_news.max_decodes_per_run if google_news.decode_links else 0,
+        feeds=feeds,
     )
     state = CrawlState(
         plan=plan,

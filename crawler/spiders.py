@@ -5,10 +5,14 @@ Atom, JSON Feed; the outlets' and the web-wide discovery feeds), robots.txt ``Si
 lines, sitemaps (indexes with a visited set and depth cap, Google News sitemaps, a date
 window), new article pages, and revisits of known articles with a conditional GET.
 Callbacks only parse and yield; everything that touches the database is in the pipeline.
+
+A feed whose last parse the archive kept (``CrawlPlan.feeds``) is asked for conditionally; a 304,
+or a body with the kept SHA-256, is not parsed again: its kept links go the way parsed ones go.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,7 +28,7 @@ from crawler.confirm import STAT_PREFIX, confirmed, needs_confirmation, outcome_
 from crawler.discovery import Link, parse_feed, parse_sitemap, robots_sitemaps
 from crawler.safety import RefusedRequest, cause_label
 from crawler.safety import failure_reason as network_failure
-from crawler.state import REVISIT_SOURCE, CrawlState, PlannedSource, Revisit
+from crawler.state import REVISIT_SOURCE, CrawlState, KnownFeed, PlannedSource, Revisit
 
 ARTICLE_STATUSES = [304, 404, 410]
 
@@ -71,7 +75,7 @@ class ArchiveSpider(scrapy.Spider):
             yield self._revisit_request(revisit)
         for source in self.state.plan.sources:
             for url in source.feeds:
-                yield self._doc(url, source, "feed", self.on_feed)
+                yield self._feed_request(url, source)
             for url in source.sitemaps:
                 if self._claim_sitemap(url):
                     yield self._doc(url, source, "sitemap", self.on_sitemap, depth_sitemap=0)
@@ -81,15 +85,40 @@ class ArchiveSpider(scrapy.Spider):
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _doc(self, url: str, source: PlannedSource, kind: str, callback: Any, **meta: Any) -> scrapy.Request:
+    def _doc(
+        self,
+        url: str,
+        source: PlannedSource,
+        kind: str,
+        callback: Any,
+        headers: dict[str, str] | None = None,
+        **meta: Any,
+    ) -> scrapy.Request:
         self.state.count(source.name, f"{kind}_requests")
         return scrapy.Request(
             url,
             callback=callback,
             errback=self.on_doc_error,
+            headers=headers,
             dont_filter=True,
             priority=100,
             meta={"mw_source": source.name, "mw_kind": kind, **meta},
+        )
+
+    def _feed_request(self, url: str, source: PlannedSource) -> scrapy.Request:
+        # The feed is remembered by the URL asked for here, whatever it redirects to.
+        known = self.state.plan.feeds.get(url)
+        headers = {}
+        if known is not None:
+            if known.etag:
+                headers["If-None-Match"] = known.etag
+            if known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
+        if not headers:
+            return self._doc(url, source, "feed", self.on_feed, mw_feed=url)
+        # The 304 reaches on_feed (HttpErrorMiddleware would make it an error).
+        return self._doc(
+            url, source, "feed", self.on_feed, headers, mw_feed=url, handle_httpstatus_list=[304]
         )
 
     def _article(self, link: Link, source: PlannedSource, via: str | None = None) -> scrapy.Request:
@@ -163,13 +192,42 @@ class ArchiveSpider(scrapy.Spider):
 
     def on_feed(self, response: Response) -> Iterator[Any]:
         source = self._source_of(response)
+        feed_url = response.meta.get("mw_feed") or _requested_url(response)
+        known = self.state.plan.feeds.get(feed_url)
+        etag, last_modified = _header(response.headers, b"ETag"), _header(response.headers, b"Last-Modified")
+        if response.status == 304:
+            if known is None:  # only asked conditionally when known; a 304 unasked is unusable
+                yield _doc_failure(feed_url, source, 304, "HTTP 304")
+                return
+            yield from self._unchanged_feed(known, source, etag, last_modified)
+            return
+        digest = hashlib.sha256(response.body).hexdigest()
+        if known is not None and digest == known.body_sha256:
+            yield from self._unchanged_feed(known, source, etag, last_modified)
+            return
         result = parse_feed(response.body, response.url)
         if result.error:
             yield _doc_failure(_requested_url(response), source, response.status, result.error)
-            return
+            return  # the kept links of its last good parse stay as they are
         self._doc_ok(source, "feed")
         self.state.count(source.name, "links_dropped", result.dropped)
         yield from self._articles(result.links, source)
+        # Last: with one item at a time per response, the article requests go out first.
+        yield _feed_memory(feed_url, source, etag, last_modified, digest, result.links, result.dropped)
+
+    def _unchanged_feed(
+        self, known: KnownFeed, source: PlannedSource, etag: str | None, last_modified: str | None
+    ) -> Iterator[Any]:
+        """A feed that has not changed since its last parse: its kept links, not parsed again."""
+        self._doc_ok(source, "feed")
+        self.state.count(source.name, "feeds_unchanged")
+        self.state.count(source.name, "links_dropped", known.dropped)
+        links = list(known.links)
+        yield from self._articles(links, source)
+        etag, last_modified = etag or known.etag, last_modified or known.last_modified
+        if (etag, last_modified) != (known.etag, known.last_modified):  # new validators, same feed
+            digest = known.body_sha256
+            yield _feed_memory(known.url, source, etag, last_modified, digest, links, known.dropped)
 
     def on_robots(self, response: Response) -> Iterator[Any]:
         source = self._source_of(response)
@@ -319,6 +377,28 @@ def _page_item(response: Response) -> dict[str, Any]:
         "last_modified": _header(headers, b"Last-Modified"),
         "source": response.meta.get("mw_source"),
         "revisit": response.meta.get("mw_revisit"),
+    }
+
+
+def _feed_memory(
+    url: str,
+    source: PlannedSource,
+    etag: str | None,
+    last_modified: str | None,
+    body_sha256: str,
+    links: list[Link],
+    dropped: int,
+) -> dict[str, Any]:
+    """What the pipeline keeps of a feed's parse (archive.models.FeedMemory), by requested URL."""
+    return {
+        "mw": "feed-memory",
+        "url": url,
+        "source": source.name,
+        "etag": etag,
+        "last_modified": last_modified,
+        "body_sha256": body_sha256,
+        "links": links,
+        "dropped": dropped,
     }
 
 

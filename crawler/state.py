@@ -15,6 +15,7 @@ from archive.schedule import Rung
 from crawler.relevance import Relevance
 
 if TYPE_CHECKING:
+    from crawler.discovery import Link
     from crawler.progress import CrawlProgress
 
 
@@ -39,6 +40,18 @@ class Revisit:
     raw_sha256: str | None
 
 
+@dataclass(frozen=True)
+class KnownFeed:
+    """A feed as its last successful parse left it (archive.models.FeedMemory), read at planning."""
+
+    url: str  # as requested
+    etag: str | None
+    last_modified: str | None
+    body_sha256: str
+    links: tuple[Link, ...]
+    dropped: int
+
+
 REVISIT_SOURCE = "(revisit)"
 
 
@@ -59,6 +72,8 @@ class CrawlPlan:
     max_google_decodes: int = 200
     # The sources file's default revisit ladder (for sources without their own); None: the built-in.
     default_ladder: tuple[Rung, ...] | None = None
+    # The planned feeds' validators and last links, by requested URL (feeds never parsed: absent).
+    feeds: dict[str, KnownFeed] = field(default_factory=dict)
 
 
 @dataclass

@@ -20,7 +20,11 @@ from crawler.config import (
     load_topic,
 )
 from crawler.discovery import (
+    MAX_KEPT_LINKS_CHARS,
+    Link,
     clean_url,
+    links_from_json,
+    links_to_json,
     parse_feed,
     parse_sitemap,
     robots_sitemaps,
@@ -181,6 +185,38 @@ def test_every_conformance_feed_parses_without_crashing(corpus: Path) -> None:
         assert all(clean_url(link.url, BASE) == link.url for link in result.links)
         ok += result.error is None
     assert ok > 2000
+
+
+def test_kept_feed_links_read_back_as_parsed_and_refuse_anything_else(corpus: Path) -> None:
+    """A feed's links are kept between crawls (feed_memory) and read back as the parse gave them;
+    a row that is not what links_to_json wrote is refused whole (the feed is then parsed again)."""
+    parsed = parse_feed(
+        (corpus / FEEDS / "news-sniffer/spec/fixtures/rss_feeds/bbc_uk_politics.xml").read_bytes(), BASE
+    )
+    assert parsed.links and any(link.published for link in parsed.links)
+    text = links_to_json(parsed.links)
+    assert text is not None and links_from_json(text) == parsed.links
+    assert links_from_json(links_to_json([])) == []
+    long_title = Link("https://example.org/a", "x" * 1001)
+    for damaged in (
+        None,
+        b"[]",
+        "{not json",
+        '{"url": "https://example.org/"}',
+        '[["javascript:alert(1)", null, null]]',
+        '[["file:///etc/passwd", null, null]]',
+        '[["https://example.org/a", null]]',
+        '[["https://example.org/a", 7, null]]',
+        '[["https://example.org/a", null, "yesterday"]]',
+        '[["https://example.org/' + "a" * 5000 + '", null, null]]',
+        links_to_json([long_title]),
+        "[" * 100_000 + "]" * 100_000,
+        " " * (MAX_KEPT_LINKS_CHARS + 1),
+    ):
+        assert links_from_json(damaged) is None, str(damaged)[:80]
+    # More than a feed may weigh is not kept at all.
+    huge = [Link(f"https://example.org/{n}", "t" * 900) for n in range(12_000)]
+    assert links_to_json(huge) is None
 
 
 def test_parse_sitemaps(corpus: Path) -> None:
