@@ -166,6 +166,20 @@ def _advisory_holder(conn: Connection, key: int) -> str | None:
     return f"{row[0] or 'a client'} since {row[1].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
+# The Interrupted a signal raised inside stop_on_signals (at most one: a second SIGTERM kills).
+_stopped: list[Interrupted] = []
+
+
+def stop_requested() -> Interrupted | None:
+    """The Interrupted that SIGTERM or SIGINT raised in the current :func:`stop_on_signals`
+    block, if one did.
+
+    Raised inside a database driver's call, it may come out as the driver's own error instead:
+    psycopg, stopped in the middle of the pool's pre-ping, fails to restore its connection and
+    raises ProgrammingError. A job that fails after a stop was asked for was stopped."""
+    return _stopped[0] if _stopped else None
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Turn SIGTERM (systemd, the scheduler, a cron timeout) into :class:`Interrupted`.
@@ -179,7 +193,9 @@ def stop_on_signals() -> Iterator[None]:
 
     def _raise(signum: int, _frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM stops at once
-        raise Interrupted(f"stopped by {signal.Signals(signum).name}")
+        stopped = Interrupted(f"stopped by {signal.Signals(signum).name}")
+        _stopped.append(stopped)
+        raise stopped
 
     previous = signal.signal(signal.SIGTERM, _raise)
     try:
@@ -188,3 +204,28 @@ def stop_on_signals() -> Iterator[None]:
         raise Interrupted("stopped by SIGINT") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _stopped.clear()
+
+
+_HELD_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT are noted, not acted on, inside the block, then delivered after it
+    (to whatever handler was in place: under :func:`stop_on_signals`, as Interrupted).
+
+    For the few steps a signal must not cut in two: a process pool's start, the write that
+    closes a run's row."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in _HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)

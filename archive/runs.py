@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from archive.db import Archive
 from archive.errors import DatabaseError, Interrupted, MediawatchError, NotFoundError
 from archive.models import Article, ArticleStatus, CrawlRun, Version
+from archive.runlock import signals_held, stop_requested
 from archive.serialize import json_field
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,12 @@ def recorded_run(
             run.end(RunStatus.INTERRUPTED, str(exc) or "stopped by SIGINT")
         raise
     except BaseException as exc:
+        stopped = stop_requested()
+        if stopped is not None:
+            # A signal cut a database call short and the driver raised its own error for it.
+            if not run.closed:
+                run.end(RunStatus.INTERRUPTED, str(stopped))
+            raise stopped from exc
         if not run.closed:
             run.end(RunStatus.FAILED, failure_message(exc))
         raise
@@ -156,9 +163,12 @@ def recorded_run(
 def _close_run(
     archive: Archive, run: OpenRun, status: RunStatus, message: str | None, at: datetime, *, quiet: bool
 ) -> None:
-    """Write the end of a run; ``quiet`` while the run's own exception is on its way out."""
+    """Write the end of a run; ``quiet`` while the run's own exception is on its way out.
+
+    A SIGTERM or Ctrl-C arriving meanwhile is held until the row is written: cut short, the
+    write would roll back and leave a finished run ``running`` (then ``abandoned``)."""
     try:
-        with archive.transaction() as session:
+        with signals_held(), archive.transaction() as session:
             session.execute(
                 update(CrawlRun)
                 .where(CrawlRun.id == run.id)

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +29,7 @@ from typing import Any, TypeVar
 from archive.derive import Prepared, prepare
 from archive.derive import warm_up as warm_up_derive
 from archive.extract import Extracted, ExtractionError, extract
+from archive.runlock import signals_held
 
 logger = logging.getLogger(__name__)
 
@@ -238,36 +238,16 @@ class ExtractionPool:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-# Held while a bulk command's pool starts: a SIGTERM or Ctrl-C that lands while the executor is
-# spawning a worker would leave that worker half-started and untracked (it then dies printing a
-# traceback once the pool's semaphores are gone). Delivered as soon as every worker is up.
-_HELD_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGTERM and SIGINT are noted, not acted on, inside the block, then delivered after it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in _HELD_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for signum in dict.fromkeys(pending):
-            signal.raise_signal(signum)
-
-
 @contextmanager
 def local_executor(workers: int | None = None) -> Iterator[Executor]:
     """The crawl's process pool as a plain ``concurrent.futures`` executor, for the bulk commands
     (archive/bulk.py): ``workers`` processes (default one per core), started and warmed now."""
     pool: ExtractionPool | None = None
     try:
-        with _signals_held():
+        # Held while the pool starts: a SIGTERM or Ctrl-C that lands while the executor is
+        # spawning a worker would leave that worker half-started and untracked (it then dies
+        # printing a traceback once the pool's semaphores are gone).
+        with signals_held():
             pool = ExtractionPool(workers or os.cpu_count() or 1, timeout=0)
             pool.warm()
         # A SIGTERM held during the start is delivered as the block ends: the pool is closed

@@ -15,12 +15,13 @@ from conftest import fresh_postgres_url
 from corpus_data import nyt_captures, nyt_slugs, write_nyt_jsonl
 from crawl_site import Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file
 from ops_helpers import hold_lock, mediawatch, run_mediawatch, runs, wait_for
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from wayback_site import WaybackSite, nyt_mementos, serve
 
 from archive.db import Archive, make_engine, upgrade
 from archive.errors import InputError, Interrupted
 from archive.models import CrawlRun, Fetch, FetchOrigin
+from archive.runlock import stop_on_signals, stop_requested
 from archive.runs import RunStatus, recorded_run
 from mediawatch.cli import cli
 
@@ -240,6 +241,57 @@ def test_every_way_out_of_a_run_closes_its_row(archive: Archive) -> None:
         ("completed", None, {"command": "crawl"}),
         ("interrupted", "stopped by SIGINT", {"command": "import-warc"}),
     ]
+
+
+def test_sigterm_while_a_finished_run_is_closed_leaves_the_row_closed(archive: Archive) -> None:
+    """A SIGTERM that lands while the row of a finished run is being written (a scheduler
+    stopping just as the job ends) waits for the write: the row says ``completed``, then the
+    process stops as SIGTERM says. Cut short, the write rolled back and left the row
+    ``running`` until the next run called it abandoned."""
+    sent: list[bool] = []
+
+    def sigterm_at_close(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE CRAWL_RUN") and not sent:
+            sent.append(True)
+            signal.raise_signal(signal.SIGTERM)
+
+    try:
+        with pytest.raises(Interrupted, match="stopped by SIGTERM"), stop_on_signals():
+            with recorded_run(archive, command="import") as run:
+                run.add({"records": 3})
+                # The job's work is done; the next UPDATE of crawl_run is the one closing it.
+                event.listen(archive.engine, "before_cursor_execute", sigterm_at_close)
+    finally:
+        event.remove(archive.engine, "before_cursor_execute", sigterm_at_close)
+    assert sent
+    with archive.reading() as session:
+        row = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+    assert row is not None
+    assert (row.status, row.finished_at is not None, row.counters) == (
+        "completed",
+        True,
+        {"command": "import", "records": 3},
+    )
+
+
+def test_a_driver_error_raised_in_place_of_sigterm_ends_the_run_as_interrupted(archive: Archive) -> None:
+    """psycopg stopped by SIGTERM in the middle of the pool's pre-ping raises its own error
+    (ProgrammingError: can't change 'autocommit' now) instead of the signal's: the run is still
+    recorded as interrupted and the command still stops with "stopped by SIGTERM" (exit 143),
+    not a traceback."""
+    with pytest.raises(Interrupted, match="stopped by SIGTERM") as raised, stop_on_signals():
+        with recorded_run(archive, command="import"):
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            except Interrupted:
+                raise RuntimeError(
+                    "can't change 'autocommit' now: connection in transaction status ACTIVE"
+                ) from None
+    assert raised.value.exit_code == 143
+    assert stop_requested() is None  # the next job in this process starts afresh
+    with archive.reading() as session:
+        row = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+    assert row is not None and (row.status, row.message) == ("interrupted", "stopped by SIGTERM")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
