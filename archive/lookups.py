@@ -33,11 +33,12 @@ def find_article(session: Session, url: str) -> Article | None:
     return find_articles(session, [url])[url]
 
 
-# URLs per IN (...) list: far below any backend's limit on bound parameters.
+# Values per IN (...) list: far below any backend's limit on bound parameters.
 _IN_CHUNK = 500
 
 
-def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices short enough for one ``IN (...)`` list on every backend."""
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
 
@@ -51,7 +52,7 @@ def find_articles(session: Session, urls: Iterable[str]) -> dict[str, Article | 
     wanted = list(dict.fromkeys(c for cs in candidates.values() for c in cs))
     canonical = {
         article.canonical_url: article
-        for chunk in _chunks(wanted)
+        for chunk in in_chunks(wanted)
         for article in session.scalars(select(Article).where(Article.canonical_url.in_(chunk)))
     }
     found: dict[str, Article | None] = {url: None for url in keys}
@@ -67,7 +68,7 @@ def find_articles(session: Session, urls: Iterable[str]) -> dict[str, Article | 
     aliased = list(dict.fromkeys(u for url in misses for u in (*candidates[url], url)))
     aliases = {
         alias: article
-        for chunk in _chunks(aliased)
+        for chunk in in_chunks(aliased)
         for alias, article in session.execute(
             select(ArticleURL.url, Article)
             .join(Article, ArticleURL.article_id == Article.id)
@@ -129,7 +130,7 @@ def latest_and_current_versions(
     by_id = {article.id: article for article in articles}
     ids = list(by_id)
     latest: dict[int, Version] = {}
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         newest = (
             select(Version.article_id, func.max(Version.seq).label("seq"))
             .where(Version.article_id.in_(chunk))
@@ -144,7 +145,7 @@ def latest_and_current_versions(
             latest[version.article_id] = version
     shown = [(a.id, a.current_seq) for a in by_id.values() if a.current_seq is not None]
     pinned: dict[int, Version] = {}
-    for pairs in _chunks(shown):
+    for pairs in in_chunks(shown):
         for version in session.scalars(
             select(Version).where(tuple_(Version.article_id, Version.seq).in_(pairs))
         ):

@@ -27,6 +27,7 @@ MAX_FEED_BYTES = 10 * 1024 * 1024
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed
 MAX_LINKS_PER_DOCUMENT = 50_000
 MAX_URL_CHARS = 4096
+MAX_TITLE_CHARS = 1000  # a link's title as kept
 ALLOWED_SCHEMES = ("http", "https")
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
@@ -143,13 +144,9 @@ def links_from_json(text: Any) -> list[Link] | None:
         if not isinstance(row, list) or len(row) != 3:
             return None
         url, title, published = row
-        if (
-            not isinstance(url, str)
-            or len(url) > MAX_URL_CHARS
-            or not url.lower().startswith(("http://", "https://"))
-        ):
+        if not isinstance(url, str) or clean_url(url, url) != url:  # as parse_feed would keep it
             return None
-        if title is not None and (not isinstance(title, str) or len(title) > 1000):
+        if title is not None and (not isinstance(title, str) or len(title) > MAX_TITLE_CHARS):
             return None
         when = None
         if published is not None:
@@ -225,7 +222,7 @@ def _first_alternate(entry: Any) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    return value[:1000] if isinstance(value, str) and value else None
+    return value[:MAX_TITLE_CHARS] if isinstance(value, str) and value else None
 
 
 def _entry_date(entry: Any) -> datetime | None:
@@ -342,7 +339,7 @@ def parse_sitemap(
                 news = True
                 when = _iso_date(text) or when
             elif name == "title" and title is None and text:
-                title = text[:1000]
+                title = text[:MAX_TITLE_CHARS]
             elif name == "news":
                 news = True
         url = clean_url(loc, base_url)

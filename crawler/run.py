@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from archive.db import Archive
 from archive.errors import DatabaseError, Interrupted, MediawatchError
+from archive.lookups import in_chunks
 from archive.models import (
     Article,
     ArticleStatus,
@@ -210,7 +211,7 @@ def plan_feeds(archive: Archive, planned: list[PlannedSource]) -> dict[str, Know
     urls = sorted({url for source in planned for url in source.feeds})
     known: dict[str, KnownFeed] = {}
     with archive.reading() as session:
-        for start in range(0, len(urls), 500):  # SQLite caps the parameters of one statement
+        for chunk in in_chunks(urls):
             rows = session.execute(
                 select(
                     FeedMemory.url,
@@ -219,7 +220,7 @@ def plan_feeds(archive: Archive, planned: list[PlannedSource]) -> dict[str, Know
                     FeedMemory.body_sha256,
                     FeedMemory.links,
                     FeedMemory.dropped,
-                ).where(FeedMemory.url.in_(urls[start : start + 500]))
+                ).where(FeedMemory.url.in_(chunk))
             )
             for url, etag, last_modified, body_sha256, links_json, dropped in rows:
                 links = links_from_json(links_json)

@@ -108,12 +108,7 @@ class ArchiveSpider(scrapy.Spider):
     def _feed_request(self, url: str, source: PlannedSource) -> scrapy.Request:
         # The feed is remembered by the URL asked for here, whatever it redirects to.
         known = self.state.plan.feeds.get(url)
-        headers = {}
-        if known is not None:
-            if known.etag:
-                headers["If-None-Match"] = known.etag
-            if known.last_modified:
-                headers["If-Modified-Since"] = known.last_modified
+        headers = _conditional_headers(known.etag, known.last_modified) if known is not None else {}
         if not headers:
             return self._doc(url, source, "feed", self.on_feed, mw_feed=url)
         # The 304 reaches on_feed (HttpErrorMiddleware would make it an error).
@@ -139,11 +134,7 @@ class ArchiveSpider(scrapy.Spider):
         )
 
     def _revisit_request(self, revisit: Revisit) -> scrapy.Request:
-        headers = {}
-        if revisit.etag:
-            headers["If-None-Match"] = revisit.etag
-        if revisit.last_modified:
-            headers["If-Modified-Since"] = revisit.last_modified
+        headers = _conditional_headers(revisit.etag, revisit.last_modified)
         return scrapy.Request(
             revisit.url,
             callback=self.on_article,
@@ -378,6 +369,16 @@ def _page_item(response: Response) -> dict[str, Any]:
         "source": response.meta.get("mw_source"),
         "revisit": response.meta.get("mw_revisit"),
     }
+
+
+def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """The validators of the last answer, as a conditional GET sends them back."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
 
 
 def _feed_memory(
