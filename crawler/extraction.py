@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from archive.derive import Prepared, prepare
 from archive.derive import warm_up as warm_up_derive
 from archive.extract import Extracted, ExtractionError, extract
+from archive.extract import warm_up as warm_up_extract
 from archive.runlock import signals_held
 
 logger = logging.getLogger(__name__)
@@ -44,9 +45,10 @@ _score: Callable[[Extracted, str | None], Any] | None = None
 
 
 def _warm_up() -> None:
-    # Import trafilatura and its models, and the MinHash library, in the worker before the
-    # first real page arrives.
-    extract(b"<html><body><article><p>warm up</p></article></body></html>")
+    # What the first real pages would otherwise build (see crawler/pool_preload.py). A worker
+    # forked from the warmed forkserver has it all already and this takes milliseconds; a
+    # worker started some other way (a Dask worker's) builds it here.
+    warm_up_extract()
     warm_up_derive()
 
 
@@ -92,10 +94,11 @@ def process_pool(
 ) -> ProcessPoolExecutor:
     """``workers`` extraction processes, each started with ``score`` as its topic scorer.
 
-    forkserver: never fork a process that runs the reactor's threads.
+    forkserver: never fork a process that runs the reactor's threads. The forkserver warms up
+    once (crawler/pool_preload.py) and every worker is forked from it already warm.
     """
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["archive.extract", "archive.derive"])
+    ctx.set_forkserver_preload(["crawler.pool_preload"])
     return ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_start_worker, initargs=(score,)
     )
