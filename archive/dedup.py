@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from archive.db import insert_ignore
@@ -166,6 +166,29 @@ class Link:
     similarity: float
 
 
+# Built once: the writer runs these for every new version, and building a statement (and its
+# cache key) costs more than SQLite takes to run it.
+_SHARED = func.count().label("shared")
+_BUCKET_PAIRS = (
+    select(LshBucket.article_id, LshBucket.version_id, _SHARED)
+    .where(LshBucket.key.in_(bindparam("keys", expanding=True)))
+    .group_by(LshBucket.article_id, LshBucket.version_id)
+    .order_by(_SHARED.desc(), LshBucket.version_id)
+    .limit(bindparam("limit"))
+)
+_BUCKET_PAIRS_OF_OTHERS = _BUCKET_PAIRS.where(LshBucket.article_id != bindparam("exclude"))
+_SIGNATURES = select(TextSignature.version_id, TextSignature.hashvalues).where(
+    TextSignature.version_id.in_(bindparam("versions", expanding=True))
+)
+_SAME_TEXT_ELSEWHERE = (
+    select(Version.article_id)
+    .where(Version.text_sha256 == bindparam("sha"), Version.article_id != bindparam("article"))
+    .distinct()
+    .limit(bindparam("limit"))
+)
+_INSERT_SIGNATURE = insert(TextSignature)
+
+
 def near_candidates(
     session: Session, hashvalues: np.ndarray, *, exclude_article: int | None = None
 ) -> list[tuple[int, int, np.ndarray]]:
@@ -173,23 +196,15 @@ def near_candidates(
 
     At most ``MAX_CANDIDATES``, those sharing the most bands first (the most similar).
     """
-    shared = func.count().label("shared")
-    stmt = (
-        select(LshBucket.article_id, LshBucket.version_id)
-        .where(LshBucket.key.in_(lookup_keys(hashvalues)))
-        .group_by(LshBucket.article_id, LshBucket.version_id)
-        .order_by(shared.desc(), LshBucket.version_id)
-    )
-    if exclude_article is not None:
-        stmt = stmt.where(LshBucket.article_id != exclude_article)
-    pairs = session.execute(stmt.add_columns(shared).limit(MAX_CANDIDATES)).all()
+    connection = session.connection()
+    params: dict[str, Any] = {"keys": lookup_keys(hashvalues), "limit": MAX_CANDIDATES}
+    if exclude_article is None:
+        pairs = connection.execute(_BUCKET_PAIRS, params).all()
+    else:
+        pairs = connection.execute(_BUCKET_PAIRS_OF_OTHERS, {**params, "exclude": exclude_article}).all()
     if not pairs:
         return []
-    rows = session.execute(
-        select(TextSignature.version_id, TextSignature.hashvalues).where(
-            TextSignature.version_id.in_([version_id for _, version_id, _shared in pairs])
-        )
-    ).all()
+    rows = connection.execute(_SIGNATURES, {"versions": [version_id for _, version_id, _shared in pairs]})
     by_version = {version_id: from_bytes(data) for version_id, data in rows}
     return [(a, v, by_version[v]) for a, v, _shared in pairs if v in by_version]
 
@@ -211,11 +226,10 @@ def index_version(
     """
     threshold = default_threshold() if threshold is None else threshold
     found: dict[int, Link] = {}
-    exact = session.scalars(
-        select(Version.article_id)
-        .where(Version.text_sha256 == version.text_sha256, Version.article_id != article.id)
-        .distinct()
-        .limit(MAX_CANDIDATES)
+    session.flush()  # (the statements below go to the connection: nothing pending is missed)
+    connection = session.connection()
+    exact = connection.scalars(
+        _SAME_TEXT_ELSEWHERE, {"sha": version.text_sha256, "article": article.id, "limit": MAX_CANDIDATES}
     ).all()
     for other in exact:
         found[other] = Link(other, "exact", 1.0)
@@ -247,16 +261,16 @@ def index_version(
             if similarity is None or (other in found and found[other].similarity >= similarity):
                 continue
             found[other] = Link(other, "exact" if other in exact else "near", similarity)
-        session.add(
-            TextSignature(
-                version_id=version.id,
-                article_id=article.id,
-                num_perm=NUM_PERM,
-                hashvalues=to_bytes(hashvalues),
-            )
+        connection.execute(
+            _INSERT_SIGNATURE,
+            {
+                "version_id": version.id,
+                "article_id": article.id,
+                "num_perm": NUM_PERM,
+                "hashvalues": to_bytes(hashvalues),
+            },
         )
-        session.flush()
-        session.execute(
+        connection.execute(
             insert_ignore(session, LshBucket),
             [
                 {"key": k, "version_id": version.id, "article_id": article.id}

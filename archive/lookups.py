@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from archive.errors import NotFoundError
@@ -43,6 +43,15 @@ def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
         yield values[start : start + _IN_CHUNK]
 
 
+# Built once (the writer looks up every capture's URLs): the URLs are bound as parameters.
+_BY_CANONICAL_URL = select(Article).where(Article.canonical_url.in_(bindparam("urls", expanding=True)))
+_BY_ALIAS = (
+    select(ArticleURL.url, Article)
+    .join(Article, ArticleURL.article_id == Article.id)
+    .where(ArticleURL.url.in_(bindparam("urls", expanding=True)))
+)
+
+
 def find_articles(session: Session, urls: Iterable[str]) -> dict[str, Article | None]:
     """``find_article`` of each URL, by URL, in two queries for all of them (a batch of writes)."""
     keys = {url: normalize_url_or_none(url) for url in urls}
@@ -53,7 +62,7 @@ def find_articles(session: Session, urls: Iterable[str]) -> dict[str, Article | 
     canonical = {
         article.canonical_url: article
         for chunk in in_chunks(wanted)
-        for article in session.scalars(select(Article).where(Article.canonical_url.in_(chunk)))
+        for article in session.scalars(_BY_CANONICAL_URL, {"urls": chunk})
     }
     found: dict[str, Article | None] = {url: None for url in keys}
     misses = []
@@ -69,11 +78,7 @@ def find_articles(session: Session, urls: Iterable[str]) -> dict[str, Article | 
     aliases = {
         alias: article
         for chunk in in_chunks(aliased)
-        for alias, article in session.execute(
-            select(ArticleURL.url, Article)
-            .join(Article, ArticleURL.article_id == Article.id)
-            .where(ArticleURL.url.in_(chunk))
-        )
+        for alias, article in session.execute(_BY_ALIAS, {"urls": chunk})
     }
     for url in misses:
         found[url] = _first_match(candidates[url], url, canonical, aliases)

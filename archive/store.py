@@ -70,6 +70,7 @@ from archive.normalize import (
     normalize_field,
     normalize_url,
     same_site,
+    url_variants,
 )
 from archive.schedule import DEFAULT_LADDER, Rung, next_check
 from archive.volatile import (
@@ -183,13 +184,19 @@ def _locked(session: Session, article: Article) -> Article:
     return _lock_article(session, article.id)
 
 
+_CREATE_ARTICLE: dict[str, Any] = {}
+
+
 def _get_or_create_article(
     session: Session, canonical: str, *, at: datetime, source_id: int | None
 ) -> tuple[Article, bool]:
     # Called once the look-ups found no article for this URL: insert first (a lost race with
     # another writer inserts nothing and the winner's row is read instead).
+    dialect = session.get_bind().dialect.name
+    if dialect not in _CREATE_ARTICLE:  # built once per backend: building it costs more than running it
+        _CREATE_ARTICLE[dialect] = insert_ignore(session, Article).returning(Article)
     created = session.scalars(
-        insert_ignore(session, Article).returning(Article),
+        _CREATE_ARTICLE[dialect],
         {
             "canonical_url": canonical,
             "source_id": source_id,
@@ -226,8 +233,9 @@ def _add_alias(session: Session, article_id: int, url: str, kind: str, at: datet
         key = normalize_url(url)
     except URLError:
         return
-    session.execute(
-        insert_ignore(session, ArticleURL).values(article_id=article_id, url=key, kind=kind, first_seen=at)
+    session.connection().execute(
+        insert_ignore(session, ArticleURL),
+        {"article_id": article_id, "url": key, "kind": kind, "first_seen": at},
     )
 
 
@@ -1126,8 +1134,10 @@ def record_batch(
     the whole batch at once (a few queries instead of a few per capture), and the fetch rows of
     the checks the short-circuits decide (a 304, the same raw bytes) are inserted together: an
     unchanged revisit costs no statement of its own. Those checks change no look-up, so the
-    batch's look-ups stay valid across them; a capture that goes further (a new version, a new
-    article, a removal) may change them, so they are done again for the captures after it.
+    batch's look-ups stay valid across them. A capture that goes further (a new version, a new
+    article, a removal) changes the look-ups of the captures after it only through its article
+    (its versions, its canonical URL, the URLs it was fetched at): those look-ups are done again
+    when a capture after it leads to that article or to one of those URLs.
     """
     results: list[RecordResult] = []
     rows: list[dict[str, Any]] = []
@@ -1145,12 +1155,8 @@ def record_batch(
 
     for capture, extractor in batch:
         rest = batch[len(results) :]
-        if ahead is None and any(_may_short_circuit(c) for c, _ in rest):
-            ahead = _look_ahead(session, [c for c, _ in rest])
         if ahead is None:
-            insert_rows()
-            results.append(record_fetch(session, capture, extractor=extractor))
-            continue
+            ahead = _look_ahead(session, [c for c, _ in rest])
         _require_aware(capture)
         check = _Check(session, capture, extractor, fetched_url=capture.final_url or capture.url)
         check.ahead = ahead.pop(0)
@@ -1168,16 +1174,37 @@ def record_batch(
         # look-ups of the captures after it.
         insert_rows()
         results.append(_decide(check, first))
-        ahead = None
+        if _changes_look_ups(check, [c for c, _ in batch[len(results) :]], ahead):
+            ahead = None
     insert_rows()
     return results
 
 
-def _may_short_circuit(capture: Capture) -> bool:
-    """Whether a capture may be a 304 or the same raw bytes (a batch of them is worth looking
-    up at once): a 304, or a 2xx the caller did not extract."""
-    status = capture.status or 0
-    return status == 304 or (200 <= status < 300 and capture.raw is not None and capture.extracted is None)
+def _changes_look_ups(check: _Check, rest: list[Capture], ahead: list[_LookedUp]) -> bool:
+    """Whether what ``check`` wrote may change the look-ups of the captures after it: one of
+    them leads to its article (whose versions it may have added), or may lead to a URL it made
+    an article's canonical URL or alias."""
+    written = {check.fetched_key, normalize_url_or_none(check.capture.url)}
+    if check.article is not None:
+        written.add(check.article.canonical_url)
+        touched = check.article.id
+        if any(looked.article is not None and looked.article.id == touched for looked in ahead):
+            return True
+    written.discard(None)
+    written.discard("")
+    return any(not written.isdisjoint(_look_up_keys(capture)) for capture in rest)
+
+
+def _look_up_keys(capture: Capture) -> set[str]:
+    """Every canonical URL or alias ``find_article`` may match for this capture's URLs."""
+    keys: set[str] = set()
+    for url in (capture.url, capture.final_url):
+        if url:
+            keys.add(url)  # an alias may be matched as given
+            key = normalize_url_or_none(url)
+            if key is not None:
+                keys.update((key, *url_variants(key)))
+    return keys
 
 
 def _only_a_fetch_row(capture: Capture, looked_up: _LookedUp) -> bool:

@@ -89,6 +89,7 @@ def mixed_batch(pages: list[bytes]) -> list[Capture]:
         Capture("not a url", at(2), status=304),  # skipped
         Capture(b, at(-1), raw=pages[1]),  # older than b's history
         Capture(a, at(3), status=304, etag='"a"'),
+        Capture(new + "?utm_source=rss", at(3), raw=pages[3]),  # the new article, by another URL
     ]
 
 
@@ -121,6 +122,7 @@ def test_a_mixed_batch_archives_the_same_rows_as_one_by_one(
         FetchOutcome.ERROR,
     ]
     assert batched[3].article_id == batched[2].article_id and batched[4].new_article
+    assert batched[-1].article_id == batched[4].article_id and batched[-1].outcome == FetchOutcome.UNCHANGED
     assert all(r.fetch_id is not None for r in batched if r.outcome != FetchOutcome.SKIPPED)
     assert dump(twin) == dump(archive)
 
@@ -156,3 +158,32 @@ def test_unchanged_revisits_cost_a_few_statements_per_batch(archive: Archive, pa
         assert len(session.scalars(select(Fetch.id)).all()) == 4 + 40
         last_seen = {v.article_id: v.last_seen for v in session.scalars(select(Version))}
     assert set(last_seen.values()) == {at(10)}
+
+
+def test_a_batch_of_new_articles_looks_up_their_urls_once(
+    archive: Archive, twin: Archive, pages: list[bytes]
+) -> None:
+    """New pages arriving together (a crawl's first run): their URLs are looked up once for the
+    batch, not twice per page, and the batch still archives what recording each alone does,
+    also a later capture of a page the batch just archived, under a tracking-parameter URL."""
+    captures = [Capture(f"{SITE}new/{i}", at(1), raw=raw) for i, raw in enumerate(pages)]
+    captures.append(Capture(f"{SITE}new/0?utm_medium=feed", at(2), raw=pages[0]))
+    one_by_one = [record(archive.sessions, capture) for capture in captures]
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(twin.engine, "before_cursor_execute", count)
+    try:
+        with twin.sessions.begin() as session:
+            batched = record_batch(session, [(capture, extract) for capture in captures])
+    finally:
+        event.remove(twin.engine, "before_cursor_execute", count)
+    assert batched == one_by_one
+    assert [r.new_article for r in batched] == [True] * len(pages) + [False]
+    assert batched[-1].article_id == batched[0].article_id and batched[-1].outcome == FetchOutcome.UNCHANGED
+    looked_up = [s for s in statements if "FROM article" in s and "canonical_url IN" in s]
+    # Once for the batch, and once again for the last capture: its URL is the first one's.
+    assert len(looked_up) == 2, looked_up
+    assert dump(twin) == dump(archive)
