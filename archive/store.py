@@ -1054,7 +1054,10 @@ def _fetch_only(
     version: Version | None = None,
 ) -> RecordResult:
     row = _fetch_row(capture, article, outcome, message, version)
-    fetch_id = session.scalar(_INSERT_FETCH, row)
+    # On the connection, not through the session's ORM bulk-insert layer (it costs more than the
+    # insert); the article's check times _fetch_row just set are flushed with the next statement
+    # that goes through the session, or at commit.
+    fetch_id = session.connection().scalar(_INSERT_FETCH, row)
     return RecordResult(
         outcome=outcome,
         article_id=article.id if article is not None else None,
