@@ -247,13 +247,15 @@ def main() -> None:
             report = crawl(db, sources, feed, "--workers", str(workers), "--revisit", "none")
             n = report["counters"].get("new_articles", 0)
             # The workers start when the first page needs them: their start-up is not crawling.
-            rate = n / (report["elapsed_seconds"] - (report.get("extraction_start_seconds") or 0.0))
+            started = report.get("extraction_start_seconds") or 0.0
+            rate = n / (report["elapsed_seconds"] - started)
             goal = 0.9 if workers == 1 else 1.6
             if not args.revisits_only:
                 print(
                     f"crawl new articles, {workers} extraction worker(s): {rate:7.1f} pages/s  "
                     f"(ratio vs bare: {rate / bare:.2f}, goal >= {goal}; {n} articles; "
-                    f"crawl process CPU {cpu_ms(report, n):.1f} ms/article)"
+                    f"crawl process CPU {cpu_ms(report, n):.1f} ms/article; "
+                    f"{report['elapsed_seconds']:.1f} s in all, {started:.1f} s of it the workers' start)"
                 )
         db = tmp / "new2.db"
         known = report["counters"].get("new_articles", 0)
