@@ -186,6 +186,7 @@ _SAME_TEXT_ELSEWHERE = (
     .distinct()
     .limit(bindparam("limit"))
 )
+_TEXTS = select(Version.id, Version.text).where(Version.id.in_(bindparam("ids", expanding=True)))
 _INSERT_SIGNATURE = insert(TextSignature)
 
 
@@ -248,11 +249,7 @@ def index_version(
             if jaccard(hashvalues, other_values) >= MIN_CANDIDATE_JACCARD
         ]
         texts = dict(
-            session.execute(
-                select(Version.id, Version.text).where(Version.id.in_([v for _, v in candidates]))
-            ).all()
-            if candidates
-            else []
+            connection.execute(_TEXTS, {"ids": [v for _, v in candidates]}).all() if candidates else []
         )
         for other, version_id in candidates:
             if version_id not in texts:
@@ -284,29 +281,41 @@ def index_version(
     return list(found.values())
 
 
+_FIRST_SEEN = select(Article.first_seen).where(Article.id == bindparam("id"))
+_EXISTING_LINK = select(DuplicateLink.id, DuplicateLink.kind, DuplicateLink.similarity).where(
+    DuplicateLink.article_id == bindparam("low"), DuplicateLink.other_id == bindparam("high")
+)
+_UPDATE_LINK = (
+    update(DuplicateLink)
+    .where(DuplicateLink.id == bindparam("link_id"))
+    .values(kind=bindparam("new_kind"), similarity=bindparam("new_similarity"))
+)
+
+
 def _link(session: Session, article: Article, link: Link, at: datetime) -> None:
+    # Prebuilt statements on the connection (index_version flushed the session): a version of a
+    # much-republished story links to dozens of articles.
+    connection = session.connection()
     low, high = sorted((article.id, link.other_id))
-    other_first = session.scalar(select(Article.first_seen).where(Article.id == link.other_id))
+    other_first = connection.scalar(_FIRST_SEEN, {"id": link.other_id})
     first = link.other_id if other_first is not None and other_first <= article.first_seen else article.id
-    existing = session.scalar(
-        select(DuplicateLink).where(DuplicateLink.article_id == low, DuplicateLink.other_id == high)
-    )
+    existing = connection.execute(_EXISTING_LINK, {"low": low, "high": high}).first()
+    similarity = round(link.similarity, 4)
     if existing is None:
-        session.execute(
-            insert_ignore(session, DuplicateLink).values(
-                article_id=low,
-                other_id=high,
-                kind=link.kind,
-                similarity=round(link.similarity, 4),
-                first_article_id=first,
-                found_at=at,
-            )
+        connection.execute(
+            insert_ignore(session, DuplicateLink),
+            {
+                "article_id": low,
+                "other_id": high,
+                "kind": link.kind,
+                "similarity": similarity,
+                "first_article_id": first,
+                "found_at": at,
+            },
         )
     elif link.similarity > existing.similarity or (link.kind == "exact" and existing.kind != "exact"):
-        session.execute(
-            update(DuplicateLink)
-            .where(DuplicateLink.id == existing.id)
-            .values(kind=link.kind, similarity=round(link.similarity, 4))
+        connection.execute(
+            _UPDATE_LINK, {"link_id": existing.id, "new_kind": link.kind, "new_similarity": similarity}
         )
 
 

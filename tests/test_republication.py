@@ -150,3 +150,27 @@ def test_versions_indexed_with_the_older_banding_are_still_found(archive: Archiv
     with archive.reading() as session:
         [link] = duplicates_of(session, new.article_id)  # type: ignore[arg-type]
     assert link.article_id == old.article_id and link.kind == "near" and link.seen_first
+
+
+def test_a_link_found_again_closer_is_upgraded_not_doubled(archive: Archive, built: Corpus) -> None:
+    """Two copies linked as near; the same pair found again as an exact copy (a later version of
+    one became the other's text) keeps one link, now exact, and a weaker finding changes nothing."""
+    from archive.dedup import Link, _link
+    from archive.models import Article
+
+    first, second = built.pairs[0]
+    a = record(archive.sessions, Capture(first.url, T0, raw=first.raw)).article_id
+    b = record(archive.sessions, Capture(second.url, T0 + timedelta(hours=1), raw=second.raw)).article_id
+    assert a is not None and b is not None
+    with archive.reading() as session:
+        [near] = session.scalars(select(DuplicateLink)).all()
+    assert near.kind == "near" and near.similarity < 1.0
+    for found in (Link(a, "exact", 1.0), Link(a, "near", 0.5)):
+        with archive.transaction() as session:
+            article = session.get(Article, b)
+            assert article is not None
+            _link(session, article, found, T0 + timedelta(hours=2))
+        with archive.reading() as session:
+            [link] = session.scalars(select(DuplicateLink)).all()
+        assert (link.id, link.kind, link.similarity) == (near.id, "exact", 1.0)
+        assert link.first_article_id == a
