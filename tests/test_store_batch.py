@@ -9,6 +9,8 @@ recorded on its own, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,21 @@ def mixed_batch(pages: list[bytes]) -> list[Capture]:
     ]
 
 
+@contextmanager
+def statements_run(archive: Archive) -> Iterator[list[str]]:
+    """The SQL statements the archive's engine runs inside the block, in order."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(archive.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(archive.engine, "before_cursor_execute", count)
+
+
 def dump(archive: Archive) -> dict[str, list[Any]]:
     """Every row of every table, in primary-key order."""
     with archive.reading() as session:
@@ -136,17 +153,8 @@ def test_unchanged_revisits_cost_a_few_statements_per_batch(archive: Archive, pa
         for hour in range(1, 11)
         for name, raw in zip("abcd", pages, strict=True)
     ]
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(archive.engine, "before_cursor_execute", count)
-    try:
-        with archive.sessions.begin() as session:
-            results: list[RecordResult] = record_batch(session, [(c, extract) for c in captures])
-    finally:
-        event.remove(archive.engine, "before_cursor_execute", count)
+    with statements_run(archive) as statements, archive.sessions.begin() as session:
+        results: list[RecordResult] = record_batch(session, [(c, extract) for c in captures])
     assert {r.outcome for r in results} == {FetchOutcome.NOT_MODIFIED, FetchOutcome.UNCHANGED}
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
@@ -169,17 +177,8 @@ def test_a_batch_of_new_articles_looks_up_their_urls_once(
     captures = [Capture(f"{SITE}new/{i}", at(1), raw=raw) for i, raw in enumerate(pages)]
     captures.append(Capture(f"{SITE}new/0?utm_medium=feed", at(2), raw=pages[0]))
     one_by_one = [record(archive.sessions, capture) for capture in captures]
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(twin.engine, "before_cursor_execute", count)
-    try:
-        with twin.sessions.begin() as session:
-            batched = record_batch(session, [(capture, extract) for capture in captures])
-    finally:
-        event.remove(twin.engine, "before_cursor_execute", count)
+    with statements_run(twin) as statements, twin.sessions.begin() as session:
+        batched = record_batch(session, [(capture, extract) for capture in captures])
     assert batched == one_by_one
     assert [r.new_article for r in batched] == [True] * len(pages) + [False]
     assert batched[-1].article_id == batched[0].article_id and batched[-1].outcome == FetchOutcome.UNCHANGED
