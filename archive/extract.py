@@ -412,19 +412,14 @@ def _parse(text: str) -> tuple[Any, bool]:
 
 
 def warm_up() -> None:
-    """Build what the first pages would otherwise build, once per process.
+    """Import trafilatura and its models and run them once, before the first real page.
 
-    Besides importing trafilatura, this builds dateparser's tables: htmldate's last resort for
-    a page's date (a date written in words it does not know) tries every one of dateparser's
-    ~200 locales, and the first such page compiles a regular expression for each, 2–3 s of
-    CPU. Built in the extraction pool's forkserver, every worker forked from it starts with
-    them (see crawler/extraction.py).
+    What it leaves lazy on purpose: dateparser's tables. htmldate falls back to dateparser for a
+    date written in words, and dateparser then tries each of its ~200 locales; the first such
+    page in a process compiles all their tables (2–3 s of CPU). Built ahead of time, every crawl
+    would pay that, also one that extracts a single changed page (docs/development.md, Crawl).
     """
-    from htmldate.extractors import external_date_parser
-
     extract(b"<html><body><article><p>warm up</p></article></body></html>")
-    # No locale reads this as a date, so every locale is tried and all their tables are built.
-    external_date_parser("warm up", "%Y-%m-%d")
 
 
 def extract(raw: bytes | str, *, url: str | None = None, content_type: str | None = None) -> Extracted:

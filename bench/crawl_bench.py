@@ -17,9 +17,9 @@ listing them from a loopback HTTP server, then prints, in one run:
 
 Crawl rates use Scrapy's own elapsed time, less the time the first page waited for the
 extraction workers to start (``extraction_start_seconds``): interpreter start-up and pool warm-up
-excluded. The bare baseline leaves out the same one-time set-up (trafilatura's imports,
-dateparser's tables): both are steady-state rates. A crawl that extracts nothing (the revisits)
-starts no worker at all.
+excluded. A crawl that extracts nothing (the revisits) starts no worker at all. Both the crawl's
+workers and the bare baseline build dateparser's tables on the first page that needs them
+(2–3 s of CPU, once per process: once for the baseline and for one worker, twice for two).
 """
 
 from __future__ import annotations
@@ -58,18 +58,9 @@ def corpus_pages(n: int) -> list[bytes]:
 
 
 def bare_trafilatura(pages: list[bytes]) -> float:
-    """Pages/s of bare extraction in this process, after its one-time set-up.
-
-    The set-up is what a process builds on its first pages and then keeps: trafilatura's
-    imports and dateparser's tables of every locale (htmldate's last resort for a date tries
-    them all; the first page that needs it compiles them, 2–3 s). The crawl builds it in the
-    extraction pool's start, which its rate leaves out; the baseline leaves it out too.
-    """
     import trafilatura
-    from htmldate.extractors import external_date_parser
 
     trafilatura.bare_extraction("<html><body><p>warm</p></body></html>")
-    external_date_parser("warm up", "%Y-%m-%d")  # no locale reads it: every one is built
     start = time.perf_counter()
     for raw in pages:
         trafilatura.bare_extraction(
@@ -233,10 +224,7 @@ def main() -> None:
         feed = site.url("/feed.xml")
         if not args.revisits_only:
             bare = bare_trafilatura(pages)
-            print(
-                f"bare trafilatura.bare_extraction, one process:   {bare:7.1f} pages/s  "
-                "(after its one-time set-up)"
-            )
+            print(f"bare trafilatura.bare_extraction, one process:   {bare:7.1f} pages/s")
             pair = bare_pair(len(pages))
             print(
                 f"the same in two processes at once:               {pair:7.1f} pages/s  "

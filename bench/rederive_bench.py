@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crawl_bench import corpus_pages  # noqa: E402
 
 from archive.db import Archive  # noqa: E402
-from archive.extract import ExtractionError, extract, warm_up  # noqa: E402
+from archive.extract import ExtractionError, extract  # noqa: E402
 from archive.importer import import_jsonl  # noqa: E402
 from archive.rederive import rederive  # noqa: E402
 from crawler.extraction import local_executor  # noqa: E402
@@ -53,7 +53,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     pages = corpus_pages(args.pages)
-    warm_up()  # this process's one-time set-up (dateparser's tables), as the workers start with it
     for raw in pages[:5]:
         extract(raw)  # warm this process the same way
     print(

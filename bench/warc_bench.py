@@ -92,11 +92,8 @@ def main() -> None:
     size = sum(p.stat().st_size for p in paths)
 
     # Warm the extractor once (htmldate/dateparser compile their locale tables on first use,
-    # seconds, which would otherwise dominate a corpus this small), as the pool's workers start
-    # warm (crawler/pool_preload.py): every rate below is a steady-state one.
-    from archive.extract import extract, warm_up
-
-    warm_up()
+    # ~15 s, which would otherwise dominate a corpus this small).
+    from archive.extract import extract
 
     with paths[0].open("rb") as handle:
         for rec in ArchiveIterator(handle):

@@ -45,9 +45,9 @@ _score: Callable[[Extracted, str | None], Any] | None = None
 
 
 def _warm_up() -> None:
-    # What the first real pages would otherwise build (see crawler/pool_preload.py). A worker
-    # forked from the warmed forkserver has it all already and this takes milliseconds; a
-    # worker started some other way (a Dask worker's) builds it here.
+    # What the first real page would otherwise wait for (see crawler/pool_preload.py). A worker
+    # forked from the warmed forkserver has it already and this takes milliseconds; a worker
+    # started some other way (a Dask worker's) does it here.
     warm_up_extract()
     warm_up_derive()
 

@@ -1,9 +1,9 @@
 """Imported once by the extraction pool's forkserver, before it forks any worker.
 
-Each worker would otherwise build, on its first pages, what extraction builds once per process
-(trafilatura's imports, dateparser's tables of every locale, the MinHash library): several
-seconds of CPU per worker, paid again by every worker started after one was killed for a page
-over its time limit. Built here, every worker forked from the forkserver starts with them.
+Each worker would otherwise import and warm up, on its own, what extraction and deriving need
+(trafilatura and its models, the MinHash library and SciPy behind it): about half a second of
+CPU per worker, and again for every worker started after one was killed for a page over its time
+limit. Done here once, every worker forked from the forkserver starts with it.
 """
 
 from __future__ import annotations

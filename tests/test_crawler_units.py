@@ -378,36 +378,6 @@ def test_extraction_pool_starts_again_when_a_worker_died_while_starting(guardian
         pool.close()
 
 
-def test_extraction_workers_start_warm_also_after_a_restart() -> None:
-    """Every worker starts with what the first pages would otherwise build (dateparser's tables
-    of every locale, seconds of CPU a worker): built once in the pool's forkserver, inherited by
-    each worker, also by the one that replaces a killed worker."""
-    import asyncio
-    import os
-    import signal
-
-    from crawl_slow import date_tables_built
-
-    from crawler.extraction import ExtractionPool
-
-    pool = ExtractionPool(1, timeout=60.0, func=date_tables_built)
-
-    async def built() -> tuple[int, int]:
-        pid, count = (await pool.extract(b"", url=None, content_type=None)).text.split(": ")
-        return int(pid.removeprefix("pid ")), int(count)
-
-    try:
-        pool.warm()
-        pid, count = asyncio.run(built())
-        assert count >= 100  # dateparser knows ~200 locales
-        os.kill(pid, signal.SIGKILL)
-        pool.warm()  # a new pool, as a crawl gets after a dead worker
-        new_pid, new_count = asyncio.run(built())
-        assert new_pid != pid and new_count == count
-    finally:
-        pool.close()
-
-
 def test_revisit_plan_due_all_none(tmp_path: Path) -> None:
     from datetime import timedelta
 
