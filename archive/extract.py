@@ -417,7 +417,7 @@ def warm_up() -> None:
     What it leaves lazy on purpose: dateparser's tables. htmldate falls back to dateparser for a
     date written in words, and dateparser then tries each of its ~200 locales; the first such
     page in a process compiles all their tables (2–3 s of CPU). Built ahead of time, every crawl
-    would pay that, also one that extracts a single changed page (docs/development.md, Crawl).
+    would pay that, also one that extracts a single changed page (docs/development.md, Benchmarks).
     """
     extract(b"<html><body><article><p>warm up</p></article></body></html>")
 
