@@ -108,22 +108,26 @@ def _configure_sqlite(engine: Engine, *, readonly: bool) -> None:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-def insert_ignore(session: Session, model: Any) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend."""
-    return _insert_ignore(session.get_bind().dialect.name, model)
+def insert_ignore(session: Session, model: Any, *, returning: bool = False) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend (``RETURNING`` the
+    inserted row as a ``model`` with ``returning``)."""
+    return _insert_ignore(session.get_bind().dialect.name, model, returning)
 
 
 @lru_cache(maxsize=64)
-def _insert_ignore(dialect: str, model: Any) -> Any:
+def _insert_ignore(dialect: str, model: Any, returning: bool = False) -> Any:
     # Statements are immutable (each method returns a new one): one per backend and table is
     # built once and shared, its values passed as parameters or added with ``.values()``.
+    statement: Any
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(model).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        statement = pg_insert(model).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(model).on_conflict_do_nothing()
+        statement = sqlite_insert(model).on_conflict_do_nothing()
+    return statement.returning(model) if returning else statement
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -184,19 +184,13 @@ def _locked(session: Session, article: Article) -> Article:
     return _lock_article(session, article.id)
 
 
-_CREATE_ARTICLE: dict[str, Any] = {}
-
-
 def _get_or_create_article(
     session: Session, canonical: str, *, at: datetime, source_id: int | None
 ) -> tuple[Article, bool]:
     # Called once the look-ups found no article for this URL: insert first (a lost race with
     # another writer inserts nothing and the winner's row is read instead).
-    dialect = session.get_bind().dialect.name
-    if dialect not in _CREATE_ARTICLE:  # built once per backend: building it costs more than running it
-        _CREATE_ARTICLE[dialect] = insert_ignore(session, Article).returning(Article)
     created = session.scalars(
-        _CREATE_ARTICLE[dialect],
+        insert_ignore(session, Article, returning=True),
         {
             "canonical_url": canonical,
             "source_id": source_id,
@@ -1146,6 +1140,12 @@ def record_batch(
     rows: list[dict[str, Any]] = []
     waiting: list[int] = []  # the results whose fetch row is in ``rows``
     ahead: list[_LookedUp] | None = None  # for batch[len(results):], while valid
+    look_up_keys: dict[int, set[str]] = {}  # by index in the batch, computed once when needed
+
+    def keys_of(index: int) -> set[str]:
+        if index not in look_up_keys:
+            look_up_keys[index] = _look_up_keys(batch[index][0])
+        return look_up_keys[index]
 
     def insert_rows() -> None:
         if rows:
@@ -1177,16 +1177,16 @@ def record_batch(
         # look-ups of the captures after it.
         insert_rows()
         results.append(_decide(check, first))
-        if _changes_look_ups(check, [c for c, _ in batch[len(results) :]], ahead):
+        if _changes_look_ups(check, [keys_of(i) for i in range(len(results), len(batch))], ahead):
             ahead = None
     insert_rows()
     return results
 
 
-def _changes_look_ups(check: _Check, rest: list[Capture], ahead: list[_LookedUp]) -> bool:
-    """Whether what ``check`` wrote may change the look-ups of the captures after it: one of
-    them leads to its article (whose versions it may have added), or may lead to a URL it made
-    an article's canonical URL or alias."""
+def _changes_look_ups(check: _Check, rest: list[set[str]], ahead: list[_LookedUp]) -> bool:
+    """Whether what ``check`` wrote may change the look-ups of the captures after it (``rest``:
+    their ``_look_up_keys``): one of them leads to its article (whose versions it may have
+    added), or may lead to a URL it made an article's canonical URL or alias."""
     written = {check.fetched_key, normalize_url_or_none(check.capture.url)}
     if check.article is not None:
         written.add(check.article.canonical_url)
@@ -1195,7 +1195,7 @@ def _changes_look_ups(check: _Check, rest: list[Capture], ahead: list[_LookedUp]
             return True
     written.discard(None)
     written.discard("")
-    return any(not written.isdisjoint(_look_up_keys(capture)) for capture in rest)
+    return any(not written.isdisjoint(keys) for keys in rest)
 
 
 def _look_up_keys(capture: Capture) -> set[str]:

@@ -44,7 +44,7 @@ T = TypeVar("T")
 _score: Callable[[Extracted, str | None], Any] | None = None
 
 
-def _warm_up() -> None:
+def warm_up_worker() -> None:
     # What the first real page would otherwise wait for (see crawler/pool_preload.py). A worker
     # forked from the warmed forkserver has it already and this takes milliseconds; a worker
     # started some other way (a Dask worker's) does it here.
@@ -69,7 +69,7 @@ def _start_worker(score: Callable[[Extracted, str | None], Any] | None = None) -
     global _score
     _score = score
     _exit_with_parent()
-    _warm_up()
+    warm_up_worker()
 
 
 def _extract(raw: bytes, url: str | None, content_type: str | None) -> Extracted:
@@ -162,7 +162,7 @@ class ExtractionPool:
         for attempt in (1, 2):
             pool = self._pool
             try:
-                futures = [pool.submit(_warm_up) for _ in range(self.workers)]
+                futures = [pool.submit(warm_up_worker) for _ in range(self.workers)]
                 for f in futures:
                     f.result()
                 self.warmed = True

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from archive.derive import warm_up as warm_up_derive
-from archive.extract import warm_up as warm_up_extract
+from crawler.extraction import warm_up_worker
 
 try:
-    warm_up_extract()
-    warm_up_derive()
+    warm_up_worker()
 except Exception:  # noqa: BLE001 - the forkserver must start: each worker then warms on its own
     logging.getLogger(__name__).warning("extraction warm-up failed in the forkserver", exc_info=True)
