@@ -11,6 +11,7 @@ Structured data (JSON-LD ``NewsArticle``/``Article``) wins over heuristics when 
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import logging
 import re
@@ -34,6 +35,39 @@ EXTRACTOR = f"trafilatura {trafilatura.__version__}"
 MAX_HTML_BYTES = 20 * 1024 * 1024
 # libxml2 silently drops content nested deeper than this (docs/versions.md, Suspect fetches).
 LIBXML2_MAX_DEPTH = 255
+
+# The languages dateparser tries on a date written in words (htmldate's last resort, for a page
+# that declares no date): the topic's (English, Urdu, Pashto, Dari/Persian, Arabic, Hindi,
+# Bengali) and the most common ones of the web's news. Told no language, dateparser builds and
+# tries the tables of all its ~200 locales before giving up on a string: 2-3 s of CPU on the first
+# such page in every process, against about 0.3 s for these (docs/versions.md, Guessed dates).
+DATE_LANGUAGES = (
+    "en", "ur", "ps", "fa", "ar", "hi", "bn",
+    "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "uk", "tr", "zh", "ja", "id",
+)  # fmt: skip
+
+
+def _restrict_date_languages() -> None:
+    """Make htmldate's date parser try ``DATE_LANGUAGES`` only (it is built on first use)."""
+    try:
+        from htmldate import extractors
+    except ImportError:  # pragma: no cover - trafilatura always brings htmldate
+        return
+    given = getattr(extractors, "get_external_parser", None)
+    if given is None or getattr(given, "restricted_to", None) == DATE_LANGUAGES:
+        return  # another htmldate (dateparser tries every locale, as before), or done already
+
+    @functools.cache
+    def external_parser() -> Any:
+        parser = given()  # htmldate's own settings; only the languages are ours
+        parser.languages = list(DATE_LANGUAGES)
+        return parser
+
+    external_parser.restricted_to = DATE_LANGUAGES  # type: ignore[attr-defined]
+    extractors.get_external_parser = external_parser
+
+
+_restrict_date_languages()
 
 _ARTICLE_TYPES = {
     "article",
@@ -414,10 +448,10 @@ def _parse(text: str) -> tuple[Any, bool]:
 def warm_up() -> None:
     """Import trafilatura and its models and run them once, before the first real page.
 
-    What it leaves lazy on purpose: dateparser's tables. htmldate falls back to dateparser for a
-    date written in words, and dateparser then tries each of its ~200 locales; the first such
-    page in a process compiles all their tables (2–3 s of CPU). Built ahead of time, every crawl
-    would pay that, also one that extracts a single changed page (docs/development.md, Benchmarks).
+    What it leaves lazy on purpose: dateparser's tables (htmldate's fallback for a date written
+    in words builds those of DATE_LANGUAGES on the first such page, about 0.3 s of CPU). Built
+    ahead of time, every crawl would pay that, also one that extracts no page with such a date
+    (docs/development.md, Benchmarks).
     """
     extract(b"<html><body><article><p>warm up</p></article></body></html>")
 

@@ -92,7 +92,7 @@ def main() -> None:
     size = sum(p.stat().st_size for p in paths)
 
     # Warm the extractor once (htmldate/dateparser compile their locale tables on first use,
-    # ~15 s, which would otherwise dominate a corpus this small).
+    # which would otherwise weigh on a corpus this small).
     from archive.extract import extract
 
     with paths[0].open("rb") as handle:

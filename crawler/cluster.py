@@ -478,8 +478,9 @@ class TimedExtractor:
 
 
 def _warm_dates() -> None:
-    """Build the date parser trafilatura falls back on (it compiles every locale's patterns on
-    first use: seconds of CPU that would otherwise fall on the first page and its time limit)."""
+    """Build the date parser trafilatura falls back on (it compiles the patterns of every
+    language in archive.extract.DATE_LANGUAGES on first use: CPU that would otherwise fall on the
+    first page and its time limit)."""
     try:
         from htmldate.extractors import get_external_parser
     except ImportError:  # another htmldate: the first page pays, as in a local run

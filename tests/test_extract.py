@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from corpus_data import eval_pages, shift_jis_news_flashes
 
-from archive.extract import decode_html, extract, normalize_date
+from archive.extract import DATE_LANGUAGES, decode_html, extract, normalize_date
 from archive.normalize import comparable_text
 
 # Measured on all 990 pages (docs/archivist.md, Extracting one page); the gate sits a little below.
@@ -184,6 +184,28 @@ def test_json_ld_wins_for_metadata() -> None:
 )
 def test_declared_dates_are_normalised_or_dropped(value: str, expected: str | None) -> None:
     assert normalize_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("page", "published"),
+    [
+        # Each date is written in words only, in the page's language: htmldate's regular
+        # expressions miss it and dateparser reads it (without dateparser: 2019-02-09,
+        # 2022-05-03, 2019-01-01, 2022-02-01).
+        ("assabah.com.tn.article.html.gz", "2020-02-19"),  # Arabic
+        ("lacuarta.com-loretoaravena.html.gz", "2022-05-04"),  # Spanish
+        ("football.ua.podolski.html.gz", "2016-08-15"),  # Russian, no language declared
+        ("dtb-tennis.de-nominiert.html.gz", "2022-04-02"),  # German
+    ],
+)
+def test_worded_dates_are_read_in_the_listed_languages(corpus: Path, page: str, published: str) -> None:
+    from htmldate.extractors import get_external_parser
+
+    # Only these languages' tables are built (docs/versions.md, Guessed dates).
+    assert get_external_parser().languages == list(DATE_LANGUAGES)
+    found = next(p for p in eval_pages(corpus) if p.path.name == page)
+    extracted = extract(found.raw())
+    assert (extracted.published, extracted.dates_declared) == (published, False)
 
 
 def test_deeply_nested_page_is_flagged_truncated() -> None:
