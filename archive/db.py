@@ -24,9 +24,11 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from archive.errors import ConfigError, DatabaseError, SchemaTooNewError
+
+M = TypeVar("M")
 
 logger = logging.getLogger(__name__)
 
@@ -108,14 +110,14 @@ def _configure_sqlite(engine: Engine, *, readonly: bool) -> None:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-def insert_ignore(session: Session, model: Any, *, returning: bool = False) -> Any:
+def insert_ignore(session: Session, model: Any, *, returning: bool | str = False) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend (``RETURNING`` the
-    inserted row as a ``model`` with ``returning``)."""
+    inserted row as a ``model`` with ``returning=True``, or the column ``returning`` names)."""
     return _insert_ignore(session.get_bind().dialect.name, model, returning)
 
 
 @lru_cache(maxsize=64)
-def _insert_ignore(dialect: str, model: Any, returning: bool = False) -> Any:
+def _insert_ignore(dialect: str, model: Any, returning: bool | str = False) -> Any:
     # Statements are immutable (each method returns a new one): one per backend and table is
     # built once and shared, its values passed as parameters or added with ``.values()``.
     statement: Any
@@ -127,7 +129,34 @@ def _insert_ignore(dialect: str, model: Any, returning: bool = False) -> Any:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         statement = sqlite_insert(model).on_conflict_do_nothing()
+    if isinstance(returning, str):
+        return statement.returning(getattr(model, returning))
     return statement.returning(model) if returning else statement
+
+
+def attach_inserted(session: Session, model: type[M], values: dict[str, Any]) -> M:
+    """The object of a row just inserted with Core, in the session as if a query had loaded it.
+
+    The writer inserts its rows on the connection: the ORM's unit of work costs more than the
+    insert. ``values`` are the inserted row's (its primary key included); a column left out
+    takes its scalar default or None, as the insert gave it. The object is then tracked like a
+    loaded one: a change to it is flushed as an UPDATE.
+    """
+    row = dict(values)
+    for column in model.__table__.columns:  # type: ignore[attr-defined]
+        if column.key in row:
+            continue
+        default = column.default
+        if default is not None and getattr(default, "is_scalar", False):
+            row[column.key] = default.arg
+        elif column.nullable and default is None and column.server_default is None:
+            row[column.key] = None
+        else:
+            raise ValueError(f"attach_inserted: no value for {model.__name__}.{column.key}")
+    instance = model(**row)
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import dedup, health, stats
 from archive.blobs import put_blob, sha256_hex
-from archive.db import insert_ignore, write_retrying
+from archive.db import attach_inserted, insert_ignore, write_retrying
 from archive.derive import Derived
 from archive.errors import ConfigError
 from archive.extract import Extracted, ExtractionError, extract, storable
@@ -189,20 +189,18 @@ def _get_or_create_article(
 ) -> tuple[Article, bool]:
     # Called once the look-ups found no article for this URL: insert first (a lost race with
     # another writer inserts nothing and the winner's row is read instead).
-    created = session.scalars(
-        insert_ignore(session, Article, returning=True),
-        {
-            "canonical_url": canonical,
-            "source_id": source_id,
-            "first_seen": at,
-            "status": ArticleStatus.LIVE,
-            "version_count": 0,
-        },
-    ).first()
+    values: dict[str, Any] = {
+        "canonical_url": canonical,
+        "source_id": source_id,
+        "first_seen": at,
+        "status": ArticleStatus.LIVE,
+        "version_count": 0,
+    }
+    created = session.connection().scalar(insert_ignore(session, Article, returning="id"), values)
     if created is not None:
         # The row this transaction inserted is its own until it commits: nothing to lock or
         # read again.
-        return created, True
+        return attach_inserted(session, Article, {"id": created, **values}), True
     existing = session.scalar(select(Article.id).where(Article.canonical_url == canonical))
     assert existing is not None
     return _lock_article(session, existing), False
@@ -977,28 +975,33 @@ def _add_version(
     key: str | None = None,
 ) -> Version:
     article.version_count += 1
-    version = Version(
-        article_id=article.id,
-        seq=article.version_count,
-        first_seen=at,
-        last_seen=at,
-        title=extracted.title,
-        byline=extracted.byline,
-        published=extracted.published,
-        modified=extracted.modified,
-        language=extracted.language,
-        sitename=extracted.sitename,
-        text=extracted.text,
-        text_sha256=key_digest(key if key is not None else key_text(extracted.text)),
-        extractor=extracted.extractor,
-        change_kind=kind,
-        flags=flags,
-        blob_sha256=blob_digest,
-    )
-    session.add(version)
-    session.flush()
+    values: dict[str, Any] = {
+        "article_id": article.id,
+        "seq": article.version_count,
+        "first_seen": at,
+        "last_seen": at,
+        "title": extracted.title,
+        "byline": extracted.byline,
+        "published": extracted.published,
+        "modified": extracted.modified,
+        "language": extracted.language,
+        "sitename": extracted.sitename,
+        "text": extracted.text,
+        "text_sha256": key_digest(key if key is not None else key_text(extracted.text)),
+        "extractor": extracted.extractor,
+        "change_kind": kind,
+        "flags": flags,
+        "blob_sha256": blob_digest,
+    }
+    # On the connection (the article's row exists: its pending changes, the version count among
+    # them, are flushed with the next statement through the session or at commit).
+    version_id = session.connection().scalar(_INSERT_VERSION, values)
+    version = attach_inserted(session, Version, {"id": version_id, **values})
     stats.note_version(session, version)
     return version
+
+
+_INSERT_VERSION = insert(Version).returning(Version.id)
 
 
 def _record_removed(

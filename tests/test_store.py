@@ -61,6 +61,28 @@ def test_first_fetch_archives_one_version_with_metadata(archive: Archive, guardi
         assert blobs.get_blob(s, v.blob_sha256) == guardian.raw()  # type: ignore[arg-type]
 
 
+def test_the_writers_objects_are_the_rows_it_wrote(archive: Archive, guardian: EvalPage) -> None:
+    # The writer inserts a new article's and a new version's rows on the connection and keeps
+    # objects for them in the session (archive.db.attach_inserted). Later rules of the same
+    # transaction read those objects: each must say what its row says, column for column.
+    from archive.store import record_fetch
+
+    with archive.transaction() as session:
+        result = record_fetch(session, Capture(URL, at(0), raw=guardian.raw()))
+        session.flush()
+        held = {
+            model: {c.key: getattr(session.get(model, key), c.key) for c in model.__table__.columns}
+            for model, key in ((Article, result.article_id), (Version, session.scalar(select(Version.id))))
+        }
+        stored = {
+            model: dict(session.connection().execute(select(model.__table__)).one()._mapping)
+            for model in (Article, Version)
+        }
+    assert held == stored
+    assert held[Article]["version_count"] == 1 and held[Article]["last_checked"] == at(0)
+    assert held[Version]["seq"] == 1 and held[Version]["change_kind"] == ChangeKind.FIRST
+
+
 def test_byte_identical_revisit_is_unchanged_without_extraction(archive: Archive, guardian: EvalPage) -> None:
     counting = Counting()
     raw = guardian.raw()
