@@ -69,6 +69,18 @@ def _restrict_date_languages() -> None:
 
 _restrict_date_languages()
 
+
+def warm_dates() -> None:
+    """Build htmldate's fallback date parser and its tables now (a process otherwise builds
+    them on the first page with a date written in words, within that page's time limit)."""
+    try:
+        from htmldate.extractors import get_external_parser
+    except ImportError:  # pragma: no cover - another htmldate: the first such page pays
+        return
+    parser = get_external_parser()
+    for text in ("3 March 2021", "the census of 2011", "Updated Mar. 3, 2021 10:05"):
+        parser.get_date_data(text)
+
 _ARTICLE_TYPES = {
     "article",
     "newsarticle",

@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 
 from archive.db import Archive
 from archive.errors import ConfigError, InputError, MediawatchError
-from archive.extract import Extracted, ExtractionError, extract
+from archive.extract import Extracted, ExtractionError, extract, warm_dates
 from archive.files import require_input_files
 from archive.models import Article, Fetch, FetchOutcome
 from archive.runs import OpenRun
@@ -444,7 +444,7 @@ class TimedExtractor:
                 pool = process_pool(self.processes)
                 # The child's start and warm-up (importing trafilatura, which compiles its date
                 # tables) must not count against the first page's time limit.
-                for started in [pool.submit(_warm_dates) for _ in range(self.processes)]:
+                for started in [pool.submit(warm_dates) for _ in range(self.processes)]:
                     started.result()
                 self._pool = pool
             return self._pool
@@ -475,19 +475,6 @@ class TimedExtractor:
                 if attempt == 2:
                     raise ExtractionError("extraction worker died") from None
         raise AssertionError("unreachable")
-
-
-def _warm_dates() -> None:
-    """Build the date parser trafilatura falls back on (it compiles the patterns of every
-    language in archive.extract.DATE_LANGUAGES on first use: CPU that would otherwise fall on the
-    first page and its time limit)."""
-    try:
-        from htmldate.extractors import get_external_parser
-    except ImportError:  # another htmldate: the first page pays, as in a local run
-        return
-    parser = get_external_parser()
-    for text in ("3 March 2021", "the census of 2011", "Updated Mar. 3, 2021 10:05"):
-        parser.get_date_data(text)
 
 
 def extract_page(raw: bytes, url: str | None, content_type: str | None) -> Extracted:
