@@ -40,7 +40,7 @@ LIBXML2_MAX_DEPTH = 255
 # that declares no date): the topic's (English, Urdu, Pashto, Dari/Persian, Arabic, Hindi,
 # Bengali) and the most common ones of the web's news. Told no language, dateparser builds and
 # tries the tables of all its ~200 locales before giving up on a string: 2-3 s of CPU on the first
-# such page in every process, against about 0.3 s for these (docs/versions.md, Guessed dates).
+# such page in every process, against 0.3-0.7 s for these (docs/versions.md, Guessed dates).
 DATE_LANGUAGES = (
     "en", "ur", "ps", "fa", "ar", "hi", "bn",
     "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "uk", "tr", "zh", "ja", "id",
@@ -80,6 +80,7 @@ def warm_dates() -> None:
     parser = get_external_parser()
     for text in ("3 March 2021", "the census of 2011", "Updated Mar. 3, 2021 10:05"):
         parser.get_date_data(text)
+
 
 _ARTICLE_TYPES = {
     "article",
@@ -461,7 +462,7 @@ def warm_up() -> None:
     """Import trafilatura and its models and run them once, before the first real page.
 
     What it leaves lazy on purpose: dateparser's tables (htmldate's fallback for a date written
-    in words builds those of DATE_LANGUAGES on the first such page, about 0.3 s of CPU). Built
+    in words builds those of DATE_LANGUAGES on the first such page, 0.3-0.7 s of CPU). Built
     ahead of time, every crawl would pay that, also one that extracts no page with such a date
     (docs/development.md, Benchmarks).
     """
