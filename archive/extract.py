@@ -54,16 +54,15 @@ def _restrict_date_languages() -> None:
     except ImportError:  # pragma: no cover - trafilatura always brings htmldate
         return
     given = getattr(extractors, "get_external_parser", None)
-    if given is None or getattr(given, "restricted_to", None) == DATE_LANGUAGES:
-        return  # another htmldate (dateparser tries every locale, as before), or done already
+    if given is None:
+        return  # another htmldate: dateparser tries every locale, as before
 
     @functools.cache
     def external_parser() -> Any:
-        parser = given()  # htmldate's own settings; only the languages are ours
+        parser = given()  # htmldate's own parser and settings; only the languages are ours
         parser.languages = list(DATE_LANGUAGES)
         return parser
 
-    external_parser.restricted_to = DATE_LANGUAGES  # type: ignore[attr-defined]
     extractors.get_external_parser = external_parser
 
 
