@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from corpus_data import EvalPage, eval_pages
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from archive import blobs
 from archive.db import Archive
@@ -65,20 +66,21 @@ def test_the_writers_objects_are_the_rows_it_wrote(archive: Archive, guardian: E
     # The writer inserts a new article's and a new version's rows on the connection and keeps
     # objects for them in the session (archive.db.attach_inserted). Later rules of the same
     # transaction read those objects: each must say what its row says, column for column.
+    # (Held here: the session keeps an unchanged object only as long as someone refers to it.)
     from archive.store import record_fetch
 
     with archive.transaction() as session:
+        attached: list[Any] = []
+        event.listen(session, "detached_to_persistent", lambda _session, obj: attached.append(obj))
         result = record_fetch(session, Capture(URL, at(0), raw=guardian.raw()))
         session.flush()
-        held = {
-            model: {c.key: getattr(session.get(model, key), c.key) for c in model.__table__.columns}
-            for model, key in ((Article, result.article_id), (Version, session.scalar(select(Version.id))))
-        }
+        held = {type(obj): {c.key: getattr(obj, c.key) for c in obj.__table__.columns} for obj in attached}
         stored = {
             model: dict(session.connection().execute(select(model.__table__)).one()._mapping)
             for model in (Article, Version)
         }
     assert held == stored
+    assert held[Article]["id"] == result.article_id
     assert held[Article]["version_count"] == 1 and held[Article]["last_checked"] == at(0)
     assert held[Version]["seq"] == 1 and held[Version]["change_kind"] == ChangeKind.FIRST
 
