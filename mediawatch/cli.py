@@ -1293,7 +1293,10 @@ def export_warc_to(
 @click.argument("urls", nargs=-1, type=HTTP_URL)
 @click.option("--all", "all_articles", is_flag=True, help="Backfill every archived article.")
 @click.option(
-    "--since", type=MOMENT, default=None, help="Only captures at or after this date/time (ISO 8601)."
+    "--since",
+    type=SINCE,
+    default=None,
+    help="Only captures at or after this: a duration back from now (30d) or a date/time (ISO 8601).",
 )
 @click.option(
     "--cdx-endpoint",
@@ -1499,7 +1502,10 @@ def search_cmd(query: str, limit: int, offset: int, as_json: bool, db_url: str |
     "written into; symlinks are followed); - for stdout.",
 )
 @click.option(
-    "--since", type=MOMENT, default=None, help="Only versions first seen / fetches made at or after DATE."
+    "--since",
+    type=SINCE,
+    default=None,
+    help="Only versions first seen / fetches made since then: a duration (24h, 7d) or a date/time.",
 )
 @click.option(
     "--url",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from mediawatch.cli import cli, terminal_safe
@@ -64,3 +67,25 @@ def test_terminal_escapes_in_archived_text_are_neutralised() -> None:
     cleaned = terminal_safe(hostile)
     assert "\x1b" not in cleaned and "\x07" not in cleaned and "\u202e" not in cleaned
     assert cleaned.startswith("title")
+
+
+def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in group.commands.items():
+        yield f"{prefix}{name}", command
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{prefix}{name} ")
+
+
+def test_every_since_takes_what_report_since_takes() -> None:
+    """One parser for every ``--since``: a duration back from now (24h, 7d) or a date."""
+    now = datetime.now(UTC)
+    checked = []
+    for name, command in _commands(cli):
+        for param in command.params:
+            if "--since" not in getattr(param, "opts", ()):
+                continue
+            checked.append(name)
+            window = param.type.convert("24h", param, None)
+            assert timedelta(hours=23) < now - window < timedelta(hours=25), name
+            assert param.type.convert("2026-03-01", param, None) == datetime(2026, 3, 1, tzinfo=UTC), name
+    assert {"report", "stats", "articles", "export", "backfill"} <= set(checked)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,4 +118,32 @@ def test_cli_export(nyt_archive: Archive, tmp_path: Path) -> None:
             nyt_archive.url,
         ],
     )
-    assert bad.exit_code == 2 and "not a date" in bad.output
+    assert bad.exit_code == 2 and "not a duration or a date" in bad.output
+
+
+def test_export_since_takes_a_duration_as_report_does(db_url: str, corpus: Path, tmp_path: Path) -> None:
+    """``export --since 24h`` is a window back from now, as for ``report`` and ``stats``: one
+    article checked two hours ago is in it, one checked three days ago is not (it is in 7d)."""
+    now = datetime.now(UTC)
+    lines = tmp_path / "recent.jsonl"
+    urls = []
+    with lines.open("w") as out:
+        for slug, age in zip(SLUGS, (timedelta(hours=2), timedelta(days=3)), strict=True):
+            record = nyt_captures(corpus, slug)[0].as_record()
+            record["fetched_at"] = (now - age).isoformat()
+            urls.append(record["url"])
+            out.write(json.dumps(record) + "\n")
+    runner = CliRunner()
+    imported = runner.invoke(cli, ["import", str(lines), "--db", db_url])
+    assert imported.exit_code == 0, imported.output
+
+    def exported(since: str) -> list[str]:
+        result = runner.invoke(
+            cli, ["export", "--format", "jsonl", "--output", "-", "--since", since, "--db", db_url]
+        )
+        assert result.exit_code == 0, result.output
+        return sorted(json.loads(line)["url"] for line in result.output.splitlines())
+
+    assert exported("24h") == [urls[0]]
+    assert exported("7d") == sorted(urls)
+    assert exported((now - timedelta(days=1)).date().isoformat()) == [urls[0]]
