@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from archive.errors import InputError, Interrupted, MediawatchError
@@ -34,12 +33,15 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Markup off: what is printed carries titles, URLs, paths and error messages from crawled pages
+# and users, and rich would read "[/]" in a title as a tag (and fail) or "[link=…]" as a
+# hyperlink. Styles are given as ``Text`` styles instead.
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 class UsageLine(click.ClickException):
@@ -185,6 +187,11 @@ HTTP_URL = HttpURLType()
 ARTICLE = ArticleRefType()
 MOMENT = MomentType()
 SINCE = SinceType()
+
+
+def _second(moment: datetime) -> str:
+    """A moment as the CLI prints it: UTC, to the second (checks a minute apart must not read alike)."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
 def archive_options(func: F) -> F:
@@ -604,7 +611,7 @@ def articles(
     click.echo(f"{shown}{page.total}{'+' if page.total_capped else ''} articles")
     for row in page.articles:
         line = Text(f"{row.id:>6}  ")
-        line.append(f"{row.first_seen:%Y-%m-%d %H:%M}  {row.status:<10} {row.versions:>3} v  ")
+        line.append(f"{_second(row.first_seen)}  {row.status:<10} {row.versions:>3} v  ")
         line.append(terminal_safe(row.title or "(no title)"), style="bold")
         out.print(line, soft_wrap=True)
         # The URL whole on its own line: never cut to the terminal's width (soft_wrap).
@@ -631,20 +638,28 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
         for row in rows:
             click.echo(json_text(row))
         return
-    table = Table("seq", "change", "first seen", "last seen", "chars", "+words", "-words", "title")
+    # One line a version, fitting 80 columns; the title and the flags on their own line, whole,
+    # when they differ from the version before (a title column would be cut to a few letters).
+    out = stdout()
+    out.print(Text(terminal_safe(article.canonical_url), style="bold"), soft_wrap=True)
+    out.print(
+        Text(f"{'seq':>4}  {'change':<10} {'first seen (UTC)':<19}  {'last seen (UTC)':<19} ").append(
+            f"{'chars':>6} {'+words':>6} {'-words':>6}"
+        ),
+        style="dim",
+    )
+    title: str | None = None
     for r in rows:
-        table.add_row(
-            str(r.seq),
-            r.change_kind + ("*" if r.flags else ""),
-            f"{r.first_seen:%Y-%m-%d %H:%M}",
-            f"{r.last_seen:%Y-%m-%d %H:%M}",
-            str(r.length),
-            str(r.words_added),
-            str(r.words_removed),
-            terminal_safe(r.title or ""),
+        out.print(
+            f"{r.seq:>4}  {r.change_kind:<10} {_second(r.first_seen)}  {_second(r.last_seen)} "
+            f"{r.length:>6} {r.words_added:>6} {r.words_removed:>6}",
+            highlight=False,
         )
-    stdout().print(f"[bold]{terminal_safe(article.canonical_url)}[/bold]")
-    stdout().print(table)
+        if r.title and r.title != title:
+            out.print(Text(f"{'':6}title: {terminal_safe(r.title)}"), soft_wrap=True)
+        title = r.title or title
+        if r.flags:
+            out.print(Text(f"{'':6}flags: {terminal_safe(', '.join(r.flags))}", style="dim"), soft_wrap=True)
 
 
 @cli.command()
@@ -670,8 +685,8 @@ def show(url: str, seq: int | None, at: datetime | None, as_json: bool, db_url: 
     click.echo(f"# {terminal_safe(v.title)}")
     click.echo(f"{terminal_safe(v.url)}")
     click.echo(
-        f"version {v.seq} ({v.change_kind.value}), first seen {v.first_seen.astimezone(UTC):%Y-%m-%d %H:%M}"
-        f" UTC, last seen {v.last_seen.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        f"version {v.seq} ({v.change_kind.value}), first seen {_second(v.first_seen)}"
+        f" UTC, last seen {_second(v.last_seen)} UTC"
     )
     if v.byline:
         click.echo(f"by {terminal_safe(v.byline)}")
@@ -1160,7 +1175,7 @@ def demo(db_file: Path) -> None:
 
     out = stdout()
     # Each step as it starts and each crawl's outcome as it ends: the three crawls take a while.
-    result = run_demo(db_file, say=lambda line: out.print(line, markup=False))
+    result = run_demo(db_file, say=lambda line: out.print(line))
     archive = open_archive(result.db_url)
     with archive.reading() as session:
         article = require_article(session, result.edited_url)
@@ -1168,23 +1183,20 @@ def demo(db_file: Path) -> None:
         page = queries.diff_page(session, article.id, changed_only=True)
         old, new = page.old, page.new
         removed = queries.version_entries(session, require_article(session, result.removed_url).id)
-    out.print(f"\n[bold]versions of {terminal_safe(result.edited_url)}[/bold]")
+    out.print(Text(f"\nversions of {terminal_safe(result.edited_url)}", style="bold"))
     for r in rows:
         counts = f"+{r.words_added} -{r.words_removed}"
         out.print(f"  {r.seq}  {r.change_kind:<8} {counts:<10} {terminal_safe(r.title)}")
-    out.print(
-        f"\n[bold]mediawatch diff {terminal_safe(result.edited_url)} --changed-only[/bold]", soft_wrap=True
-    )
+    out.print(Text(f"\nmediawatch diff {terminal_safe(result.edited_url)} --changed-only", style="bold"))
     # The same renderer as `mediawatch diff`, so the demo teaches the notation the command prints.
     click.echo(words(old, new, colour=out.is_terminal, safe=terminal_safe, changed_only=True))
-    out.print(f"\n[bold]versions of {terminal_safe(result.removed_url)}[/bold]")
+    out.print(Text(f"\nversions of {terminal_safe(result.removed_url)}", style="bold"))
     for r in removed:
         out.print(f"  {r.seq}  {r.change_kind}")
     out.print(f"\nThe cricket report ({terminal_safe(result.skipped_url)}) was skipped as off-topic.")
     out.print(
         f"Explore it: mediawatch articles --db {result.db_url}\n"
-        f"            mediawatch diff {result.edited_url} --db {result.db_url}",
-        markup=False,
+        f"            mediawatch diff {result.edited_url} --db {result.db_url}"
     )
 
 
@@ -1194,7 +1206,7 @@ def demo(db_file: Path) -> None:
 def _print_counts(label: str, counts: dict[str, int], out: Console | None = None) -> None:
     if counts:
         text = ", ".join(f"{terminal_safe(k)}: {v}" for k, v in sorted(counts.items()))
-        (out or stdout()).print(f"  {label}: {text}", markup=False)
+        (out or stdout()).print(f"  {label}: {text}")
 
 
 @cli.command("import-warc")
@@ -1430,8 +1442,8 @@ def render_comparison(page: Any, fmt: str) -> None:
     out.print(
         side_by_side(
             comparison,
-            old_label=f"version {old.seq} ({old.first_seen:%Y-%m-%d %H:%M} UTC)",
-            new_label=f"version {new.seq} ({new.first_seen:%Y-%m-%d %H:%M} UTC)",
+            old_label=f"version {old.seq} ({_second(old.first_seen)} UTC)",
+            new_label=f"version {new.seq} ({_second(new.first_seen)} UTC)",
             colour=colour,
             safe=terminal_safe,
             changed_only=changed_only,
@@ -1701,17 +1713,16 @@ def due(limit: int, overdue: bool, as_json: bool, db_url: str | None) -> None:
     if as_json:
         click.echo(json_text(queue))
         return
-    stdout().print(f"{queue.overdue} due now, {queue.queued} queued for a revisit")
-    table = Table("id", "next check (UTC)", "versions", "title / url")
+    out = stdout()
+    out.print(f"{queue.overdue} due now, {queue.queued} queued for a revisit")
+    # As `articles`: one line an article, its URL whole on the next.
     for r in queue.rows:
-        when = f"{r.next_check:%Y-%m-%d %H:%M}" + (" [bold]due[/bold]" if r.overdue else "")
-        table.add_row(
-            str(r.id),
-            when,
-            str(r.versions),
-            f"{terminal_safe(r.title or '')}\n[dim]{terminal_safe(r.url)}[/dim]",
-        )
-    stdout().print(table)
+        line = Text(f"{r.id:>6}  {_second(r.next_check)}  ")
+        line.append("due" if r.overdue else "   ", style="bold")
+        line.append(f"  {r.versions:>3} v  ")
+        line.append(terminal_safe(r.title or "(no title)"), style="bold")
+        out.print(line)
+        out.print(Text("        " + terminal_safe(r.url), style="dim"))
 
 
 @cli.command()
@@ -1879,21 +1890,20 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
         for duplicate in found:
             click.echo(json.dumps(duplicate.as_dict(), ensure_ascii=False))
         return
-    stdout().print(f"[bold]{terminal_safe(article.canonical_url)}[/bold]")
+    stdout().print(Text(terminal_safe(article.canonical_url), style="bold"))
     if not found:
         click.echo("no republished copies linked")
         return
-    table = Table("kind", "similarity", "first seen", "seen first", "url", "title")
+    # As `articles`: one line a copy, its URL whole on the next (never cut to the width).
+    out = stdout()
+    heading = f"{'kind':<6}{'similar':>7}  {'first seen (UTC)':<19}  {'seen first':<10}  title"
+    out.print(Text(heading, style="dim"))
     for d in found:
-        table.add_row(
-            d.kind,
-            f"{d.similarity:.2f}",
-            f"{d.first_seen:%Y-%m-%d %H:%M}",
-            "yes" if d.seen_first else "",
-            terminal_safe(d.url),
-            terminal_safe(d.title or ""),
-        )
-    stdout().print(table)
+        line = Text(f"{d.kind:<6}{d.similarity:>7.2f}  {_second(d.first_seen)}  ")
+        line.append(f"{'yes' if d.seen_first else '':<10}  ", style="bold")
+        line.append(terminal_safe(d.title or "(no title)"), style="bold")
+        out.print(line)
+        out.print(Text("        " + terminal_safe(d.url), style="dim"))
 
 
 @cli.command()

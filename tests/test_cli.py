@@ -11,7 +11,12 @@ from pathlib import Path
 
 import click
 from click.testing import CliRunner
+from corpus_data import nyt_captures
+from sqlalchemy import select, update
+from views_site import import_nyt
 
+from archive.db import Archive
+from archive.models import Article, DuplicateLink, Version
 from mediawatch.cli import cli, terminal_safe
 
 
@@ -89,3 +94,54 @@ def test_every_since_takes_what_report_since_takes() -> None:
             assert timedelta(hours=23) < now - window < timedelta(hours=25), name
             assert param.type.convert("2026-03-01", param, None) == datetime(2026, 3, 1, tzinfo=UTC), name
     assert {"report", "stats", "articles", "export", "backfill"} <= set(checked)
+
+
+MARKUP_TITLE = "Taliban [/] talks [bold]stall[/bold] at [link=https://evil.example/]Torkham[/link]"
+
+
+def test_a_title_with_brackets_is_printed_as_it_is(archive: Archive, corpus: Path, tmp_path: Path) -> None:
+    """A crawled title is text, never terminal markup: "[/]" in it fails no command, and
+    "[bold]" or "[link=…]" are shown as written, not applied (or silently dropped)."""
+    import_nyt(archive, corpus, tmp_path, ["mubarak-is-on", "activism-grows-as"])
+    with archive.transaction() as session:
+        session.execute(update(Version).values(title=MARKUP_TITLE))
+        session.execute(update(Article).values(next_check=datetime.now(UTC) - timedelta(hours=1)))
+        first, second = session.scalars(select(Article.id).order_by(Article.id)).all()
+        session.add(
+            DuplicateLink(
+                article_id=first,
+                other_id=second,
+                kind="near",
+                similarity=0.9,
+                first_article_id=first,
+                found_at=datetime.now(UTC),
+            )
+        )
+    runner = CliRunner()
+    for command in (["articles"], ["versions", "1"], ["due"], ["duplicates", "1"], ["search", "Singapore"]):
+        result = runner.invoke(cli, [*command, "--db", archive.url])
+        assert result.exit_code == 0, (command, result.output)
+        assert MARKUP_TITLE in result.output, (command, result.output)
+
+
+def test_versions_a_minute_apart_read_apart(db_url: str, corpus: Path, tmp_path: Path) -> None:
+    """Two versions seen within one minute: `versions`, `show` and the `diff` labels give their
+    times to the second, so they never read alike."""
+    captures = [c for c in nyt_captures(corpus, "mubarak-is-on") if c.text]
+    texts = list(dict.fromkeys(c.text for c in captures))[:2]
+    first = next(c for c in captures if c.text == texts[0]).as_record()
+    second = next(c for c in captures if c.text == texts[1]).as_record()
+    first["fetched_at"], second["fetched_at"] = "2026-03-01T08:00:05Z", "2026-03-01T08:00:40Z"
+    lines = tmp_path / "two.jsonl"
+    lines.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["import", str(lines), "--db", db_url]).exit_code == 0
+    listed = runner.invoke(cli, ["versions", "1", "--db", db_url]).output
+    assert "2026-03-01 08:00:05" in listed and "2026-03-01 08:00:40" in listed
+    table = [line for line in listed.splitlines()[1:] if not line.startswith(" " * 6)]  # (URL, titles)
+    assert len(table) == 3 and all(len(line) <= 80 for line in table)
+    shown = runner.invoke(cli, ["show", "1", "--version", "1", "--db", db_url]).output
+    assert "first seen 2026-03-01 08:00:05 UTC" in shown
+    wide = {"COLUMNS": "200"}  # (the column headers are not wrapped)
+    diff = runner.invoke(cli, ["diff", "1", "--format", "side-by-side", "--db", db_url], env=wide).output
+    assert "version 1 (2026-03-01 08:00:05 UTC)" in diff and "version 2 (2026-03-01 08:00:40 UTC)" in diff
