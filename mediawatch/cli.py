@@ -219,7 +219,8 @@ sources_option = click.option(
     "sources_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Sources file [default: config/sources.yaml].",
+    help="Sources file [default: sources.yaml in $MEDIAWATCH_CONFIG_DIR, else the one shipped "
+    "with mediawatch].",
 )
 
 
@@ -767,7 +768,8 @@ def diff(url: str, a: int | None, b: int | None, fmt: str, changed_only: bool, d
     "topic",
     default=None,
     metavar="FILE|none",
-    help="Topic file [default: config/topic.yaml]; 'none' archives every page found.",
+    help="Topic file [default: topic.yaml in $MEDIAWATCH_CONFIG_DIR, else the one shipped with "
+    "mediawatch]; 'none' archives every page found.",
 )
 @click.option(
     "--feed",
@@ -964,7 +966,7 @@ def _render_crawl(report: Any, notifications: Any) -> None:
 
 @cli.group()
 def topic() -> None:
-    """Check the topic filter (config/topic.yaml) on saved pages."""
+    """Check the topic filter (topic.yaml) on saved pages."""
 
 
 @topic.command("test")
@@ -975,7 +977,7 @@ def topic() -> None:
     type=click.Path(path_type=Path),
     default=None,
     metavar="FILE",
-    help="Topic file [default: config/topic.yaml].",
+    help="Topic file [default: topic.yaml in $MEDIAWATCH_CONFIG_DIR, else the one shipped with mediawatch].",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per page.")
 def topic_test(files: tuple[Path, ...], topic_path: Path | None, as_json: bool) -> None:
@@ -1119,7 +1121,7 @@ def candidates_promote(key: str, as_json: bool, db_url: str | None) -> None:
     type=click.Path(path_type=Path),
     default=None,
     metavar="FILE",
-    help="Topic file [default: config/topic.yaml].",
+    help="Topic file [default: topic.yaml in $MEDIAWATCH_CONFIG_DIR, else the one shipped with mediawatch].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @archive_options
@@ -1128,7 +1130,7 @@ def candidates_rescore(topic_path: Path | None, as_json: bool, db_url: str | Non
     stored text: those now kept are promoted, those under the margin are dropped (and can come
     back under a later, lower threshold). Nothing is fetched.
 
-    Example: mediawatch candidates rescore --topic config/topic.yaml
+    Example: mediawatch candidates rescore --topic my-config/topic.yaml
     """
     from archive.candidates import Verdict, rescore
     from crawler.config import DEFAULT_TOPIC, load_topic
@@ -1593,7 +1595,7 @@ def schedule(config_path: Path | None, db_url: str | None) -> None:
     Stops cleanly on SIGTERM/SIGINT (running jobs get SIGTERM and are waited for); a second
     scheduler on the same archive exits with code 75.
 
-    Example: mediawatch schedule --config config/schedule.yaml
+    Example: mediawatch schedule --config my-config/schedule.yaml
     """
     from crawler.config import DEFAULT_SCHEDULE
     from scheduler import serve
