@@ -643,18 +643,16 @@ def versions(url: str, as_json: bool, db_url: str | None) -> None:
     # when they differ from the version before (a title column would be cut to a few letters).
     out = stdout()
     out.print(Text(terminal_safe(article.canonical_url), style="bold"), soft_wrap=True)
-    out.print(
-        Text(f"{'seq':>4}  {'change':<10} {'first seen (UTC)':<19}  {'last seen (UTC)':<19} ").append(
-            f"{'chars':>6} {'+words':>6} {'-words':>6}"
-        ),
-        style="dim",
+    heading = (
+        f"{'seq':>4}  {'change':<10} {'first seen (UTC)':<19}  {'last seen (UTC)':<19} "
+        f"{'chars':>6} {'+words':>6} {'-words':>6}"
     )
+    out.print(Text(heading, style="dim"))
     title: str | None = None
     for r in rows:
         out.print(
             f"{r.seq:>4}  {r.change_kind:<10} {_second(r.first_seen)}  {_second(r.last_seen)} "
-            f"{r.length:>6} {r.words_added:>6} {r.words_removed:>6}",
-            highlight=False,
+            f"{r.length:>6} {r.words_added:>6} {r.words_removed:>6}"
         )
         if r.title and r.title != title:
             out.print(Text(f"{'':6}title: {terminal_safe(r.title)}"), soft_wrap=True)
