@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.db import Archive
+from archive.db import Archive, database_url, require_existing
 from archive.runlock import acquire_run_lock, stop_on_signals
 from archive.runs import OpenRun, RunStatus, recorded_run
 
@@ -40,8 +40,12 @@ def job(
     command: str,
     trigger: str = "manual",
     preload: Sequence[str] = (),
+    existing: bool = False,
 ) -> Iterator[tuple[Archive, OpenRun]]:
     """Take the run lock, open the archive and record the block as one run of ``command``.
+
+    ``existing``: the command only reworks what an archive holds (``rederive``), so a SQLite file
+    that is not there is refused (exit 3, "no archive at PATH") instead of created empty.
 
     The lock comes first: a second job exits with AlreadyRunning (75) before touching the
     database, and before importing the ``preload`` modules the job needs (a refused start stays
@@ -51,6 +55,8 @@ def job(
     The row is closed on every way out: as ``run.end`` says when the block returns (completed by
     default), ``failed`` with the exception's one line, ``interrupted`` on SIGTERM/SIGINT.
     """
+    if existing:
+        require_existing(database_url(db_url))
     with acquire_run_lock(db_url):
         for module in preload:
             importlib.import_module(module)

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -308,6 +308,17 @@ def open_archive(db_url: str | None, *, readonly: bool = False) -> Any:
     from archive.db import Archive
 
     return Archive(db_url, readonly=readonly)
+
+
+def article_urls(db_url: str | None, refs: Sequence[str]) -> list[str]:
+    """The articles given by id (the number `articles` shows) as their canonical URLs, for the
+    commands that work on URLs; URLs stay as they are (an unknown id: exit 4)."""
+    if not any(ref.isdigit() for ref in refs):
+        return list(refs)
+    from archive.lookups import require_article
+
+    with open_archive(db_url, readonly=True).reading() as session:
+        return [require_article(session, ref).canonical_url if ref.isdigit() else ref for ref in refs]
 
 
 def _configure_logging(verbose: int) -> None:
@@ -1302,7 +1313,7 @@ def export_warc_to(
 
 
 @cli.command("backfill")
-@click.argument("urls", nargs=-1, type=HTTP_URL)
+@click.argument("urls", nargs=-1, type=ARTICLE, metavar="[ID|URL]...")
 @click.option("--all", "all_articles", is_flag=True, help="Backfill every archived article.")
 @click.option(
     "--since",
@@ -1365,6 +1376,7 @@ def backfill_command(
 
     if not urls and not all_articles:
         raise InputError("give article URLs or --all")
+    urls = tuple(article_urls(db_url, urls))
     with job(db_url, command="backfill", trigger=trigger, preload=("archive.wayback",)) as (archive, run):
         from archive.wayback import backfill
 
@@ -1538,11 +1550,8 @@ def export_cmd(
     from archive.export import export
 
     if fmt == "warc":
-        if url is not None and url.isdigit():  # an article id: the WARC export selects by URL
-            from archive.lookups import require_article
-
-            with open_archive(db_url, readonly=True).reading() as session:
-                url = require_article(session, url).canonical_url
+        if url is not None:  # (the WARC export selects by URL, not by article id)
+            (url,) = article_urls(db_url, [url])
         export_warc_to(output, since, url, as_json, db_url)
         return
     archive = open_archive(db_url, readonly=True)
@@ -1907,7 +1916,9 @@ def duplicates(url: str, as_json: bool, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.option("--url", default=None, type=HTTP_URL, help="Only this article (else every article).")
+@click.option(
+    "--url", default=None, type=ARTICLE, metavar="ID|URL", help="Only this article (else every article)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @bulk_workers_option
 @cluster_option
@@ -1923,7 +1934,10 @@ def rederive(
     from archive.jobs import job
 
     refuse_sqlite_cluster(cluster, db_url)
-    with job(db_url, command="rederive", trigger=trigger, preload=("archive.rederive",)) as (archive, run):
+    if url is not None:
+        (url,) = article_urls(db_url, [url])
+    preload = ("archive.rederive",)
+    with job(db_url, command="rederive", trigger=trigger, preload=preload, existing=True) as (archive, run):
         from archive.rederive import rederive as run_rederive
 
         if cluster is not None:

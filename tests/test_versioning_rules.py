@@ -356,3 +356,17 @@ def test_rederive_records_a_rederivation_not_an_edit(archive: Archive, guardian:
     out = CliRunner().invoke(cli, ["rederive", "--json", "--db", db_url])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["recorded"] == 0
+    # One article, by the id `articles` shows; an unknown id is exit 4.
+    out = CliRunner().invoke(cli, ["rederive", "--url", "1", "--json", "--db", db_url])
+    assert out.exit_code == 0, out.output
+    assert (json.loads(out.output)["articles"], json.loads(out.output)["versions_checked"]) == (1, 2)
+    out = CliRunner().invoke(cli, ["rederive", "--url", "7", "--db", db_url])
+    assert out.exit_code == 4 and "no archived article with id 7" in out.output
+
+
+def test_rederive_refuses_an_archive_that_is_not_there(tmp_path: Path) -> None:
+    """Nothing to re-derive: a mistyped --db is one line and exit 3, no empty archive created."""
+    missing = tmp_path / "typo.db"
+    out = CliRunner().invoke(cli, ["rederive", "--db", str(missing)])
+    assert out.exit_code == 3 and f"no archive at {missing}" in out.output
+    assert list(tmp_path.iterdir()) == []  # no database, no run lock

@@ -384,6 +384,12 @@ def test_cli_backfill(db_url: str, corpus: Path, site: WaybackSite) -> None:
     )
     result = runner.invoke(cli, [*args, "--json", "--all"])
     assert json.loads(result.stdout)["already_recorded"] == n
+    # The id `articles` shows is taken as the URL is.
+    result = runner.invoke(cli, [*args, "--json", "1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["already_recorded"] == n
+    result = runner.invoke(cli, [*args, "99"])
+    assert result.exit_code == 4 and "no archived article with id 99" in result.stderr
     result = runner.invoke(cli, ["backfill", "--db", db_url])
     assert result.exit_code == 2 and "--all" in result.stderr
 
