@@ -29,10 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from archive.errors import ConfigError
 from archive.schedule import parse_duration
 
 logger = logging.getLogger(__name__)
@@ -122,18 +120,12 @@ class ScheduleConfig(BaseModel):
 
 
 def load_config(path: Path) -> ScheduleConfig:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return ScheduleConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+    """The schedule file, read as the sources and topic files are (size bound, UTF-8, one line
+    with the file's line number for any problem)."""
+    from crawler.config import load_model
+
+    config: ScheduleConfig = load_model(ScheduleConfig, path)
+    return config
 
 
 # ---------------------------------------------------------------------------------------------

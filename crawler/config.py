@@ -376,7 +376,9 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _validate(model: type[BaseModel], path: Path) -> Any:
+def load_model(model: type[BaseModel], path: Path) -> Any:
+    """A YAML configuration file validated as ``model``; any problem is one line naming the file
+    and line (``path:LINE: where: what``), as ``ConfigError``."""
     data, lines = _compose(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping at the top level")
@@ -396,11 +398,11 @@ def _validate(model: type[BaseModel], path: Path) -> Any:
 
 
 def load_sources(path: Path | str = DEFAULT_SOURCES) -> SourcesFile:
-    return _validate(SourcesFile, Path(path))
+    return load_model(SourcesFile, Path(path))
 
 
 def load_topic(path: Path | str = DEFAULT_TOPIC) -> TopicFile:
-    return _validate(TopicFile, Path(path))
+    return load_model(TopicFile, Path(path))
 
 
 # ---------------------------------------------------------------------------------------------

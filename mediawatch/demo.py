@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from archive.errors import MediawatchError
+from archive.errors import ConfigError, MediawatchError
 from archive.files import regular_file_path
 
 OUTLET = "The Frontier Ledger"
@@ -209,9 +209,11 @@ def _crawl(
     )
     report = next((json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")), None)
     if proc.returncode != 0 or report is None:
-        raise MediawatchError(
-            f"the demo crawl failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}"
-        )
+        # The crawl's own one-line error, and its exit code where it is a configuration error
+        # (a broken topic.yaml in MEDIAWATCH_CONFIG_DIR is the user's to fix: exit 2).
+        lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
+        error = ConfigError if proc.returncode == ConfigError.exit_code else MediawatchError
+        raise error(f"the demo crawl failed: {lines[-1].removeprefix('Error: ')}")
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -38,14 +39,16 @@ GOOD_RECORD = {
 }
 
 
-def mediawatch(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def mediawatch(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mediawatch", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env={k: v for k, v in os.environ.items() if k != "MEDIAWATCH_DATABASE_URL"},
+        env={**{k: v for k, v in os.environ.items() if k != "MEDIAWATCH_DATABASE_URL"}, **(env or {})},
     )
 
 
@@ -409,6 +412,28 @@ def test_crawl_summary_fits_one_screen(tmp_path: Path, corpus: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# 13.18 one configuration directory for every command
+
+
+@pytest.mark.slow  # three commands in their own processes, the demo with its loopback outlet
+def test_crawl_demo_and_schedule_read_the_configuration_directory(tmp_path: Path) -> None:
+    """MEDIAWATCH_CONFIG_DIR takes the place of the shipped files for crawl, demo and schedule
+    alike: a mistake in the directory's copy is reported as one line naming that copy, exit 2."""
+    for name, broken, command in [
+        ("sources.yaml", "sources: [", ["crawl", "--db", str(tmp_path / "crawl.db")]),
+        ("topic.yaml", "groups: 3\n", ["demo", "--db-file", str(tmp_path / "demo.db")]),
+        ("schedule.yaml", "jobs: [", ["schedule", "--db", str(tmp_path / "schedule.db")]),
+    ]:
+        directory = tmp_path / name.removesuffix(".yaml")
+        assert mediawatch("config", "init", str(directory)).returncode == 0
+        (directory / name).write_text(broken)
+        done = mediawatch(*command, cwd=tmp_path, env={"MEDIAWATCH_CONFIG_DIR": str(directory)})
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.startswith("Error: ") and f"{directory / name}:1: " in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
 # 13.21 what the demo and the run lock leave behind is not offered for a commit
 
 
@@ -419,3 +444,17 @@ def test_demo_database_and_run_locks_are_ignored_by_git() -> None:
     paths = ["mediawatch-demo.db", "mediawatch-demo.db-wal", "docs/mediawatch-demo.db", "archive.db.run.lock"]
     done = subprocess.run(["git", "check-ignore", *paths], cwd=root, capture_output=True, text=True)
     assert done.stdout.split() == paths
+
+
+def test_readme_command_table_is_one_table_of_every_command() -> None:
+    """The README's command table is one table (a blank line inside it would show the rows after
+    it as raw pipes) and names every command the CLI has."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0].splitlines()
+    rows = [i for i, line in enumerate(section) if line.startswith("|")]
+    assert rows == list(range(rows[0], rows[-1] + 1)), "the table is broken by a line that is not a row"
+    header, rule, *body = (section[i] for i in rows)
+    assert header.startswith("| command |") and set(rule) <= set("|-: ")
+    assert all(row.count("|") - row.count("\\|") == 3 for row in body)  # two cells, pipes escaped
+    named = {name for row in body for name in re.findall(r"`([a-z][a-z-]*)", row.split(" | ")[0])}
+    assert set(cli.commands) <= named, set(cli.commands) - named

@@ -136,8 +136,8 @@ def test_shipped_config_and_validation(tmp_path: Path) -> None:
         ("jobs: [{name: a, args: [runs], cron: 'not cron'}]", "invalid cron"),
         ("jobs: [{name: a, args: [runs], cron: '* * * * *', interval: 1h}]", "exactly one"),
         ("jobs: [{name: a, args: [runs], interval: 1h}, {name: a, args: [runs], interval: 2h}]", "unique"),
-        ("jobs: [{name: 'a b', args: [runs], interval: 1h}]", "jobs.0.name"),
-        ("jobs: [", "not valid YAML"),
+        ("jobs: [{name: 'a b', args: [runs], interval: 1h}]", r"bad.yaml:1: jobs\[0\]\.name"),
+        ("jobs: [", "bad.yaml:1: invalid YAML"),
     ]:
         bad.write_text(body)
         with pytest.raises(ConfigError, match=message):
@@ -147,6 +147,7 @@ def test_shipped_config_and_validation(tmp_path: Path) -> None:
     assert load_config(ok).jobs[0].deadline == timedelta(minutes=9)
     result = run_mediawatch("schedule", "--config", str(bad), "--db", f"sqlite:///{tmp_path}/x.db")
     assert result.returncode == 2 and result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, not the YAML parser's report
 
 
 def test_scheduler_records_every_edit_once_survives_failures_and_stops_on_sigterm(
