@@ -177,6 +177,8 @@ AXE_PAGES = {
     "/search?q=*": "nothing to search for",
     "/candidates": "Candidates",
     "/candidates?status=promoted": "No promoted candidates",
+    "/stats": "Per outlet",
+    "/stats?since=2012-06-01": "Per day (UTC)",
     "/articles/999999": "no article 999999",
     "/?page=abc": "page: expected a number",
 }
