@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 from archive.db import Archive
 from archive.importer import import_jsonl
 from archive.models import Article, Source, SourceKind
+from archive.store import Capture, record
 from mediawatch.cli import cli
 from mediawatch.web.app import create_app
 
@@ -125,6 +126,19 @@ def test_articles_filters_are_the_web_lists(nyt: tuple[str, TestClient], corpus:
     assert ids_of(db_url, "--edited") == api_ids("edited=1") and ids_of(db_url, "--edited")
     assert ids_of(db_url, "--since", "1d") == []  # every capture is years old
     assert sorted(ids_of(db_url, "--since", "2000-01-01")) == sorted(everything)
+
+    # The China article goes away (a 404 on two checks an hour apart confirms it): removed in the
+    # CLI's list as in the web's, and no longer live.
+    china = nyt_captures(corpus, "in-shift-china")[-1]
+    gone = datetime.fromisoformat(china.fetched_at.replace("Z", "+00:00")) + timedelta(days=1)
+    with Archive(db_url) as archive:
+        for hours in (0, 1):
+            record(
+                archive.sessions, Capture(url=china.url, fetched_at=gone + timedelta(hours=hours), status=404)
+            )
+    removed = ids_of(db_url, "--status", "removed")
+    assert removed == api_ids("status=removed") == times
+    assert sorted(ids_of(db_url, "--status", "live")) == sorted(set(everything) - set(times))
 
 
 def test_articles_status_choices_are_the_web_lists() -> None:
