@@ -25,15 +25,17 @@ from archive.bulk import Ahead, Batches, prepare_capture
 from archive.derive import Derived, Prepared, prepare
 from archive.extract import Extracted, extract
 from archive.lookups import current_version, find_article
-from archive.models import Article, ChangeKind, Version
+from archive.models import Article, ChangeKind, Fetch, Version
 from archive.store import (
     _add_version,
     _lock_article,
     _state,
     _version_state,
+    extraction_flags,
     utcnow,
 )
 from archive.volatile import key_text
+from archive.warcrecords import header
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,22 @@ class RederiveSummary:
     def add(self, other: RederiveSummary) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
+
+
+def stored_content_types(session: Session, article_id: int) -> dict[str, str | None]:
+    """The Content-Type each of an article's stored pages (by raw digest) was fetched with: its
+    charset decides how the bytes read, at the crawl as here. Fetches recorded before it was kept
+    have none; their bytes are read by what they declare themselves."""
+    rows = session.execute(
+        select(Fetch.raw_sha256, Fetch.http_headers)
+        .where(Fetch.article_id == article_id, Fetch.raw_sha256.is_not(None), Fetch.http_headers.is_not(None))
+        .order_by(Fetch.id)
+    )
+    found: dict[str, str | None] = {}
+    for digest, headers in rows:
+        if digest is not None and digest not in found:
+            found[digest] = header(headers, "content-type")
+    return found
 
 
 def rederive_article(
@@ -75,6 +93,7 @@ def rederive_article(
     summary.articles += 1
     current = current_version(session, article)
     derived_current: tuple[Extracted, str, Derived | None] | None = None
+    content_types: dict[str, str | None] | None = None
     for version in session.scalars(
         select(Version).where(Version.article_id == article.id).order_by(Version.seq)
     ):
@@ -89,7 +108,10 @@ def rederive_article(
             if raw is None:
                 summary.without_raw += 1
                 continue
-            ready = prepare(raw, article.canonical_url, None, extractor=extractor)
+            if content_types is None:
+                content_types = stored_content_types(session, article.id)
+            content_type = content_types.get(version.blob_sha256)
+            ready = prepare(raw, article.canonical_url, content_type, extractor=extractor)
         summary.versions_checked += 1
         extracted = ready.extracted
         if extracted is None:
@@ -105,7 +127,11 @@ def rederive_article(
                 derived_current = (extracted, key, ready.derived)
     if derived_current is not None and current is not None:
         extracted, key, derived = derived_current
-        flags = [f"rederived-from:{current.seq}", f"extractor:{extracted.extractor}"[:64]]
+        flags = [
+            f"rederived-from:{current.seq}",
+            f"extractor:{extracted.extractor}"[:64],
+            *extraction_flags(extracted),
+        ]
         version = _add_version(
             session, article, extracted, ChangeKind.REDERIVED, at, current.blob_sha256, flags, key=key
         )
@@ -171,14 +197,16 @@ def rederive(
                     Version.blob_sha256.is_not(None),
                 )
             ).all()
-            pages = [(version_id, get_blob(session, digest)) for version_id, digest in rows if digest]
+            pages = [(version_id, digest, get_blob(session, digest)) for version_id, digest in rows if digest]
+            content_types = stored_content_types(session, article_id) if pages else {}
         ahead.put((article_id, None))  # the article itself, even with no page to re-extract
-        for version_id, raw in pages:
+        for version_id, digest, raw in pages:
             if raw is not None and canonical is not None:
+                content_type = content_types.get(digest)
                 args = (
-                    (raw, canonical, None, ())
+                    (raw, canonical, content_type, ())
                     if extractor is extract
-                    else (raw, canonical, None, (), extractor)
+                    else (raw, canonical, content_type, (), extractor)
                 )
                 ahead.put((article_id, version_id), prepare_capture, *args)
         take(ahead.ready())

@@ -247,6 +247,16 @@ def _state(extracted: Extracted, patterns: tuple[str, ...] = (), key: str | None
     )
 
 
+def extraction_flags(extracted: Extracted) -> list[str]:
+    """The flags a version gets from how its page read: bytes that had to be replaced, and dates
+    guessed from the text (which ``_version_state`` leaves out of the comparison, as ``_state``
+    does for the extraction: a version without the flag would differ from its own page)."""
+    flags = ["lossy-decoding"] if extracted.lossy_decoding else []
+    if not extracted.dates_declared and (extracted.published or extracted.modified):
+        flags.append(GUESSED_DATES)
+    return flags
+
+
 def _version_state(v: Version) -> State:
     declared = GUESSED_DATES not in v.flags
     return (
@@ -778,9 +788,7 @@ def _new_version(check: _Check) -> RecordResult:
         kind = ChangeKind.TEXT
     else:
         kind = ChangeKind.METADATA
-    flags = ["lossy-decoding"] if extracted.lossy_decoding else []
-    if not extracted.dates_declared and (extracted.published or extracted.modified):
-        flags.append(GUESSED_DATES)
+    flags = extraction_flags(extracted)
     if label is not None:
         flags.append(label)
     if check.revert_to is not None:
@@ -1106,9 +1114,19 @@ def _fetch_row(
         "outcome": outcome,
         "message": message[:2000] if message else None,
         "origin": capture.origin,
-        "http_headers": capture.http_headers,
+        "http_headers": capture.http_headers or _content_type_header(capture),
         "warc_record_id": capture.warc_record_id,
     }
+
+
+def _content_type_header(capture: Capture) -> list[list[str]] | None:
+    """The Content-Type a page's bytes came with, kept with its fetch: its charset decides how
+    the bytes read (before the page's own declaration), so ``rederive`` decodes them the same way."""
+    if capture.raw is None or not capture.content_type:
+        return None
+    from archive.warcrecords import header_value
+
+    return [["Content-Type", header_value(capture.content_type)]]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -370,3 +370,46 @@ def test_rederive_refuses_an_archive_that_is_not_there(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["rederive", "--db", str(missing)])
     assert out.exit_code == 3 and f"no archive at {missing}" in out.output
     assert list(tmp_path.iterdir()) == []  # no database, no run lock
+
+
+MINISUV = "auto-presse.de-minisuv.html.gz"  # declares windows-1252; its dates are guessed from its text
+
+
+def _eval_page(corpus: Path, name: str) -> bytes:
+    return next(page for page in eval_pages(corpus) if page.path.name == name).raw()
+
+
+def test_rederive_reads_the_bytes_with_the_charset_they_came_with(archive: Archive, corpus: Path) -> None:
+    """A server that says UTF-8 for a page declaring windows-1252 (a CMS moved to UTF-8, its
+    templates not): the crawl reads it by the HTTP charset, and so must rederive. Read by the
+    page's declaration instead, "Fahrzeuge" stays, but every umlaut turns to mojibake: a false
+    re-derivation, then a false edit at the next check."""
+    page = _eval_page(corpus, MINISUV)
+    assert b"windows-1252" in page.lower() or b"iso-8859-1" in page.lower()
+    served = page.decode("cp1252").encode("utf-8")
+    record(archive.sessions, Capture(URL, at(0), raw=served, content_type=HTML_UTF8))
+    [first] = versions(archive)
+    assert "ü" in first.text and "Ã¼" not in first.text
+    summary = rederive(archive.sessions, at=at(5))
+    assert (summary.versions_checked, summary.versions_differing, summary.recorded) == (1, 0, 0)
+    # The next check of the same page (one byte more in a script) is no edit either.
+    again = served.replace(b"</body>", b"<script>1</script></body>")
+    assert record(archive.sessions, Capture(URL, at(6), raw=again, content_type=HTML_UTF8)).outcome == (
+        FetchOutcome.UNCHANGED
+    )
+    assert len(versions(archive)) == 1
+
+
+def test_a_rederived_version_keeps_the_dates_guessed_flag(archive: Archive, corpus: Path) -> None:
+    """A page whose date is guessed from its text: its re-derivation is flagged as such, like any
+    version of it, so a second rederive finds the version equal to its page and records nothing
+    (without the flag, every rederive appended another version)."""
+    page = _eval_page(corpus, MINISUV)
+    record(archive.sessions, Capture(URL, at(0), raw=page), extractor=old_extractor)
+    assert rederive(archive.sessions, at=at(5)).recorded == 1
+    rederived = versions(archive)[-1]
+    assert rederived.change_kind == ChangeKind.REDERIVED and rederived.published
+    assert "dates-guessed" in rederived.flags
+    summary = rederive(archive.sessions, at=at(6))
+    assert (summary.versions_differing, summary.recorded) == (1, 0)  # (version 1, by the old extractor)
+    assert len(versions(archive)) == 2
