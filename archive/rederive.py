@@ -57,19 +57,22 @@ class RederiveSummary:
             setattr(self, name, getattr(self, name) + value)
 
 
-def stored_content_types(session: Session, article_id: int) -> dict[str, str | None]:
+def stored_content_types(session: Session, article_id: int) -> dict[str, str]:
     """The Content-Type each of an article's stored pages (by raw digest) was fetched with: its
     charset decides how the bytes read, at the crawl as here. Fetches recorded before it was kept
-    have none; their bytes are read by what they declare themselves."""
+    have none (their bytes are read by what they declare themselves); a later fetch of the same
+    bytes that has one is used. (A missing header list is stored as JSON ``null``, not SQL NULL,
+    so the rows are sorted out here, not by the query.)"""
     rows = session.execute(
         select(Fetch.raw_sha256, Fetch.http_headers)
-        .where(Fetch.article_id == article_id, Fetch.raw_sha256.is_not(None), Fetch.http_headers.is_not(None))
+        .where(Fetch.article_id == article_id, Fetch.raw_sha256.is_not(None))
         .order_by(Fetch.id)
     )
-    found: dict[str, str | None] = {}
+    found: dict[str, str] = {}
     for digest, headers in rows:
-        if digest is not None and digest not in found:
-            found[digest] = header(headers, "content-type")
+        content_type = header(headers, "content-type")
+        if digest is not None and content_type and digest not in found:
+            found[digest] = content_type
     return found
 
 
@@ -93,7 +96,7 @@ def rederive_article(
     summary.articles += 1
     current = current_version(session, article)
     derived_current: tuple[Extracted, str, Derived | None] | None = None
-    content_types: dict[str, str | None] | None = None
+    content_types: dict[str, str] | None = None
     for version in session.scalars(
         select(Version).where(Version.article_id == article.id).order_by(Version.seq)
     ):

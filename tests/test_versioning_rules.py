@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from corpus_data import EvalPage, eval_pages, shift_jis_news_flashes
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from archive.db import Archive
 from archive.extract import Extracted, extract
-from archive.models import Article, ArticleStatus, ChangeKind, FetchOutcome, Version
+from archive.models import Article, ArticleStatus, ChangeKind, Fetch, FetchOutcome, Version
 from archive.policy import SourcePolicy
 from archive.rederive import rederive
 from archive.store import Capture, record
@@ -413,3 +413,17 @@ def test_a_rederived_version_keeps_the_dates_guessed_flag(archive: Archive, corp
     summary = rederive(archive.sessions, at=at(6))
     assert (summary.versions_differing, summary.recorded) == (1, 0)  # (version 1, by the old extractor)
     assert len(versions(archive)) == 2
+
+
+def test_rederive_takes_the_charset_from_a_later_fetch_of_the_same_bytes(
+    archive: Archive, corpus: Path
+) -> None:
+    """A page first archived without its Content-Type (as fetches were before it was kept), then
+    checked again with it: rederive reads the bytes by the charset that later check recorded."""
+    served = _eval_page(corpus, MINISUV).decode("cp1252").encode("utf-8")
+    record(archive.sessions, Capture(URL, at(0), raw=served, content_type=HTML_UTF8))
+    with archive.transaction() as session:  # the first fetch as an older mediawatch stored it
+        session.execute(update(Fetch).values(http_headers=None))
+    record(archive.sessions, Capture(URL, at(1), raw=served, content_type=HTML_UTF8))
+    summary = rederive(archive.sessions, at=at(5))
+    assert (summary.versions_checked, summary.versions_differing, summary.recorded) == (1, 0, 0)
