@@ -124,8 +124,7 @@ def load_config(path: Path) -> ScheduleConfig:
     with the file's line number for any problem)."""
     from crawler.config import load_model
 
-    config: ScheduleConfig = load_model(ScheduleConfig, path)
-    return config
+    return load_model(ScheduleConfig, path)
 
 
 # ---------------------------------------------------------------------------------------------

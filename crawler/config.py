@@ -11,7 +11,7 @@ import os
 import re
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote_plus, urlsplit
 
 import yaml
@@ -376,7 +376,10 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def load_model(model: type[BaseModel], path: Path) -> Any:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def load_model(model: type[Model], path: Path) -> Model:
     """A YAML configuration file validated as ``model``; any problem is one line naming the file
     and line (``path:LINE: where: what``), as ``ConfigError``."""
     data, lines = _compose(path)

@@ -1650,7 +1650,7 @@ def runs(run_id: int | None, limit: int, as_json: bool, db_url: str | None) -> N
         cause = r.message if r.status not in ("completed", "running") and r.message else r.top_failures
         line = RUN_LINE.format(
             r.id,
-            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            _second(r.started_at),
             _took(r.seconds),
             r.trigger,
             r.command,
@@ -1681,11 +1681,9 @@ def _took(seconds: float | None) -> str:
 
 
 def _render_run(r: Any) -> None:
-    finished = f"{r.finished_at:%Y-%m-%d %H:%M:%S} UTC" if r.finished_at else "not finished"
+    finished = f"{_second(r.finished_at)} UTC" if r.finished_at else "not finished"
     click.echo(f"run {r.id}: {r.command}, {r.status} (trigger: {r.trigger})")
-    click.echo(
-        f"  started {r.started_at:%Y-%m-%d %H:%M:%S} UTC, finished {finished}, took {_took(r.seconds)}"
-    )
+    click.echo(f"  started {_second(r.started_at)} UTC, finished {finished}, took {_took(r.seconds)}")
     if r.message:
         click.echo(f"  {one_line(r.message)}")
     click.echo(f"  {r.new_articles} new articles, {r.edits} edits, {r.removed} removed, {r.failed} failed")
