@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Sequence
 
 import zstandard
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from archive.db import insert_ignore
 from archive.errors import MediawatchError
+from archive.lookups import in_chunks
 from archive.models import Blob
 
 ZSTD_LEVEL = 3  # ~5x on HTML at ~350 MB/s (docs/development.md, Benchmarks)
@@ -63,10 +65,16 @@ def put_blob(
 
 
 def get_blob(session: Session, digest: str) -> bytes | None:
-    blob = session.scalar(select(Blob).where(Blob.sha256 == digest))
-    if blob is None:
-        return None
-    raw = decompress(blob.data)
-    if sha256_hex(raw) != digest:
-        raise BlobCorruptError(f"blob {digest} does not match its digest")
-    return raw
+    return get_blobs(session, [digest]).get(digest)
+
+
+def get_blobs(session: Session, digests: Sequence[str]) -> dict[str, bytes]:
+    """The raw bytes of each stored blob among ``digests``, checked against its digest."""
+    found = {}
+    for chunk in in_chunks(digests):
+        for digest, data in session.execute(select(Blob.sha256, Blob.data).where(Blob.sha256.in_(chunk))):
+            raw = decompress(data)
+            if sha256_hex(raw) != digest:
+                raise BlobCorruptError(f"blob {digest} does not match its digest")
+            found[digest] = raw
+    return found

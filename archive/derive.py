@@ -63,16 +63,22 @@ def derive(
     patterns: Sequence[str] = (),
     *,
     keep_compressed: bool = True,
+    light: bool = False,
 ) -> Derived:
-    """Everything ``record_fetch`` can use ahead of time for this extraction and these bytes."""
+    """Everything ``record_fetch`` can use ahead of time for this extraction and these bytes.
+
+    ``light``: the digest and the key text only (no compressed bytes, shingles or signature).
+    """
     from archive import dedup
 
     patterns = tuple(patterns)
     raw_sha256 = sha256_hex(raw) if raw is not None else None
-    compressed = compress(raw) if raw is not None and keep_compressed else None
+    compressed = compress(raw) if raw is not None and keep_compressed and not light else None
     if extracted is None:
         return Derived(raw_sha256=raw_sha256, compressed=compressed, patterns=patterns)
     key = key_text(storable(extracted).text, patterns)
+    if light:
+        return Derived(raw_sha256=raw_sha256, patterns=patterns, key=key, key_sha256=key_digest(key))
     grams = dedup.shingles(key)
     hashvalues = dedup.signature(key, grams)
     return Derived(
@@ -103,16 +109,18 @@ def prepare(
     patterns: Sequence[str] = (),
     extractor: Callable[..., Extracted] = extract,
     score: Callable[[Extracted, str | None], Any] | None = None,
+    *,
+    light: bool = False,
 ) -> Prepared:
     """Extract a page and derive what the store needs from it: the unit of work of a pool.
 
-    ``score`` (a topic scorer, optional) is run on the extraction too.
+    ``score`` (a topic scorer, optional) is run on the extraction too; ``light``: see ``derive``.
     """
     try:
         extracted = extractor(raw, url=url, content_type=content_type)
     except ExtractionError as exc:
-        return Prepared(None, derive(None, raw, patterns), str(exc))
-    derived = derive(extracted, raw, patterns)
+        return Prepared(None, derive(None, raw, patterns, light=light), str(exc))
+    derived = derive(extracted, raw, patterns, light=light)
     return Prepared(extracted, derived, score=score(extracted, url) if score is not None else None)
 
 

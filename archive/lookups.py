@@ -37,10 +37,10 @@ def find_article(session: Session, url: str) -> Article | None:
 _IN_CHUNK = 500
 
 
-def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+def in_chunks(values: Sequence[T], size: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
     """``values`` in slices short enough for one ``IN (...)`` list on every backend."""
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 # Built once (the writer looks up every capture's URLs): the URLs are bound as parameters.
