@@ -32,11 +32,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from archive.db import insert_ignore
-from archive.lookups import require_article
+from archive.lookups import in_chunks, require_article
 from archive.models import Article, DuplicateLink, LshBucket, TextSignature, Version
 from archive.volatile import key_text
 
@@ -254,7 +254,7 @@ def index_version(
         for other, version_id in candidates:
             if version_id not in texts:
                 continue
-            similarity = same_story(grams, shingles(key_text(texts[version_id])), threshold)
+            similarity = same_story(grams, candidate_shingles(texts[version_id]), threshold)
             if similarity is None or (other in found and found[other].similarity >= similarity):
                 continue
             found[other] = Link(other, "exact" if other in exact else "near", similarity)
@@ -274,16 +274,38 @@ def index_version(
                 for k in set(band_keys(hashvalues))
             ],
         )
-    for link in found.values():
-        _link(session, article, link, version.first_seen)
+    _link_all(session, article, list(found.values()), version.first_seen)
     if found:
         logger.info("article %s: %d republication link(s)", article.id, len(found))
     return list(found.values())
 
 
-_FIRST_SEEN = select(Article.first_seen).where(Article.id == bindparam("id"))
-_EXISTING_LINK = select(DuplicateLink.id, DuplicateLink.kind, DuplicateLink.similarity).where(
-    DuplicateLink.article_id == bindparam("low"), DuplicateLink.other_id == bindparam("high")
+@lru_cache(maxsize=256)
+def candidate_shingles(text: str) -> frozenset[bytes]:
+    """The shingles of a stored text's key (default patterns), kept for the next look-up: a
+    story carried by many outlets is the candidate of each new copy, and a version's text never
+    changes, so its key is worked out once per process, not once per copy."""
+    return frozenset(shingles(key_text(text)))
+
+
+_FIRST_SEEN = select(Article.id, Article.first_seen).where(Article.id.in_(bindparam("ids", expanding=True)))
+_EXISTING_LINKS = select(
+    DuplicateLink.id,
+    DuplicateLink.article_id,
+    DuplicateLink.other_id,
+    DuplicateLink.kind,
+    DuplicateLink.similarity,
+).where(
+    or_(
+        and_(
+            DuplicateLink.article_id == bindparam("article"),
+            DuplicateLink.other_id.in_(bindparam("others", expanding=True)),
+        ),
+        and_(
+            DuplicateLink.other_id == bindparam("article"),
+            DuplicateLink.article_id.in_(bindparam("others", expanding=True)),
+        ),
+    )
 )
 _UPDATE_LINK = (
     update(DuplicateLink)
@@ -292,31 +314,49 @@ _UPDATE_LINK = (
 )
 
 
-def _link(session: Session, article: Article, link: Link, at: datetime) -> None:
-    # Prebuilt statements on the connection (index_version flushed the session): a version of a
-    # much-republished story links to dozens of articles.
+def _link_all(session: Session, article: Article, links: list[Link], at: datetime) -> None:
+    """Record each link of the article (a pair once, whichever was seen first): new pairs are
+    inserted, a known pair is raised to a higher similarity or to exact. A version of a
+    much-republished story links to dozens of articles, so the pairs are read in two queries
+    and inserted in one statement, on the connection (``index_version`` flushed the session)."""
+    if not links:
+        return
     connection = session.connection()
-    low, high = sorted((article.id, link.other_id))
-    other_first = connection.scalar(_FIRST_SEEN, {"id": link.other_id})
-    first = link.other_id if other_first is not None and other_first <= article.first_seen else article.id
-    existing = connection.execute(_EXISTING_LINK, {"low": low, "high": high}).first()
-    similarity = round(link.similarity, 4)
-    if existing is None:
-        connection.execute(
-            insert_ignore(session, DuplicateLink),
-            {
-                "article_id": low,
-                "other_id": high,
-                "kind": link.kind,
-                "similarity": similarity,
-                "first_article_id": first,
-                "found_at": at,
-            },
+    others = [link.other_id for link in links]
+    first_seen: dict[int, datetime | None] = {}
+    existing: dict[tuple[int, int], Any] = {}
+    for chunk in in_chunks(others):
+        first_seen.update(
+            (row.id, row.first_seen) for row in connection.execute(_FIRST_SEEN, {"ids": list(chunk)})
         )
-    elif link.similarity > existing.similarity or (link.kind == "exact" and existing.kind != "exact"):
-        connection.execute(
-            _UPDATE_LINK, {"link_id": existing.id, "new_kind": link.kind, "new_similarity": similarity}
-        )
+        for row in connection.execute(_EXISTING_LINKS, {"article": article.id, "others": list(chunk)}):
+            existing[(row.article_id, row.other_id)] = row
+    inserts = []
+    for link in links:
+        low, high = sorted((article.id, link.other_id))
+        similarity = round(link.similarity, 4)
+        known = existing.get((low, high))
+        if known is None:
+            other_first = first_seen.get(link.other_id)
+            first = (
+                link.other_id if other_first is not None and other_first <= article.first_seen else article.id
+            )
+            inserts.append(
+                {
+                    "article_id": low,
+                    "other_id": high,
+                    "kind": link.kind,
+                    "similarity": similarity,
+                    "first_article_id": first,
+                    "found_at": at,
+                }
+            )
+        elif link.similarity > known.similarity or (link.kind == "exact" and known.kind != "exact"):
+            connection.execute(
+                _UPDATE_LINK, {"link_id": known.id, "new_kind": link.kind, "new_similarity": similarity}
+            )
+    if inserts:
+        connection.execute(insert_ignore(session, DuplicateLink), inserts)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_versions_indexed_with_the_older_banding_are_still_found(archive: Archiv
 def test_a_link_found_again_closer_is_upgraded_not_doubled(archive: Archive, built: Corpus) -> None:
     """Two copies linked as near; the same pair found again as an exact copy (a later version of
     one became the other's text) keeps one link, now exact, and a weaker finding changes nothing."""
-    from archive.dedup import Link, _link
+    from archive.dedup import Link, _link_all
     from archive.models import Article
 
     first, second = built.pairs[0]
@@ -169,7 +169,7 @@ def test_a_link_found_again_closer_is_upgraded_not_doubled(archive: Archive, bui
         with archive.transaction() as session:
             article = session.get(Article, b)
             assert article is not None
-            _link(session, article, found, T0 + timedelta(hours=2))
+            _link_all(session, article, [found], T0 + timedelta(hours=2))
         with archive.reading() as session:
             [link] = session.scalars(select(DuplicateLink)).all()
         assert (link.id, link.kind, link.similarity) == (near.id, "exact", 1.0)
