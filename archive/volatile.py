@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from archive.normalize import comparable_text, normalize_text
+from archive.normalize import comparable_line, normalize_text
 
 # Whole lines (paragraphs) that are furniture, not article text. Only short lines are dropped,
 # so a real paragraph that happens to start with "Related" survives.
@@ -105,7 +105,7 @@ def key_lines(text: str | None, extra: Sequence[str] = ()) -> list[str]:
             continue
         if inline_re is not None:
             line = inline_re.sub(" ", line)
-        line = comparable_text(line)
+        line = comparable_line(line)
         if line:
             kept.append(line)
     return kept

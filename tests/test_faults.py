@@ -39,8 +39,22 @@ def pages(corpus: Path) -> list[CorpusPage]:
 
 def _crawl_cmd(sources: Path, feed: str) -> list[str]:
     return [
-        sys.executable, "-m", "mediawatch", "crawl", "--json", "--allow-private-networks", "--workers", "1",
-        "--sources", str(sources), "--topic", "none", "--feed", feed, "--revisit", "all",
+        sys.executable,
+        "-m",
+        "mediawatch",
+        "crawl",
+        "--json",
+        "--allow-private-networks",
+        "--workers",
+        "1",
+        "--sources",
+        str(sources),
+        "--topic",
+        "none",
+        "--feed",
+        feed,
+        "--revisit",
+        "all",
     ]
 
 
@@ -165,8 +179,17 @@ def test_two_crawls_started_at_once_one_runs_the_other_exits_75(
 def _pg_ctl_start(cluster: PostgresCluster) -> None:
     options = f"-c listen_addresses='' -c unix_socket_directories={cluster.socketdir}"
     cluster._run(
-        "pg_ctl", "-D", str(cluster.datadir), "-o", options, "-w", "-t", "60",
-        "-l", str(cluster.root / "log"), "start",
+        "pg_ctl",
+        "-D",
+        str(cluster.datadir),
+        "-o",
+        options,
+        "-w",
+        "-t",
+        "60",
+        "-l",
+        str(cluster.root / "log"),
+        "start",
     )
 
 

@@ -124,8 +124,11 @@ def test_classify_allows_public_urls(url: str) -> None:
 
 
 def test_allow_private_opens_everything_but_cloud_metadata() -> None:
-    metadata = {"http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/",
-                "http://[::ffff:169.254.169.254]/"}
+    metadata = {
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:169.254.169.254]/",
+    }
     for url in SSRF_VECTORS:
         expected = "ssrf" if url in metadata else None
         assert classify_url(url, allow_private=True) == expected, url
@@ -267,8 +270,9 @@ def test_resolver_allow_private_and_allowlist() -> None:
     _connect(reactor, "intra.test")
     _connect(reactor, "meta.test")
     assert [c[0] for c in reactor.tcpClients] == ["10.0.0.7"]  # cloud metadata stays refused
-    reactor, _ = _guarded({"intra.test": [["10.0.0.7"]], "other.test": [["10.0.0.8"]]},
-                          allowed_hosts=["intra.test"])
+    reactor, _ = _guarded(
+        {"intra.test": [["10.0.0.7"]], "other.test": [["10.0.0.8"]]}, allowed_hosts=["intra.test"]
+    )
     _connect(reactor, "intra.test")
     _connect(reactor, "other.test")
     assert [c[0] for c in reactor.tcpClients] == ["10.0.0.7"]
@@ -344,8 +348,9 @@ def test_robots_compliance_matrix(tmp_path: Path) -> None:
         site.__enter__()
     try:
         urls = [s.url(p) for s, (_, bad, good) in zip(sites, cases, strict=True) for p in bad + good]
-        result = run_crawl(tmp_path, urls, settings={"MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": True,
-                                                     "DOWNLOAD_TIMEOUT": 2})
+        result = run_crawl(
+            tmp_path, urls, settings={"MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": True, "DOWNLOAD_TIMEOUT": 2}
+        )
         correct = 0
         for site, (mode, bad, good) in zip(sites, cases, strict=True):
             ok = all(site.hits(p) == 0 and _refused(result, site.url(p)) == "robots" for p in bad)
@@ -355,8 +360,10 @@ def test_robots_compliance_matrix(tmp_path: Path) -> None:
             assert ok, (mode, result["results"], site.paths)
             correct += ok
         disallowed_hits = sum(s.hits(p) for s, c in zip(sites, cases, strict=True) for p in c[1])
-        print(f"robots compliance: {correct}/{len(cases)} cases correct, "
-              f"requests to disallowed paths = {disallowed_hits}")
+        print(
+            f"robots compliance: {correct}/{len(cases)} cases correct, "
+            f"requests to disallowed paths = {disallowed_hits}"
+        )
         assert result["stats"]["mediawatch/refused/robots"] == sum(len(c[1]) for c in cases)
     finally:
         for site in sites:
@@ -397,11 +404,14 @@ def test_non_http_schemes_are_never_fetched(tmp_path: Path) -> None:
     with HostileSite() as site, Canary() as canary:
         data_url = "data:text/html,SENTINEL-4b1d-data"
         direct = [f"file://{sentinel}", data_url, f"ftp://127.0.0.1:{canary.port}/x", "s3://bucket/key"]
-        redirected = [site.url(f"/to?url={u}") for u in (f"file://{sentinel}", data_url,
-                                                         f"ftp://127.0.0.1:{canary.port}/x")]
+        redirected = [
+            site.url(f"/to?url={u}")
+            for u in (f"file://{sentinel}", data_url, f"ftp://127.0.0.1:{canary.port}/x")
+        ]
         control = site.url("/chain/2")
-        result = run_crawl(tmp_path, [*direct, *redirected, control],
-                           settings={"MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": True})
+        result = run_crawl(
+            tmp_path, [*direct, *redirected, control], settings={"MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": True}
+        )
         for url in direct + redirected:
             assert _refused(result, url) == "scheme", (url, result["results"][url])
         assert result["results"][control]["status"] == 200
@@ -417,17 +427,47 @@ def test_ssrf_vectors_never_connect(tmp_path: Path) -> None:
     with HostileSite() as site, Canary() as canary:
         port = canary.port
         literal_hosts = [
-            "127.0.0.1", "127.1", "127.0.1", "2130706433", "0x7f000001", "0x7f.1", "0177.0.0.1",
-            "017700000001", "127.0.0.1.", "%31%32%37.0.0.1", "[::1]", "[::ffff:127.0.0.1]",
-            "[::ffff:7f00:1]", "localhost", "LOCALHOST", "api.localhost", "0.0.0.0", "0", "[::]",
+            "127.0.0.1",
+            "127.1",
+            "127.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0x7f.1",
+            "0177.0.0.1",
+            "017700000001",
+            "127.0.0.1.",
+            "%31%32%37.0.0.1",
+            "[::1]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:7f00:1]",
+            "localhost",
+            "LOCALHOST",
+            "api.localhost",
+            "0.0.0.0",
+            "0",
+            "[::]",
         ]
         vectors = [f"http://{h}:{port}/" for h in literal_hosts]
         # Scrapy itself reads "a:1\\@127.0.0.1" as host "a" (covered by the pure tests); this one it
         # reads as public.test while browsers read 127.0.0.1: refused because either parser sees loopback
-        vectors += [f"http://[0:0:0:0:0:ffff:127.0.0.1]:{port}/", f"http://127.0.0.1:{port}\\@public.test:{site.port}/"]
+        vectors += [
+            f"http://[0:0:0:0:0:ffff:127.0.0.1]:{port}/",
+            f"http://127.0.0.1:{port}\\@public.test:{site.port}/",
+        ]
         # non-loopback private literals: must be refused before any connect
-        vectors += [f"http://{h}/" for h in ("10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1",
-                                              "169.254.169.254", "[fe80::1]", "[fc00::1]", "224.0.0.1")]
+        vectors += [
+            f"http://{h}/"
+            for h in (
+                "10.0.0.1",
+                "172.16.0.1",
+                "192.168.1.1",
+                "100.64.0.1",
+                "169.254.169.254",
+                "[fe80::1]",
+                "[fc00::1]",
+                "224.0.0.1",
+            )
+        ]
         # names resolving privately (stub DNS): refused at connect time, after resolution
         names = {
             "rebind.test": ["127.0.0.1"],
@@ -441,9 +481,13 @@ def test_ssrf_vectors_never_connect(tmp_path: Path) -> None:
         vectors += [f"http://{n}:{port}/" for n in names if n != "public.test"]
         # public -> private redirects
         hop = site.url("/to").replace("127.0.0.1", "public.test")
-        vectors += [f"{hop}?url=http://127.0.0.1:{port}/", f"{hop}?url=http://2130706433:{port}/",
-                    f"{hop}?url=http://rebind.test:{port}/", f"{hop}?url=http://169.254.169.254/latest",
-                    f"{hop}?url=http://[::1]:{port}/"]
+        vectors += [
+            f"{hop}?url=http://127.0.0.1:{port}/",
+            f"{hop}?url=http://2130706433:{port}/",
+            f"{hop}?url=http://rebind.test:{port}/",
+            f"{hop}?url=http://169.254.169.254/latest",
+            f"{hop}?url=http://[::1]:{port}/",
+        ]
         control = f"http://public.test:{site.port}/page/ok"
         result = run_crawl(
             tmp_path,
@@ -456,8 +500,10 @@ def test_ssrf_vectors_never_connect(tmp_path: Path) -> None:
         )
         refused = [u for u in vectors if _refused(result, u) == "ssrf"]
         missed = {u: result["results"].get(u) for u in vectors if u not in refused}
-        print(f"ssrf: vectors={len(vectors)} refused={len(refused)} canary_connections={canary.connections} "
-              f"non_loopback_connects={len(result['forbidden_connects'])}")
+        print(
+            f"ssrf: vectors={len(vectors)} refused={len(refused)} canary_connections={canary.connections} "
+            f"non_loopback_connects={len(result['forbidden_connects'])}"
+        )
         assert missed == {}
         assert canary.connections == 0
         assert result["results"][control]["status"] == 200  # the allowlisted loopback host is reachable
@@ -485,9 +531,12 @@ def test_canary_counts_when_private_networks_are_allowed(tmp_path: Path) -> None
     """Positive control for the SSRF test: with the guard off, the same vectors do reach the canary."""
     with Canary() as canary:
         urls = [f"http://127.1:{canary.port}/", f"http://rebind.test:{canary.port}/"]
-        result = run_crawl(tmp_path, urls, settings={"MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": True,
-                                                     "MEDIAWATCH_ROBOTS_ENABLED": False},
-                           stub_hosts={"rebind.test": ["127.0.0.1"]})
+        result = run_crawl(
+            tmp_path,
+            urls,
+            settings={"MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": True, "MEDIAWATCH_ROBOTS_ENABLED": False},
+            stub_hosts={"rebind.test": ["127.0.0.1"]},
+        )
         assert canary.connections == 2
         assert all(result["results"][u]["body"] == "canary" for u in urls)
 
@@ -512,8 +561,11 @@ def test_size_time_and_truncation_limits(tmp_path: Path) -> None:
         result = run_crawl(
             tmp_path,
             [*(site.url(p) for p in expected), *good],
-            settings={"MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": True, "DOWNLOAD_TIMEOUT": 6,
-                      "DOWNLOAD_MAXSIZE": 8 * 1024 * 1024},
+            settings={
+                "MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": True,
+                "DOWNLOAD_TIMEOUT": 6,
+                "DOWNLOAD_MAXSIZE": 8 * 1024 * 1024,
+            },
         )
         for path, reason in expected.items():
             assert _refused(result, site.url(path)) == reason, (path, result["results"][site.url(path)])
@@ -522,9 +574,11 @@ def test_size_time_and_truncation_limits(tmp_path: Path) -> None:
         bombs = [p for p in expected if p.startswith("/bomb")]
         aborted = sum(_refused(result, site.url(p)) == "too_large" for p in bombs)
         tarpit = _refused(result, site.url("/slowdrip"))
-        print(f"limits: bombs tried={len(bombs)} aborted={aborted} tarpit={tarpit} "
-              f"dataloss={_refused(result, site.url('/dataloss'))} good={len(good)}/{len(good)} "
-              f"crawler_peak_rss={stats['memusage/max'] // (1024 * 1024)}MB")
+        print(
+            f"limits: bombs tried={len(bombs)} aborted={aborted} tarpit={tarpit} "
+            f"dataloss={_refused(result, site.url('/dataloss'))} good={len(good)}/{len(good)} "
+            f"crawler_peak_rss={stats['memusage/max'] // (1024 * 1024)}MB"
+        )
         assert stats["mediawatch/fetch_error/timeout"] == 1
         assert stats["mediawatch/fetch_error/dataloss"] == 1
         # Each bomb was cut at DOWNLOAD_MAXSIZE (aborted == 4 above); RSS is sampled, and on a
