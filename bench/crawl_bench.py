@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -65,6 +65,22 @@ def corpus_pages(n: int) -> list[bytes]:
         if len(out) == n:
             break
     return out
+
+
+def pooled_extraction(executor: Any, pages: list[tuple[bytes, str]]) -> float:
+    """Seconds for bare ``archive.extract.extract`` of (page, URL) pairs on the executor's
+    workers: the most a pool of that size does on this machine (its processes slow each other
+    down), before any of mediawatch's own work is added."""
+    from archive.extract import ExtractionError, extract
+
+    start = time.perf_counter()
+    futures = [executor.submit(extract, raw, url=url) for raw, url in pages]
+    for future in futures:
+        try:
+            future.result()
+        except ExtractionError:
+            pass
+    return time.perf_counter() - start
 
 
 def bare_trafilatura(pages: list[bytes]) -> float:

@@ -26,12 +26,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from crawl_bench import corpus_pages  # noqa: E402
+from crawl_bench import corpus_pages, pooled_extraction  # noqa: E402
 
 from archive.db import Archive  # noqa: E402
 from archive.extract import ExtractionError, extract  # noqa: E402
@@ -45,20 +44,6 @@ def bare(pages: list[bytes]) -> float:
     for i, raw in enumerate(pages):
         try:
             extract(raw, url=f"https://bench.example/p/{i}")
-        except ExtractionError:
-            pass
-    return time.perf_counter() - start
-
-
-def pooled_bare(executor: Any, pages: list[bytes]) -> float:
-    """Seconds for bare ``extract()`` of the pages on the executor's workers (errors included)."""
-    start = time.perf_counter()
-    futures = [
-        executor.submit(extract, raw, url=f"https://bench.example/p/{i}") for i, raw in enumerate(pages)
-    ]
-    for future in futures:
-        try:
-            future.result()
         except ExtractionError:
             pass
     return time.perf_counter() - start
@@ -113,7 +98,13 @@ def main() -> None:
                         rate = summary.versions_checked / (time.perf_counter() - start)
                         line += f" in the calling process {rate / base:.2f};"
                     base = len(pages) / bare(pages)
-                    ratios["ceiling"].append(len(pages) / pooled_bare(two, pages) / base)
+                    ratios["ceiling"].append(
+                        len(pages)
+                        / pooled_extraction(
+                            two, [(raw, f"https://bench.example/p/{i}") for i, raw in enumerate(pages)]
+                        )
+                        / base
+                    )
                     for workers, executor in (("1", one), ("2", two)):
                         base = len(pages) / bare(pages)
                         start, cpu = time.perf_counter(), time.process_time()

@@ -27,8 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+from crawl_bench import pooled_extraction  # noqa: E402
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.db import Archive
@@ -194,20 +194,6 @@ def html_pages(paths: list[Path]) -> list[tuple[bytes, str]]:
                 if looks_like_html(rec.http_headers.get_header("Content-Type"), payload):
                     found.append((payload, rec.rec_headers.get_header("WARC-Target-URI")))
     return found
-
-
-def pooled_extraction(executor: Any, html: list[tuple[bytes, str]]) -> float:
-    """Seconds for bare extraction of the pages on the executor's workers."""
-    from archive.extract import ExtractionError, extract
-
-    start = time.perf_counter()
-    futures = [executor.submit(extract, payload, url=url) for payload, url in html]
-    for future in futures:
-        try:
-            future.result()
-        except ExtractionError:
-            pass
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":
