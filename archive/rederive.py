@@ -121,19 +121,13 @@ def rederive_article(
                 content_types = stored_content_types(session, [article.id])
             content_type = content_types.get((article.id, version.blob_sha256))
             ready = prepare(raw, article.canonical_url, content_type, extractor=extractor)
-        summary.versions_checked += 1
-        extracted = ready.extracted
-        if extracted is None:
+        key = _compare(summary, ready, _version_state(version))
+        if ready.extracted is None:
             logger.warning(
                 "re-extracting version %s of %s failed: %s", version.seq, article.canonical_url, ready.error
             )
-            summary.failed += 1
-            continue
-        key = ready.derived.key_for(()) or key_text(extracted.text)
-        if _state(extracted, key=key) != _version_state(version):
-            summary.versions_differing += 1
-            if current is not None and version.id == current.id:
-                derived_current = (extracted, key, ready.derived)
+        elif key is not None and current is not None and version.id == current.id:
+            derived_current = (ready.extracted, key, ready.derived)
     if derived_current is not None and current is not None:
         extracted, key, derived = derived_current
         flags = [
@@ -241,24 +235,31 @@ def settled(stored: StoredArticle, ready: Mapping[int, Prepared]) -> RederiveSum
     """The article's counts when its current version reads as it is stored (nothing to
     record, so nothing to write), else None: the article is then re-derived under its lock."""
     summary = RederiveSummary(articles=1, without_raw=stored.without_raw)
-    failures = []
     for version_id, state in stored.states.items():
         prepared = ready.get(version_id)
         if prepared is None:
             return None
-        summary.versions_checked += 1
+        if _compare(summary, prepared, state) is not None and version_id == stored.current_id:
+            return None
+    for prepared in ready.values():
         if prepared.extracted is None:
-            failures.append(prepared.error)
-            summary.failed += 1
-            continue
-        key = prepared.derived.key_for(()) or key_text(prepared.extracted.text)
-        if _state(prepared.extracted, key=key) != state:
-            summary.versions_differing += 1
-            if version_id == stored.current_id:
-                return None
-    for error in failures:
-        logger.warning("re-extracting a version of %s failed: %s", stored.canonical_url, error)
+            logger.warning("re-extracting a version of %s failed: %s", stored.canonical_url, prepared.error)
     return summary
+
+
+def _compare(summary: RederiveSummary, prepared: Prepared, state: State) -> str | None:
+    """Count one re-extracted version in ``summary``, and return the re-extraction's key text
+    when it no longer reads as the version is stored (``state``), else None (a failed
+    re-extraction, counted as failed, is None too)."""
+    summary.versions_checked += 1
+    if prepared.extracted is None:
+        summary.failed += 1
+        return None
+    key = prepared.derived.key_for(()) or key_text(prepared.extracted.text)
+    if _state(prepared.extracted, key=key) == state:
+        return None
+    summary.versions_differing += 1
+    return key
 
 
 def rederive(
