@@ -62,7 +62,6 @@ def derive(
     raw: bytes | None,
     patterns: Sequence[str] = (),
     *,
-    keep_compressed: bool = True,
     light: bool = False,
 ) -> Derived:
     """Everything ``record_fetch`` can use ahead of time for this extraction and these bytes.
@@ -73,7 +72,7 @@ def derive(
 
     patterns = tuple(patterns)
     raw_sha256 = sha256_hex(raw) if raw is not None else None
-    compressed = compress(raw) if raw is not None and keep_compressed and not light else None
+    compressed = compress(raw) if raw is not None and not light else None
     if extracted is None:
         return Derived(raw_sha256=raw_sha256, compressed=compressed, patterns=patterns)
     key = key_text(storable(extracted).text, patterns)
