@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import corpus_root  # noqa: E402
+from conftest import corpus_root, crawl_command  # noqa: E402
 
 if TYPE_CHECKING:
     from crawl_site import Site
@@ -124,25 +124,6 @@ def bare_pair(n: int) -> float:
     rates = _spawned([(n, False), (n, False)])
     # Each ran over all N pages: together they did 2N in the time of the slower one.
     return 2 * min(rates)
-
-
-def crawl_command(sources: Path, feed: str, *args: str) -> list[str]:
-    """``mediawatch crawl --json`` of the loopback site's feed, every page taken as on topic."""
-    return [
-        sys.executable,
-        "-m",
-        "mediawatch",
-        "crawl",
-        "--json",
-        "--allow-private-networks",
-        "--sources",
-        str(sources),
-        "--topic",
-        "none",
-        "--feed",
-        feed,
-        *args,
-    ]
 
 
 def sqlite_env(db: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -41,6 +42,26 @@ def unavailable(reason: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Corpus
+
+
+def crawl_command(sources: Path, feed: str, *args: str) -> list[str]:
+    """``mediawatch crawl --json`` of a loopback site's feed, every page taken as on topic (the
+    tests' and the benches' crawl in a process of its own)."""
+    return [
+        sys.executable,
+        "-m",
+        "mediawatch",
+        "crawl",
+        "--json",
+        "--allow-private-networks",
+        "--sources",
+        str(sources),
+        "--topic",
+        "none",
+        "--feed",
+        feed,
+        *args,
+    ]
 
 
 def corpus_root() -> Path | None:
@@ -102,6 +123,7 @@ class PostgresCluster:
         self.root = Path(tempfile.mkdtemp(prefix="mediawatch-pg-"))
         self.datadir = self.root / "data"
         self.socketdir = self.root / "sock"
+        self.options = ""  # the server's settings (pg_ctl -o), chosen by ``start``
         self.socketdir.mkdir()
         self.as_root = os.geteuid() == 0
         if self.as_root:
@@ -120,16 +142,22 @@ class PostgresCluster:
         self._run(
             "initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"
         )
-        options = f"-c listen_addresses='' -c unix_socket_directories={self.socketdir} -c max_connections=200"
+        self.options = (
+            f"-c listen_addresses='' -c unix_socket_directories={self.socketdir} -c max_connections=200"
+        )
         if not durable:
             # Fast and throwaway: a crash of this server may lose recent commits.
-            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            self.options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server (again, after ``stop``) with the options ``start`` chose."""
         self._run(
             "pg_ctl",
             "-D",
             str(self.datadir),
             "-o",
-            options,
+            self.options,
             "-w",
             "-t",
             "60",

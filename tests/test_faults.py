@@ -13,12 +13,11 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import PostgresCluster
+from conftest import PostgresCluster, crawl_command
 from crawl_site import CorpusPage, Site, healthy_pages, rewrite_feed, run_crawl_cli, sources_file
 from sqlalchemy import select
 
@@ -38,24 +37,7 @@ def pages(corpus: Path) -> list[CorpusPage]:
 
 
 def _crawl_cmd(sources: Path, feed: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mediawatch",
-        "crawl",
-        "--json",
-        "--allow-private-networks",
-        "--workers",
-        "1",
-        "--sources",
-        str(sources),
-        "--topic",
-        "none",
-        "--feed",
-        feed,
-        "--revisit",
-        "all",
-    ]
+    return crawl_command(sources, feed, "--workers", "1", "--revisit", "all")
 
 
 def _editable_word(page: CorpusPage) -> str:
@@ -176,23 +158,6 @@ def test_two_crawls_started_at_once_one_runs_the_other_exits_75(
         assert list(session.scalars(select(CrawlRun.status))) == ["completed"]
 
 
-def _pg_ctl_start(cluster: PostgresCluster) -> None:
-    options = f"-c listen_addresses='' -c unix_socket_directories={cluster.socketdir}"
-    cluster._run(
-        "pg_ctl",
-        "-D",
-        str(cluster.datadir),
-        "-o",
-        options,
-        "-w",
-        "-t",
-        "60",
-        "-l",
-        str(cluster.root / "log"),
-        "start",
-    )
-
-
 def test_postgresql_stopped_mid_run_fails_clearly_and_the_next_crawl_catches_up(
     site: Site, pages: list[CorpusPage], tmp_path: Path, corpus: Path
 ) -> None:
@@ -214,7 +179,7 @@ def test_postgresql_stopped_mid_run_fails_clearly_and_the_next_crawl_catches_up(
         assert proc.returncode == 3, (out, err)
         assert "database" in err and "completed" not in out + err, err
 
-        _pg_ctl_start(cluster)
+        cluster.resume()
         archive = Archive(db_url)
         assert_archive_whole(archive)  # nothing partial from the interrupted run
         _serve(site, corpus, pages, 0)
