@@ -29,7 +29,7 @@ from archive.extract import Extracted, extract
 from archive.files import require_input_files
 from archive.models import FetchOrigin, FetchOutcome
 from archive.normalize import URLError, normalize_text, normalize_url
-from archive.store import Capture, RecordResult, record_fetch
+from archive.store import Capture, RecordResult, record_batch, record_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,9 @@ def import_jsonl(
             return (derive_capture, capture.extracted, capture.ignore_patterns)
         return ()  # a removal: nothing to extract
 
-    recorder: Recorder[Capture, Prepared, RecordResult] = Recorder(executor, archive.sessions, _record, count)
+    recorder: Recorder[Capture, Prepared, RecordResult] = Recorder(
+        executor, archive.sessions, _record, count, write_many=_record_many
+    )
     for _number, capture in captures:
         if crawl_run_id is not None:
             capture = replace(capture, crawl_run_id=crawl_run_id)
@@ -221,3 +223,8 @@ def derive_capture(extracted: Extracted, patterns: tuple[str, ...]) -> Prepared:
 def _record(session: Session, item: tuple[Capture, Prepared | None]) -> RecordResult:
     capture, extractor = with_prepared(*item)
     return record_fetch(session, capture, extractor=extractor)
+
+
+def _record_many(session: Session, items: list[tuple[Capture, Prepared | None]]) -> list[RecordResult]:
+    """``_record`` of each item in turn, the batch's look-ups done together."""
+    return record_batch(session, [with_prepared(*item) for item in items])

@@ -1161,12 +1161,12 @@ def record_batch(
     rows: list[dict[str, Any]] = []
     waiting: list[int] = []  # the results whose fetch row is in ``rows``
     ahead: list[_LookedUp] | None = None  # for batch[len(results):], while valid
-    look_up_keys: dict[int, set[str]] = {}  # by index in the batch, computed once when needed
+    keys_by_index: dict[int, set[str]] = {}  # computed once when needed
 
     def keys_of(index: int) -> set[str]:
-        if index not in look_up_keys:
-            look_up_keys[index] = _look_up_keys(batch[index][0])
-        return look_up_keys[index]
+        if index not in keys_by_index:
+            keys_by_index[index] = look_up_keys(batch[index][0])
+        return keys_by_index[index]
 
     def insert_rows() -> None:
         if rows:
@@ -1206,7 +1206,7 @@ def record_batch(
 
 def _changes_look_ups(check: _Check, rest: list[set[str]], ahead: list[_LookedUp]) -> bool:
     """Whether what ``check`` wrote may change the look-ups of the captures after it (``rest``:
-    their ``_look_up_keys``): one of them leads to its article (whose versions it may have
+    their ``look_up_keys``): one of them leads to its article (whose versions it may have
     added), or may lead to a URL it made an article's canonical URL or alias."""
     written = {check.fetched_key, normalize_url_or_none(check.capture.url)}
     if check.article is not None:
@@ -1219,7 +1219,7 @@ def _changes_look_ups(check: _Check, rest: list[set[str]], ahead: list[_LookedUp
     return any(not written.isdisjoint(keys) for keys in rest)
 
 
-def _look_up_keys(capture: Capture) -> set[str]:
+def look_up_keys(capture: Capture) -> set[str]:
     """Every canonical URL or alias ``find_article`` may match for this capture's URLs."""
     keys: set[str] = set()
     for url in (capture.url, capture.final_url):

@@ -26,7 +26,7 @@ from archive.importer import import_jsonl
 from archive.models import Article, DuplicateLink, Fetch, LshBucket, TextSignature, Version
 from archive.rederive import rederive
 from archive.store import Capture, record
-from archive.warc import import_warc
+from archive.warc import export_warc, import_warc
 from crawler.extraction import local_executor
 from mediawatch.cli import cli
 
@@ -152,6 +152,38 @@ def test_import_warc_on_a_process_pool_records_what_an_inline_import_does(
         assert state(archive) == expected
 
 
+def test_import_warc_in_batches_records_what_recording_capture_by_capture_does(
+    archive: Archive, tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Revisits of one URL, a record repeated in a file, a file imported twice, and the archive's
+    # own export imported back (crawled fetches have no record id: known as the same fetches):
+    # every answer of "already imported".
+    files = [corpus / PYWB / name for name in WARCS] + [corpus / PYWB / "example.warc.gz"]
+    crawled = [Capture(f"https://a.example/story/{i}", T0, raw=raw) for i, raw in enumerate(pages(corpus, 3))]
+
+    def imports(target: Archive, out: Path) -> list[dict[str, Any]]:
+        for capture in crawled:
+            record(target.sessions, capture)
+        summaries = [import_warc(target, files).as_dict()]
+        export_warc(target, out)
+        summaries.append(import_warc(target, [out]).as_dict())
+        return summaries
+
+    with monkeypatch.context() as one_by_one:
+        one_by_one.setattr("archive.bulk.WRITE_BATCH", 1)  # each capture in its own transaction
+        with Archive(f"sqlite:///{tmp_path / 'reference.db'}") as reference:
+            expected = imports(reference, tmp_path / "reference.warc.gz")
+            expected_state = state(reference)
+    got = imports(archive, tmp_path / "export.warc.gz")
+    assert got == expected
+    assert state(archive) == expected_state
+    first, again = got
+    assert first["skipped"]["already imported"] > 1 and first["new_versions"] > 10
+    assert again["taken"] == 0 and again["skipped"]["already imported"] == again["records"] - again[
+        "skipped"
+    ].get("not a capture (warcinfo record)", 0)
+
+
 def upgraded(raw: bytes, *, url: str | None = None, content_type: str | None = None) -> Extracted:
     """An extractor upgrade that reads one more paragraph on every page (pickles by name)."""
     extracted = extract(raw, url=url, content_type=content_type)
@@ -179,7 +211,7 @@ def test_rederive_on_a_process_pool_records_what_an_inline_rederive_does(
 
 
 def test_import_of_json_lines_on_a_process_pool_matches_inline(
-    archive: Archive, tmp_path: Path, corpus: Path
+    archive: Archive, tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "nyt.jsonl"
     write_nyt_jsonl(corpus, path, nyt_slugs(corpus)[:3])
@@ -191,3 +223,8 @@ def test_import_of_json_lines_on_a_process_pool_matches_inline(
     assert pooled.as_dict() == inline.as_dict()
     assert inline.new_versions > 3
     assert state(archive) == expected
+    # Each capture in its own transaction (as after a failed batch): the same archive again.
+    monkeypatch.setattr("archive.bulk.WRITE_BATCH", 1)
+    with Archive(f"sqlite:///{tmp_path / 'one-by-one.db'}") as one_by_one:
+        assert import_jsonl(one_by_one, path).as_dict() == inline.as_dict()
+        assert state(one_by_one) == expected
