@@ -118,7 +118,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/bench.db"
         with Archive(url) as archive:
+            statements = count_statements(archive)
             first, t_import = timed(lambda: import_warc(archive, paths))
+            statements_first = statements[0]
             second, t_again = timed(lambda: import_warc(archive, paths))
             exported, t_export = timed(lambda: export_warc(archive, Path(tmp) / "out.warc.gz"))
 
@@ -139,6 +141,7 @@ def main() -> None:
     n_out = exported.responses + exported.revisits
     print(f"export --format warc         : {n_out / t_export:10.0f} records/s  ({n_out} records)")
     print(f"new versions {first.new_versions}; skipped {dict(first.skipped)}")
+    print(f"statements of the fresh import: {statements_first / first.taken:.1f} per HTML capture")
 
     from crawler.extraction import local_executor
 
@@ -151,6 +154,7 @@ def main() -> None:
     )
     html = html_pages(paths)
     ratios: dict[str, list[float]] = {"1": [], "2": [], "ceiling": []}
+    caller: dict[str, list[float]] = {"1": [], "2": []}  # CPU of the calling thread, ms a capture
     with local_executor(1) as one, local_executor(2) as two:
         for workers, executor in ((1, one), (2, two)):
             warm = [executor.submit(extract, sample) for _ in range(4 * workers)]
@@ -164,7 +168,9 @@ def main() -> None:
             for workers, executor in ((1, one), (2, two)):
                 base = pages / timed(lambda: extraction_only(paths))[1]
                 with tempfile.TemporaryDirectory() as tmp, Archive(f"sqlite:///{tmp}/bench.db") as archive:
+                    cpu = time.thread_time()
                     summary, took = timed(lambda: import_warc(archive, paths, executor=executor))  # noqa: B023
+                    caller[str(workers)].append(1000 * (time.thread_time() - cpu) / summary.taken)
                 assert summary.new_versions == first.new_versions, (summary.new_versions, first.new_versions)
                 ratios[str(workers)].append(pages / took / base)
                 line += f" {workers} worker(s) {ratios[str(workers)][-1]:.2f};"
@@ -178,6 +184,24 @@ def main() -> None:
         f"import-warc, 2 workers: median ratio {middle['2']:.2f} (goal >= 1.8); bare extraction on the "
         f"same 2 workers {middle['ceiling']:.2f}"
     )
+    print(
+        "the calling process (reading the files, recording): "
+        + ", ".join(f"{w} worker(s) {statistics.median(ms):.1f}" for w, ms in caller.items())
+        + " ms CPU per HTML capture (median)"
+    )
+
+
+def count_statements(archive: Archive) -> list[int]:
+    """A counter of the SQL statements the archive's engine runs from now on."""
+    from sqlalchemy import event
+
+    count = [0]
+
+    @event.listens_for(archive.engine, "before_cursor_execute")
+    def _count(*_args: object) -> None:
+        count[0] += 1
+
+    return count
 
 
 def html_pages(paths: list[Path]) -> list[tuple[bytes, str]]:
