@@ -496,7 +496,11 @@ def _independent_runs(
 ) -> Iterator[list[tuple[Capture, Callable[..., Extracted]]]]:
     """The batch cut where a capture repeats a record id or shares a URL (any form
     ``find_article`` matches) with one before it in its run: recording the earlier one may make
-    the later one already imported, so the later one starts a run asked about afresh."""
+    the later one already imported, so the later one starts a run asked about afresh.
+
+    (A page naming a later capture's URL as its canonical URL leads that capture to its article
+    too; a capture of it at the same instant and status is then still skipped, by the store's
+    re-import rule, as "already recorded".)"""
     run: list[tuple[Capture, Callable[..., Extracted]]] = []
     ids: set[str] = set()
     keys: set[str] = set()
