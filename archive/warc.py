@@ -324,7 +324,7 @@ class _Importer:
     def _record(self, session: Session, item: tuple[Capture, Prepared | None]) -> RecordResult | None:
         """Record one capture and keep its raw bytes (None if already imported)."""
         capture, extractor = with_prepared(*item)
-        if _imported(session, capture):
+        if _imported_all(session, [capture])[0]:
             return None
         result = record_fetch(session, capture, extractor=extractor)
         _keep_raw(session, capture, result)
@@ -355,9 +355,7 @@ class _Importer:
         if ids:
             # One look-up for the batch: a re-import extracts nothing.
             with self.archive.reading() as session:
-                known = set(
-                    session.scalars(select(Fetch.warc_record_id).where(Fetch.warc_record_id.in_(ids)))
-                )
+                known = _known_record_ids(session, ids)
         for capture in parsed:
             if needs_extraction(capture) and capture.warc_record_id not in known:
                 self.recorder.put(capture, prepare_capture, *prepare_args(capture, self.extractor))
@@ -444,37 +442,32 @@ def _keep_raw(session: Session, capture: Capture, result: RecordResult) -> None:
         )
 
 
-def _imported(session: Session, capture: Capture) -> bool:
-    """Whether the archive already holds this capture: by record id, or as the same fetch.
+def _imported_all(session: Session, captures: list[Capture]) -> list[bool]:
+    """Whether the archive already holds each capture: by record id, or as the same fetch (the
+    record ids in one query, the URLs in two).
 
     The second test recognises a fetch exported from this archive (a crawl's fetch has no record
-    id of its own): same article, same instant, same status, same bytes.
+    id of its own): same article, same instant, same status, same bytes. Asked before any of the
+    captures is recorded: right for a run of captures none of which can change the answer for
+    another (``_independent_runs``).
     """
-    if capture.warc_record_id:
-        found = session.scalar(
-            select(Fetch.id).where(Fetch.warc_record_id == capture.warc_record_id).limit(1)
-        )
-        if found is not None:
-            return True
-    return _same_fetch(session, find_article(session, capture.url), capture)
-
-
-def _imported_all(session: Session, captures: list[Capture]) -> list[bool]:
-    """``_imported`` of each capture, the record ids in one query and the URLs in two.
-
-    Asked before any of them is recorded: right for a run of captures none of which can change
-    the answer for another (``_independent_runs``).
-    """
-    ids = [capture.warc_record_id for capture in captures if capture.warc_record_id]
-    known: set[str | None] = set()
-    for chunk in in_chunks(ids):
-        known.update(session.scalars(select(Fetch.warc_record_id).where(Fetch.warc_record_id.in_(chunk))))
+    known = _known_record_ids(
+        session, [capture.warc_record_id for capture in captures if capture.warc_record_id]
+    )
     rest = [capture.url for capture in captures if capture.warc_record_id not in known]
     articles = find_articles(session, rest) if rest else {}
     return [
         capture.warc_record_id in known or _same_fetch(session, articles[capture.url], capture)
         for capture in captures
     ]
+
+
+def _known_record_ids(session: Session, ids: list[str]) -> set[str]:
+    """The WARC record ids among ``ids`` that the archive's fetches already have."""
+    known: set[str] = set()
+    for chunk in in_chunks(ids):
+        known.update(session.scalars(select(Fetch.warc_record_id).where(Fetch.warc_record_id.in_(chunk))))
+    return known
 
 
 def _same_fetch(session: Session, article: Article | None, capture: Capture) -> bool:

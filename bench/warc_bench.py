@@ -30,6 +30,7 @@ from pathlib import Path
 
 from crawl_bench import pooled_extraction  # noqa: E402
 from warcio.archiveiterator import ArchiveIterator
+from writer_bench import counted
 
 from archive.db import Archive
 from archive.warc import export_warc, import_warc
@@ -118,9 +119,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/bench.db"
         with Archive(url) as archive:
-            statements = count_statements(archive)
+            statements = counted(archive)
             first, t_import = timed(lambda: import_warc(archive, paths))
-            statements_first = statements[0]
+            statements_first = statements()
             second, t_again = timed(lambda: import_warc(archive, paths))
             exported, t_export = timed(lambda: export_warc(archive, Path(tmp) / "out.warc.gz"))
 
@@ -189,19 +190,6 @@ def main() -> None:
         + ", ".join(f"{w} worker(s) {statistics.median(ms):.1f}" for w, ms in caller.items())
         + " ms CPU per HTML capture (median)"
     )
-
-
-def count_statements(archive: Archive) -> list[int]:
-    """A counter of the SQL statements the archive's engine runs from now on."""
-    from sqlalchemy import event
-
-    count = [0]
-
-    @event.listens_for(archive.engine, "before_cursor_execute")
-    def _count(*_args: object) -> None:
-        count[0] += 1
-
-    return count
 
 
 def html_pages(paths: list[Path]) -> list[tuple[bytes, str]]:
