@@ -51,6 +51,11 @@ if TYPE_CHECKING:
     from crawl_site import Site
 
 
+def bench_sized(raw: bytes) -> bool:
+    """Whether a corpus page is of the size the benches take (not a stub, not a giant)."""
+    return 5_000 < len(raw) < 400_000
+
+
 def corpus_pages(n: int) -> list[bytes]:
     # The same rule as the tests: $MEDIAWATCH_CORPUS, else ../shared/corpus beside the checkout.
     corpus = corpus_root()
@@ -60,7 +65,7 @@ def corpus_pages(n: int) -> list[bytes]:
     out = []
     for path in sorted(folder.glob("*.gz")):
         raw = gzip.decompress(path.read_bytes())
-        if 5_000 < len(raw) < 400_000:
+        if bench_sized(raw):
             out.append(raw)
         if len(out) == n:
             break

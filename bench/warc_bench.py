@@ -20,9 +20,9 @@ The speed of a shared machine drifts by a third within minutes, so the pooled im
 ``--rounds`` rounds (default 3), each import against a bare extraction run just before it; the
 median of the rounds' ratios is the figure. Each round also runs bare extraction on the 2-worker
 pool: what two workers can do on this machine with no import work at all. And since a drifting
-machine moves the wall-clock ratios, each 2-worker import also prints the CPU its processes
-spent a page (the workers' and the calling process's) against bare extraction's: the most two
-workers could give with two cores to themselves, whatever else the machine runs.
+machine moves the wall-clock ratios, the CPU a page is printed too (median of the rounds): bare
+extraction in this process and on the 2 workers, and the 2-worker import's workers and calling
+process; it moves much less than the ratios.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crawl_bench import pooled_extraction  # noqa: E402
+from crawl_bench import bench_sized, pooled_extraction  # noqa: E402
 from warcio.archiveiterator import ArchiveIterator
 from writer_bench import counted
 
@@ -174,9 +175,13 @@ def main() -> None:
         if args.pages:
             with tempfile.TemporaryDirectory() as tmp:
                 big = Path(tmp) / "pages.warc.gz"
-                written = write_pages_warc(big, args.pages)
-                print(f"\na WARC of {written} real pages ({big.stat().st_size / 1e6:.1f} MB), on the pool:")
-                pooled_rounds([big], html_pages([big]), (one, two), args.rounds)
+                write_pages_warc(big, corpus_pages_at_urls(args.pages))
+                # The pages as the import reads them (warcio mends a URL with a space in it).
+                written = html_pages([big])
+                print(
+                    f"\na WARC of {len(written)} real pages ({big.stat().st_size / 1e6:.1f} MB), on the pool:"
+                )
+                pooled_rounds([big], written, (one, two), args.rounds)
 
 
 def pooled_rounds(
@@ -245,45 +250,33 @@ def pooled_rounds(
     )
 
 
-def write_pages_warc(path: Path, n: int) -> int:
-    """A WARC of up to ``n`` of trafilatura's evaluation pages (real pages from many sites), each
-    a 200 response record under the http(s) URL it was saved from; how many it holds."""
-    import gzip
-    import json
-    from io import BytesIO
+def corpus_pages_at_urls(n: int) -> list[tuple[bytes, str]]:
+    """Up to ``n`` of trafilatura's evaluation pages (real pages from many sites, of the size the
+    benches take) with the http(s) URL each was saved from, in URL order."""
+    from corpus_data import eval_pages
 
-    from warcio.statusandheaders import StatusAndHeaders
+    pages = []
+    for page in sorted(eval_pages(CORPUS), key=lambda page: page.key):
+        if page.path.parent.name != "eval" or not page.key.startswith(("http://", "https://")):
+            continue  # (the crawl bench's pages are those of the eval folder too)
+        raw = page.raw()
+        if bench_sized(raw):
+            pages.append((raw, page.key))
+        if len(pages) == n:
+            break
+    return pages
+
+
+def write_pages_warc(path: Path, pages: list[tuple[bytes, str]]) -> None:
+    """The pages as 200 response records of a gzipped WARC, each under its URL."""
+    from dask_cluster import write_response
     from warcio.warcwriter import WARCWriter
 
-    folder = CORPUS / "trafilatura-evaldata" / "tests"
-    saved = json.loads((folder / "evaldata.json").read_text(encoding="utf-8"))
-    written = 0
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     with path.open("wb") as handle:
         writer = WARCWriter(handle, gzip=True)
-        for url, entry in sorted(saved.items()):
-            page = folder / "eval" / f"{entry['file']}.gz"
-            if not url.startswith(("http://", "https://")) or not page.exists():
-                continue
-            raw = gzip.decompress(page.read_bytes())
-            if not 5_000 < len(raw) < 400_000:
-                continue
-            headers = StatusAndHeaders(
-                "200 OK",
-                [("Content-Type", "text/html"), ("Content-Length", str(len(raw)))],
-                protocol="HTTP/1.1",
-            )
-            record = writer.create_warc_record(
-                url,
-                "response",
-                payload=BytesIO(raw),
-                http_headers=headers,
-                warc_headers_dict={"WARC-Date": "2026-01-02T03:04:05Z"},
-            )
-            writer.write_record(record)
-            written += 1
-            if written == n:
-                break
-    return written
+        for raw, url in pages:
+            write_response(writer, url, at, raw, content_type="text/html")
 
 
 def html_pages(paths: list[Path]) -> list[tuple[bytes, str]]:

@@ -128,10 +128,13 @@ def wiki_html(title: str, text: str) -> bytes:
     ).encode()
 
 
-def _response(writer: WARCWriter, url: str, at: datetime, body: bytes) -> None:
+def write_response(
+    writer: WARCWriter, url: str, at: datetime, body: bytes, *, content_type: str = "text/html; charset=utf-8"
+) -> None:
+    """A 200 response record of ``body`` for ``url``, captured ``at``."""
     headers = StatusAndHeaders(
         "200 OK",
-        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))],
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
         protocol="HTTP/1.1",
     )
     record = writer.create_warc_record(
@@ -159,7 +162,7 @@ def write_warc_files(corpus: Path, out: Path, count: int, *, revisions: int = 3,
             texts = sorted(folder.glob("*.txt"), key=lambda p: int(p.stem))[:revisions]
             url = f"https://en.wikipedia.org/wiki/{folder.name.replace(' ', '_')}"
             for n, revision in enumerate(texts):
-                _response(
+                write_response(
                     writer,
                     url,
                     start + timedelta(days=i, hours=n),
@@ -167,6 +170,8 @@ def write_warc_files(corpus: Path, out: Path, count: int, *, revisions: int = 3,
                 )
             for k in range(news):
                 page = next(pages)
-                _response(writer, f"https://news.example.org/{i}/{k}", start + timedelta(days=i), page.raw())
+                write_response(
+                    writer, f"https://news.example.org/{i}/{k}", start + timedelta(days=i), page.raw()
+                )
         files.append(path)
     return files
