@@ -38,14 +38,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crawl_bench import bench_sized, pooled_extraction  # noqa: E402
+# (crawl_bench puts tests/ on the path; corpus_root is the tests' rule for finding the corpus)
+from crawl_bench import bench_sized, corpus_root, pooled_extraction  # noqa: E402
 from warcio.archiveiterator import ArchiveIterator
 from writer_bench import counted
 
 from archive.db import Archive
 from archive.warc import export_warc, import_warc
 
-CORPUS = Path(os.environ.get("MEDIAWATCH_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 FILES = [
     "pywb/sample_archive/warcs/iana.warc.gz",
     "pywb/sample_archive/warcs/dupes.warc.gz",
@@ -97,7 +97,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=300, help="real pages in the larger WARC (0: skip it)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    paths = [CORPUS / "warc-samples" / name for name in FILES]
+    # The same rule as the tests: $MEDIAWATCH_CORPUS, else ../shared/corpus beside the checkout.
+    corpus = corpus_root()
+    if corpus is None:
+        sys.exit("no corpus: set MEDIAWATCH_CORPUS or put it at ../shared/corpus")
+    paths = [corpus / "warc-samples" / name for name in FILES]
     missing = [p for p in paths if not p.exists()]
     if missing:
         sys.exit(f"corpus files missing (set MEDIAWATCH_CORPUS): {missing[0]}")
@@ -175,13 +179,13 @@ def main() -> None:
         if args.pages:
             with tempfile.TemporaryDirectory() as tmp:
                 big = Path(tmp) / "pages.warc.gz"
-                write_pages_warc(big, corpus_pages_at_urls(args.pages))
+                write_pages_warc(big, corpus_pages_at_urls(corpus, args.pages))
                 # The pages as the import reads them (warcio mends a URL with a space in it).
-                written = html_pages([big])
+                pages = html_pages([big])
                 print(
-                    f"\na WARC of {len(written)} real pages ({big.stat().st_size / 1e6:.1f} MB), on the pool:"
+                    f"\na WARC of {len(pages)} real pages ({big.stat().st_size / 1e6:.1f} MB), on the pool:"
                 )
-                pooled_rounds([big], written, (one, two), args.rounds)
+                pooled_rounds([big], pages, (one, two), args.rounds)
 
 
 def pooled_rounds(
@@ -250,13 +254,13 @@ def pooled_rounds(
     )
 
 
-def corpus_pages_at_urls(n: int) -> list[tuple[bytes, str]]:
+def corpus_pages_at_urls(corpus: Path, n: int) -> list[tuple[bytes, str]]:
     """Up to ``n`` of trafilatura's evaluation pages (real pages from many sites, of the size the
     benches take) with the http(s) URL each was saved from, in URL order."""
     from corpus_data import eval_pages
 
     pages = []
-    for page in sorted(eval_pages(CORPUS), key=lambda page: page.key):
+    for page in sorted(eval_pages(corpus), key=lambda page: page.key):
         if page.path.parent.name != "eval" or not page.key.startswith(("http://", "https://")):
             continue  # (the crawl bench's pages are those of the eval folder too)
         raw = page.raw()
