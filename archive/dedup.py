@@ -227,7 +227,10 @@ def index_version(
     """
     threshold = default_threshold() if threshold is None else threshold
     found: dict[int, Link] = {}
-    session.flush()  # (the statements below go to the connection: nothing pending is missed)
+    # Every statement here goes to the connection and reads only rows inserted on it (versions,
+    # signatures, buckets, other articles' first sighting), none of what the session holds
+    # pending (the article's check times and version count): those are flushed with the next
+    # statement through the session or at commit, a batch's articles together.
     connection = session.connection()
     exact = connection.scalars(
         _SAME_TEXT_ELSEWHERE, {"sha": version.text_sha256, "article": article.id, "limit": MAX_CANDIDATES}
@@ -318,7 +321,8 @@ def _link_all(session: Session, article: Article, links: list[Link], at: datetim
     """Record each link of the article (a pair once, whichever was seen first): new pairs are
     inserted, a known pair is raised to a higher similarity or to exact. A version of a
     much-republished story links to dozens of articles, so the pairs are read in two queries
-    and inserted in one statement, on the connection (``index_version`` flushed the session)."""
+    and inserted in one statement, on the connection (the articles' ``first_seen``, the only
+    article column read, is set when an article is inserted and never changes)."""
     if not links:
         return
     connection = session.connection()

@@ -345,6 +345,8 @@ class _Check:
     # batch's fetch rows waiting to be inserted together (None: each is inserted at once).
     ahead: _LookedUp | None = None
     rows: list[dict[str, Any]] | None = None
+    _alone: health.Suspicion | None = None  # health.classify(page, None), once asked
+    _alone_asked: bool = False
 
     @property
     def at(self) -> datetime:
@@ -371,6 +373,16 @@ class _Check:
         """The page's state, once ``_same_state`` has worked it out."""
         assert self.state is not None
         return self.state
+
+    def suspicion(self, previous: Version | None) -> health.Suspicion | None:
+        """``health.classify`` of the extraction against ``previous``. A new article is asked
+        about twice with no previous version (may it be created, then is it suspect), and the
+        wall and error-page searches are the writer's costliest text work: once is enough."""
+        if previous is not None:
+            return health.classify(self.page, previous)
+        if not self._alone_asked:
+            self._alone, self._alone_asked = health.classify(self.page, None), True
+        return self._alone
 
     @property
     def live(self) -> Version | None:
@@ -580,10 +592,10 @@ def _new_url(check: _Check) -> RecordResult | None:
     if existing is not None:
         article = _locked(session, existing)
     else:
-        problem = health.assess(extracted, None)
-        if problem is not None:
+        suspicion = check.suspicion(None)
+        if suspicion is not None:
             # A wall or error page seen before any real version: no article is created.
-            return check.fetch_only(FetchOutcome.SUSPECT, problem)
+            return check.fetch_only(FetchOutcome.SUSPECT, suspicion.message)
         article, check.new_article = _get_or_create_article(
             session, canonical, at=check.at, source_id=capture.source_id
         )
@@ -690,7 +702,7 @@ def _suspect(check: _Check) -> RecordResult | None:
     (docs/versions.md, Encoding damage).
     """
     article, current, live = check.known, check.current, check.live
-    suspicion = health.classify(check.page, current)
+    suspicion = check.suspicion(current)
     if suspicion is None:
         return None
     if suspicion.label == "soft-404" and current is not None:
