@@ -229,8 +229,8 @@ def index_version(
     found: dict[int, Link] = {}
     # Every statement here goes to the connection and reads only rows inserted on it (versions,
     # signatures, buckets, other articles' first sighting), none of what the session holds
-    # pending (the article's check times and version count): those are flushed with the next
-    # statement through the session or at commit, a batch's articles together.
+    # pending (an article's check times and version count, a re-derived version's times): those
+    # are flushed with the next statement through the session or at commit, a batch's together.
     connection = session.connection()
     exact = connection.scalars(
         _SAME_TEXT_ELSEWHERE, {"sha": version.text_sha256, "article": article.id, "limit": MAX_CANDIDATES}

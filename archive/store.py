@@ -345,8 +345,8 @@ class _Check:
     # batch's fetch rows waiting to be inserted together (None: each is inserted at once).
     ahead: _LookedUp | None = None
     rows: list[dict[str, Any]] | None = None
-    _alone: health.Suspicion | None = None  # health.classify(page, None), once asked
-    _alone_asked: bool = False
+    _no_history_suspicion: health.Suspicion | None = None  # classify(page, None), once asked
+    _no_history_asked: bool = False
 
     @property
     def at(self) -> datetime:
@@ -380,9 +380,9 @@ class _Check:
         wall and error-page searches are the writer's costliest text work: once is enough."""
         if previous is not None:
             return health.classify(self.page, previous)
-        if not self._alone_asked:
-            self._alone, self._alone_asked = health.classify(self.page, None), True
-        return self._alone
+        if not self._no_history_asked:
+            self._no_history_suspicion, self._no_history_asked = health.classify(self.page, None), True
+        return self._no_history_suspicion
 
     @property
     def live(self) -> Version | None:
