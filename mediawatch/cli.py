@@ -321,9 +321,22 @@ def article_urls(db_url: str | None, refs: Sequence[str]) -> list[str]:
         return [require_article(session, ref).canonical_url if ref.isdigit() else ref for ref in refs]
 
 
+class _NoStopTracebacks(logging.Filter):
+    """Drops a library's log record of the stop itself: SIGTERM raises Interrupted wherever the
+    process is, and a library that catches everything to log it (SQLAlchemy's pool, closing a
+    connection) would print its traceback. The command reports the stop once, in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        raised = record.exc_info[1] if record.exc_info else None
+        return not isinstance(raised, Interrupted | KeyboardInterrupt)
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoStopTracebacks) for f in handler.filters):
+            handler.addFilter(_NoStopTracebacks())
     for noisy in ("trafilatura", "htmldate", "charset_normalizer", "courlan"):
         logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
 

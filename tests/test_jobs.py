@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -272,6 +274,51 @@ def test_sigterm_while_a_finished_run_is_closed_leaves_the_row_closed(archive: A
         True,
         {"command": "import", "records": 3},
     )
+
+
+SIGTERM_WHILE_THE_POOL_CLOSES_A_CONNECTION = """
+import logging, signal, sqlite3
+from sqlalchemy import create_engine, text
+from archive.errors import Interrupted
+from archive.runlock import stop_on_signals
+from mediawatch.cli import _configure_logging
+
+class SigtermOnClose(sqlite3.Connection):
+    def close(self):
+        signal.raise_signal(signal.SIGTERM)  # the signal lands inside the driver's close
+        super().close()
+
+_configure_logging(0)  # as every mediawatch command does
+engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(":memory:", factory=SigtermOnClose))
+try:
+    with stop_on_signals():
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        try:
+            raise ValueError("a fault of its own")
+        except ValueError:
+            logging.getLogger("sqlalchemy.pool").error("a real error", exc_info=True)
+        engine.dispose()  # the pool closes its connection
+except Interrupted as exc:
+    print(exc)
+"""
+
+
+def test_sigterm_while_a_library_closes_a_connection_prints_no_traceback() -> None:
+    """SIGTERM raises Interrupted wherever the process is; landing in SQLAlchemy's pool while it
+    closes a connection, it was logged there with its traceback before the command said
+    "stopped by SIGTERM" (a scheduler's log showed it). That record is dropped; the stop still
+    ends the command, and a library's other errors are still shown."""
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_WHILE_THE_POOL_CLOSES_A_CONNECTION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped by SIGTERM"
+    assert "Interrupted" not in done.stderr and "closing connection" not in done.stderr, done.stderr
+    assert "a real error" in done.stderr and "ValueError: a fault of its own" in done.stderr
 
 
 def test_a_driver_error_raised_in_place_of_sigterm_ends_the_run_as_interrupted(archive: Archive) -> None:
