@@ -345,8 +345,6 @@ class _Check:
     # batch's fetch rows waiting to be inserted together (None: each is inserted at once).
     ahead: _LookedUp | None = None
     rows: list[dict[str, Any]] | None = None
-    _no_history_suspicion: health.Suspicion | None = None  # classify(page, None), once asked
-    _no_history_asked: bool = False
 
     @property
     def at(self) -> datetime:
@@ -378,11 +376,11 @@ class _Check:
         """``health.classify`` of the extraction against ``previous``. A new article is asked
         about twice with no previous version (may it be created, then is it suspect), and the
         wall and error-page searches are the writer's costliest text work: once is enough."""
-        if previous is not None:
-            return health.classify(self.page, previous)
-        if not self._no_history_asked:
-            self._no_history_suspicion, self._no_history_asked = health.classify(self.page, None), True
-        return self._no_history_suspicion
+        return self._suspicion_without_history if previous is None else health.classify(self.page, previous)
+
+    @cached_property
+    def _suspicion_without_history(self) -> health.Suspicion | None:
+        return health.classify(self.page, None)
 
     @property
     def live(self) -> Version | None:

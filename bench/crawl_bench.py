@@ -56,12 +56,17 @@ def bench_sized(raw: bytes) -> bool:
     return 5_000 < len(raw) < 400_000
 
 
-def corpus_pages(n: int) -> list[bytes]:
-    # The same rule as the tests: $MEDIAWATCH_CORPUS, else ../shared/corpus beside the checkout.
+def bench_corpus() -> Path:
+    """The corpus, found as the tests find it ($MEDIAWATCH_CORPUS, else ../shared/corpus beside
+    the checkout); without one the bench stops with one line."""
     corpus = corpus_root()
     if corpus is None:
         raise SystemExit("no corpus: set MEDIAWATCH_CORPUS or put it at ../shared/corpus")
-    folder = corpus / "trafilatura-evaldata" / "tests" / "eval"
+    return corpus
+
+
+def corpus_pages(n: int) -> list[bytes]:
+    folder = bench_corpus() / "trafilatura-evaldata" / "tests" / "eval"
     out = []
     for path in sorted(folder.glob("*.gz")):
         raw = gzip.decompress(path.read_bytes())

@@ -38,8 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# (crawl_bench puts tests/ on the path; corpus_root is the tests' rule for finding the corpus)
-from crawl_bench import bench_sized, corpus_root, pooled_extraction  # noqa: E402
+from crawl_bench import bench_corpus, bench_sized, pooled_extraction  # noqa: E402
 from warcio.archiveiterator import ArchiveIterator
 from writer_bench import counted
 
@@ -97,10 +96,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=300, help="real pages in the larger WARC (0: skip it)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    # The same rule as the tests: $MEDIAWATCH_CORPUS, else ../shared/corpus beside the checkout.
-    corpus = corpus_root()
-    if corpus is None:
-        sys.exit("no corpus: set MEDIAWATCH_CORPUS or put it at ../shared/corpus")
+    corpus = bench_corpus()
     paths = [corpus / "warc-samples" / name for name in FILES]
     missing = [p for p in paths if not p.exists()]
     if missing:
