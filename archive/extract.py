@@ -24,6 +24,7 @@ import lxml.html
 import trafilatura
 from dateutil import parser as dateparser
 from lxml import etree
+from trafilatura import metadata as traf_metadata
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from archive.normalize import has_non_xml, normalize_field, normalize_text, xml_safe
@@ -441,6 +442,55 @@ def _canonical(tree: Any) -> str | None:
     return _meta(tree, "og:url")
 
 
+_METADATA_STEPS = (
+    "examine_meta", "extract_meta_json", "extract_title", "extract_author", "extract_url",
+    "extract_domain", "find_date", "extract_sitename", "META_URL", "set_date_params",
+)  # fmt: skip
+
+
+def _page_metadata(tree: Any, url: str | None, *, with_date: bool) -> Any:
+    """trafilatura's metadata of a page (its ``extract_metadata``, step for step, with the
+    arguments ``bare_extraction`` gives it), less what this module never reads: categories, tags
+    and licence, and htmldate's search for a date when the page declares one (``with_date``
+    False). Those are a tenth of a page's extraction time, the date search another twentieth.
+    None when this trafilatura lacks a step: the caller then lets trafilatura do it all.
+    """
+    if not all(hasattr(traf_metadata, name) for name in _METADATA_STEPS):
+        return None  # pragma: no cover - another trafilatura: its own extract_metadata runs
+    date_config = traf_metadata.set_date_params(True)  # as trafilatura's default options give
+    metadata = traf_metadata.examine_meta(tree)
+    if metadata.author and " " not in metadata.author:
+        metadata.author = None
+    try:
+        metadata = traf_metadata.extract_meta_json(tree, metadata)
+    except Exception as exc:  # noqa: BLE001 - trafilatura's own guard: bugs in its JSON-LD code
+        logger.debug("trafilatura's JSON-LD metadata failed: %s", exc)
+    if not metadata.title:
+        metadata.title = traf_metadata.extract_title(tree)
+    if not metadata.author:
+        metadata.author = traf_metadata.extract_author(tree)
+    if not metadata.url:
+        metadata.url = traf_metadata.extract_url(tree, url)
+    if metadata.url:
+        metadata.hostname = traf_metadata.extract_domain(metadata.url, fast=True)
+    if with_date:
+        date_config["url"] = metadata.url
+        metadata.date = traf_metadata.find_date(tree, **date_config)
+    if not metadata.sitename:
+        metadata.sitename = traf_metadata.extract_sitename(tree)
+    if metadata.sitename:
+        metadata.sitename = metadata.sitename.lstrip("@")
+        if metadata.sitename and "." not in metadata.sitename and not metadata.sitename[0].isupper():
+            metadata.sitename = metadata.sitename.title()
+    elif metadata.url:
+        match = traf_metadata.META_URL.match(metadata.url)
+        if match:
+            metadata.sitename = match[1]
+    metadata.filedate = date_config.get("max_date")
+    metadata.clean_and_trim()
+    return metadata
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -493,37 +543,42 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
     canonical = _canonical(tree)
     paywalled = any(str(node.get("isAccessibleForFree", "")).lower() in ("false", "no", "0") for node in ld)
 
+    declared = normalize_date(ld_node.get("datePublished")) or normalize_date(
+        _meta(tree, "article:published_time", "datePublished")
+    )
+    modified = normalize_date(ld_node.get("dateModified")) or normalize_date(
+        _meta(tree, "article:modified_time", "dateModified", "og:updated_time")
+    )
+    # trafilatura's metadata, less what is never read here (see _page_metadata); it reads the
+    # tree as trafilatura's own extraction would, before the text is extracted from a copy.
+    page_metadata = _page_metadata(tree, url, with_date=not declared)
     document = trafilatura.bare_extraction(
         tree,
-        url=url,
-        with_metadata=True,
+        url=url or getattr(page_metadata, "url", None),
+        with_metadata=page_metadata is None,
         include_comments=False,
         include_tables=True,
         deduplicate=False,
         fast=False,
     )
     text = normalize_text(getattr(document, "text", None) or "")
-    traf_title = getattr(document, "title", None)
-    traf_author = getattr(document, "author", None)
-    traf_date = getattr(document, "date", None)
+    # A page trafilatura discards (too little text) has no metadata either, as before.
+    found = None if document is None else (document if page_metadata is None else page_metadata)
+    traf_title = getattr(found, "title", None)
+    traf_author = getattr(found, "author", None)
+    traf_date = getattr(found, "date", None)
 
     title = normalize_field(ld_node.get("headline") if isinstance(ld_node.get("headline"), str) else None)
     title = title or normalize_field(traf_title)
     authors = _names(ld_node.get("author"))
     byline = normalize_field("; ".join(dict.fromkeys(authors))) if authors else None
     byline = byline or normalize_field(traf_author)
-    declared = normalize_date(ld_node.get("datePublished")) or normalize_date(
-        _meta(tree, "article:published_time", "datePublished")
-    )
     published = declared or normalize_date(traf_date)
-    modified = normalize_date(ld_node.get("dateModified")) or normalize_date(
-        _meta(tree, "article:modified_time", "dateModified", "og:updated_time")
-    )
     language = (
         ld_node.get("inLanguage") if isinstance(ld_node.get("inLanguage"), str) else None
     ) or html_lang
     language = language or getattr(document, "language", None)
-    sitename = normalize_field(getattr(document, "sitename", None))
+    sitename = normalize_field(getattr(found, "sitename", None))
     return storable(
         Extracted(
             text=text,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from corpus_data import eval_pages, shift_jis_news_flashes
 
+import archive.extract
 from archive.extract import DATE_LANGUAGES, decode_html, extract, normalize_date
 from archive.normalize import comparable_text
 
@@ -81,6 +82,22 @@ def test_metadata_and_text_meet_the_gold_gate(corpus: Path) -> None:
     assert rate["date"] >= MIN_DATE_ACCURACY
     assert rate["with"] >= MIN_SNIPPET_RECALL
     assert rate["without"] <= MAX_BOILERPLATE_LEAK
+
+
+def test_skipped_metadata_steps_change_no_extraction(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # extract() runs trafilatura's metadata steps itself, without the ones it never reads
+    # (categories, tags, licence; the date search when the page declares its date). Every field
+    # must be what trafilatura's own metadata extraction gives, on pages with and without
+    # declared dates, with and without a URL.
+    pages = [page for index, page in enumerate(eval_pages(corpus)) if index % 12 == 0]
+    assert len(pages) > 70
+    shortcut = [extract(page.raw(), url=url) for page in pages for url in (page.url, None)]
+    monkeypatch.setattr(archive.extract, "_page_metadata", lambda *args, **kwargs: None)
+    reference = [extract(page.raw(), url=url) for page in pages for url in (page.url, None)]
+    assert shortcut == reference
+    # The comparison covers both paths of the date: declared, and found by htmldate.
+    assert {found.dates_declared for found in reference if found.published} == {True, False}
+    assert sum(bool(found.byline) for found in reference) > len(reference) // 3
 
 
 @pytest.mark.slow  # extracts every non-UTF-8 corpus page
