@@ -551,16 +551,21 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
     )
     # trafilatura's metadata, less what is never read here (see _page_metadata); it reads the
     # tree as trafilatura's own extraction would, before the text is extracted from a copy.
-    page_metadata = _page_metadata(tree, url, with_date=not declared)
-    document = trafilatura.bare_extraction(
-        tree,
-        url=url or getattr(page_metadata, "url", None),
-        with_metadata=page_metadata is None,
-        include_comments=False,
-        include_tables=True,
-        deduplicate=False,
-        fast=False,
-    )
+    try:
+        page_metadata = _page_metadata(tree, url, with_date=not declared)
+    except (TypeError, ValueError):
+        # What trafilatura does when its metadata extraction fails so: the page is discarded.
+        page_metadata, document = None, None
+    else:
+        document = trafilatura.bare_extraction(
+            tree,
+            url=url or getattr(page_metadata, "url", None),
+            with_metadata=page_metadata is None,
+            include_comments=False,
+            include_tables=True,
+            deduplicate=False,
+            fast=False,
+        )
     text = normalize_text(getattr(document, "text", None) or "")
     # A page trafilatura discards (too little text) has no metadata either, as before.
     found = None if document is None else (document if page_metadata is None else page_metadata)

@@ -100,6 +100,27 @@ def test_skipped_metadata_steps_change_no_extraction(corpus: Path, monkeypatch: 
     assert sum(bool(found.byline) for found in reference) > len(reference) // 3
 
 
+@pytest.mark.parametrize("shortcut", [True, False], ids=["own-metadata-steps", "trafilatura-metadata"])
+def test_a_failing_metadata_step_discards_the_page_as_trafilatura_does(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, shortcut: bool
+) -> None:
+    # A bug in one of trafilatura's metadata steps (a ValueError) makes trafilatura discard the
+    # page; extract() running those steps itself must do the same, not raise.
+    from trafilatura import metadata
+
+    page = next(p for p in eval_pages(corpus) if p.path.name == "bbc.com.52241221.html.gz")
+    assert extract(page.raw()).text
+    if not shortcut:
+        monkeypatch.setattr(archive.extract, "_page_metadata", lambda *args, **kwargs: None)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("a bug in a metadata step")
+
+    monkeypatch.setattr(metadata, "examine_meta", broken)
+    found = extract(page.raw(), url=page.url)
+    assert (found.text, found.sitename) == ("", None)
+
+
 @pytest.mark.slow  # extracts every non-UTF-8 corpus page
 def test_non_utf8_pages_decode_without_loss(corpus: Path) -> None:
     legacy = []
