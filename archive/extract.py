@@ -442,9 +442,13 @@ def _canonical(tree: Any) -> str | None:
     return _meta(tree, "og:url")
 
 
-_METADATA_STEPS = (
-    "examine_meta", "extract_meta_json", "extract_title", "extract_author", "extract_url",
-    "extract_domain", "find_date", "extract_sitename", "META_URL", "set_date_params",
+# Whether this trafilatura has every metadata step _page_metadata runs (checked once, here).
+_HAS_METADATA_STEPS = all(
+    hasattr(traf_metadata, name)
+    for name in (
+        "examine_meta", "extract_meta_json", "extract_title", "extract_author", "extract_url",
+        "extract_domain", "find_date", "extract_sitename", "META_URL", "set_date_params",
+    )
 )  # fmt: skip
 
 
@@ -455,7 +459,7 @@ def _page_metadata(tree: Any, url: str | None, *, with_date: bool) -> Any:
     False): 5 % of a page's extraction CPU over the corpus (bench/extract_metadata_steps.py).
     None when this trafilatura lacks a step: the caller then lets trafilatura do it all.
     """
-    if not all(hasattr(traf_metadata, name) for name in _METADATA_STEPS):
+    if not _HAS_METADATA_STEPS:
         return None  # pragma: no cover - another trafilatura: its own extract_metadata runs
     date_config = traf_metadata.set_date_params(True)  # as trafilatura's default options give
     metadata = traf_metadata.examine_meta(tree)

@@ -267,10 +267,6 @@ def pooled_rounds(
     )
 
 
-def _trafilatura_rate(payloads: list[bytes]) -> float:
-    return bare_trafilatura(payloads)
-
-
 def trafilatura_rate(payloads: list[bytes]) -> float:
     """Pages/s of bare trafilatura over these payloads, in a fresh process: trafilatura as
     installed (this process has mediawatch's date languages in htmldate)."""
@@ -278,7 +274,7 @@ def trafilatura_rate(payloads: list[bytes]) -> float:
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_trafilatura_rate, payloads).result()
+        return pool.submit(bare_trafilatura, payloads).result()
 
 
 def corpus_pages_at_urls(corpus: Path, n: int) -> list[tuple[bytes, str]]:
