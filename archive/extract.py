@@ -426,20 +426,41 @@ def normalize_date(value: Any) -> str | None:
     return parsed.isoformat(timespec="seconds")
 
 
-def _meta(tree: Any, *names: str) -> str | None:
+_META_ATTRIBUTES = ("property", "name", "itemprop")
+
+
+def _meta_contents(tree: Any) -> dict[tuple[str, str], str]:
+    """The ``content`` of the page's first ``<meta>`` of each (attribute, value), the attributes
+    those of ``_META_ATTRIBUTES``: read in one pass over the tree, not one search of the whole
+    tree per name and attribute asked for (up to 18 a page)."""
+    contents: dict[tuple[str, str], str] = {}
+    for meta in tree.iter("meta"):
+        content = meta.get("content")
+        if content is None:
+            continue  # (a <meta> without content is never the first one with content)
+        for attribute in _META_ATTRIBUTES:
+            value = meta.get(attribute)
+            if value is not None:
+                contents.setdefault((attribute, value), content)
+    return contents
+
+
+def _meta(contents: dict[tuple[str, str], str], *names: str) -> str | None:
+    """The first non-blank ``content`` of a ``<meta>`` named so (by ``property``, ``name`` or
+    ``itemprop``, in that order), trying ``names`` in turn; ``contents``: ``_meta_contents``."""
     for name in names:
-        for attr in ("property", "name", "itemprop"):
-            values = tree.xpath(f'//meta[@{attr}="{name}"]/@content')
-            if values and values[0].strip():
-                return str(values[0]).strip()
+        for attribute in _META_ATTRIBUTES:
+            value = contents.get((attribute, name))
+            if value and value.strip():
+                return value.strip()
     return None
 
 
-def _canonical(tree: Any) -> str | None:
+def _canonical(tree: Any, meta_contents: dict[tuple[str, str], str]) -> str | None:
     links = tree.xpath('//link[@rel="canonical"]/@href')
     if links and links[0].strip():
         return str(links[0]).strip()
-    return _meta(tree, "og:url")
+    return _meta(meta_contents, "og:url")
 
 
 # Whether this trafilatura has every metadata step _page_metadata runs (checked once, here).
@@ -456,7 +477,7 @@ def _page_metadata(tree: Any, url: str | None, *, with_date: bool) -> Any:
     """trafilatura's metadata of a page (its ``extract_metadata``, step for step, with the
     arguments ``bare_extraction`` gives it), less what this module never reads: categories, tags
     and licence, and htmldate's search for a date when the page declares one (``with_date``
-    False): 5 % of a page's extraction CPU over the corpus (bench/extract_metadata_steps.py).
+    False): 5 % of a page's extraction CPU over the corpus (bench/extract_shortcuts.py).
     None when this trafilatura lacks a step: the caller then lets trafilatura do it all.
     """
     if not _HAS_METADATA_STEPS:
@@ -498,8 +519,37 @@ def _page_metadata(tree: Any, url: str | None, *, with_date: bool) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+def _element_classes() -> etree.ElementNamespaceClassLookup:
+    """lxml.html's element classes (``HtmlElement``, its form and label classes, ``HtmlComment``
+    …) for each node, chosen by lxml itself.
+
+    lxml.html's own choice is a Python method that lxml calls whenever Python code touches an
+    element of the tree: trafilatura touches each element of a page, and of its copies, several
+    times (about 5,000 calls a page, 1.7 % of the instructions of a page's extraction). Looked up
+    by tag name in lxml's own registry, each node gets the same class, so the extraction is the
+    same (checked on every HTML page of the corpus: bench/extract_shortcuts.py).
+    """
+    lookup = etree.ElementNamespaceClassLookup(
+        etree.ElementDefaultClassLookup(
+            element=lxml.html.HtmlElement,
+            comment=lxml.html.HtmlComment,
+            pi=lxml.html.HtmlProcessingInstruction,
+            entity=lxml.html.HtmlEntity,
+        )
+    )
+    # (form, input, select, textarea, label; the HTML parser gives lower-case tag names)
+    lookup.get_namespace(None).update(lxml.html.HtmlElementClassLookup._default_element_classes)
+    return lookup
+
+
+# None: lxml.html's own lookup (the reference the benchmark and the tests compare with).
+_ELEMENT_CLASSES: etree.ElementNamespaceClassLookup | None = _element_classes()
+
+
 def _parse(text: str) -> tuple[Any, bool]:
     parser = lxml.html.HTMLParser(remove_comments=True, no_network=True, huge_tree=False)
+    if _ELEMENT_CLASSES is not None:
+        parser.set_element_class_lookup(_ELEMENT_CLASSES)
     try:
         tree = lxml.html.document_fromstring(text, parser=parser)
     except (etree.ParserError, ValueError) as exc:
@@ -544,14 +594,15 @@ def extract(raw: bytes | str, *, url: str | None = None, content_type: str | Non
     ld = _json_ld_articles(tree)
     ld_node = ld[0] if ld else {}
     html_lang = (tree.get("lang") or "").strip() or None
-    canonical = _canonical(tree)
+    meta_contents = _meta_contents(tree)
+    canonical = _canonical(tree, meta_contents)
     paywalled = any(str(node.get("isAccessibleForFree", "")).lower() in ("false", "no", "0") for node in ld)
 
     declared = normalize_date(ld_node.get("datePublished")) or normalize_date(
-        _meta(tree, "article:published_time", "datePublished")
+        _meta(meta_contents, "article:published_time", "datePublished")
     )
     modified = normalize_date(ld_node.get("dateModified")) or normalize_date(
-        _meta(tree, "article:modified_time", "dateModified", "og:updated_time")
+        _meta(meta_contents, "article:modified_time", "dateModified", "og:updated_time")
     )
     # trafilatura's metadata, less what is never read here (see _page_metadata); it reads the
     # tree as trafilatura's own extraction would, before the text is extracted from a copy.

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from corpus_data import eval_pages, shift_jis_news_flashes
+from corpus_data import EvalPage, eval_pages, shift_jis_news_flashes
 
 import archive.extract
 from archive.extract import DATE_LANGUAGES, decode_html, extract, normalize_date
@@ -98,6 +98,32 @@ def test_skipped_metadata_steps_change_no_extraction(corpus: Path, monkeypatch: 
     # The comparison covers both paths of the date: declared, and found by htmldate.
     assert {found.dates_declared for found in reference if found.published} == {True, False}
     assert sum(bool(found.byline) for found in reference) > len(reference) // 3
+
+
+def test_lxml_element_classes_chosen_by_lxml_change_no_extraction(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # extract() parses with lxml.html's element classes looked up by lxml itself, not by
+    # lxml.html's Python lookup method: every node must get the class it got before (the form
+    # classes on a page with a form too), and every field must be what it was.
+    pages = [page for index, page in enumerate(eval_pages(corpus)) if index % 12 == 6]
+    assert len(pages) > 70
+    with_form = next(
+        page for page in eval_pages(corpus) if b"<form" in page.raw() and b"<input" in page.raw()
+    )
+
+    def classes(page: EvalPage) -> list[str]:
+        tree, _ = archive.extract._parse(page.raw().decode("utf-8", "replace"))
+        return [type(node).__name__ for node in tree.iter()]
+
+    shortcut = [extract(page.raw(), url=url) for page in pages for url in (page.url, None)]
+    shortcut_classes = classes(with_form)
+    monkeypatch.setattr(archive.extract, "_ELEMENT_CLASSES", None)  # lxml.html's own lookup
+    assert classes(with_form) == shortcut_classes
+    assert {"FormElement", "InputElement", "HtmlElement"} <= set(shortcut_classes)
+    reference = [extract(page.raw(), url=url) for page in pages for url in (page.url, None)]
+    assert shortcut == reference
+    assert sum(bool(found.text) for found in reference) > len(reference) * 3 // 4
 
 
 @pytest.mark.parametrize("shortcut", [True, False], ids=["own-metadata-steps", "trafilatura-metadata"])
