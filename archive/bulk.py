@@ -21,7 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -42,6 +42,11 @@ IN_FLIGHT_PER_WORKER = 8
 MIN_WINDOW = 16
 # Captures recorded per transaction.
 WRITE_BATCH = 32
+# Pages a task of the executor carries at most. A process pool's task costs the calling process
+# about 0.4 ms of CPU whatever it carries (its threads hand the task over and its result back; a
+# Dask task costs its scheduler more), against some 30 ms of extraction a page on the workers
+# (docs/development.md, Parallel work).
+PAGES_PER_TASK = 4
 
 
 class InlineExecutor(Executor):
@@ -64,21 +69,75 @@ def window_for(executor: Any) -> int:
     return max(MIN_WINDOW, IN_FLIGHT_PER_WORKER * int(workers))
 
 
+def pages_per_task_for(executor: Any, window: int) -> int:
+    """How many pages one task of this executor carries: up to ``PAGES_PER_TASK``, while each
+    worker still has a task running and one waiting within ``window`` pages in flight."""
+    if executor is None or isinstance(executor, InlineExecutor):
+        return 1
+    workers = getattr(executor, "_max_workers", None) or 2
+    return max(1, min(PAGES_PER_TASK, window // (2 * int(workers))))
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A call of a task of several pages that raised (re-raised when its item's turn comes)."""
+
+    error: Exception
+
+
+def run_calls(fn: Callable[..., R], calls: list[tuple[Any, ...]]) -> list[R | _Failed]:
+    """``fn(*args)`` for each ``args`` of ``calls``: one task of the executor for several pages.
+    A call that raises does not fail the others."""
+    results: list[R | _Failed] = []
+    for args in calls:
+        try:
+            results.append(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - re-raised for its own item by Ahead
+            results.append(_Failed(exc))
+    return results
+
+
+class _Task:
+    """Calls of one function waiting to go to the executor together, then their future."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.calls: list[tuple[Any, ...]] = []
+        self.size = 0  # calls it carries, once submitted (their arguments are not kept)
+        self.future: Future[Any] | None = None
+
+
 class Ahead(Generic[T, R]):
     """Items in input order, each with the result of the work submitted for it (or None).
 
     ``put(item, fn, *args)`` submits ``fn(*args)`` (``fn`` None: nothing to do for this item);
     ``ready()`` yields the oldest items whose turn has come while more than ``window`` are in
-    flight; ``drain()`` yields all the rest.
+    flight; ``drain()`` yields all the rest. Calls of the same ``fn`` go to the executor
+    ``per_task`` at a time, as one task (:func:`run_calls`; the default from
+    :func:`pages_per_task_for`); each item still gets its own call's result or exception.
     """
 
-    def __init__(self, executor: Any, window: int | None = None) -> None:
+    def __init__(self, executor: Any, window: int | None = None, per_task: int | None = None) -> None:
         self.executor = executor if executor is not None else InlineExecutor()
         self.window = window if window is not None else window_for(executor)
-        self.pending: deque[tuple[T, Future[R] | None]] = deque()
+        self.per_task = per_task if per_task is not None else pages_per_task_for(executor, self.window)
+        # Each item with its task and its call's place in it (no task: nothing to do).
+        self.pending: deque[tuple[T, _Task | None, int]] = deque()
+        self.filling: _Task | None = None  # the task calls are added to, not yet submitted
 
     def put(self, item: T, fn: Callable[..., R] | None = None, *args: Any) -> None:
-        self.pending.append((item, self.executor.submit(fn, *args) if fn is not None else None))
+        if fn is None:
+            self.pending.append((item, None, 0))
+            return
+        if self.filling is not None and self.filling.fn is not fn:
+            self._send()
+        if self.filling is None:
+            self.filling = _Task(fn)
+        task = self.filling
+        task.calls.append(args)
+        self.pending.append((item, task, len(task.calls) - 1))
+        if len(task.calls) >= self.per_task:
+            self._send()
 
     def ready(self) -> Iterator[tuple[T, R | None]]:
         while len(self.pending) > self.window:
@@ -88,9 +147,30 @@ class Ahead(Generic[T, R]):
         while self.pending:
             yield self._pop()
 
+    def _send(self) -> None:
+        task, self.filling = self.filling, None
+        if task is None:
+            return
+        task.size, calls, task.calls = len(task.calls), task.calls, []
+        if task.size == 1:
+            task.future = self.executor.submit(task.fn, *calls[0])
+        else:
+            task.future = self.executor.submit(run_calls, task.fn, calls)
+
     def _pop(self) -> tuple[T, R | None]:
-        item, future = self.pending.popleft()
-        return item, future.result() if future is not None else None
+        item, task, index = self.pending.popleft()
+        if task is None:
+            return item, None
+        if task.future is None:
+            self._send()  # its turn has come: the task goes as it is
+        assert task.future is not None
+        results = task.future.result()
+        if task.size == 1:
+            return item, results
+        result = results[index]
+        if isinstance(result, _Failed):
+            raise result.error
+        return item, result
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ buckets, republication links and fetch outcomes.
 from __future__ import annotations
 
 import gzip
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 from corpus_data import eval_pages, nyt_slugs, write_nyt_jsonl
 from sqlalchemy import select
 
+from archive.bulk import Ahead
 from archive.db import Archive
 from archive.derive import prepare
 from archive.extract import Extracted, extract
@@ -228,3 +230,57 @@ def test_import_of_json_lines_on_a_process_pool_matches_inline(
     with Archive(f"sqlite:///{tmp_path / 'one-by-one.db'}") as one_by_one:
         assert import_jsonl(one_by_one, path).as_dict() == inline.as_dict()
         assert state(one_by_one) == expected
+
+
+def tenfold_unless_odd(n: int) -> int:
+    """A task's work that fails for some items (module-level: it pickles by name)."""
+    if n % 2:
+        raise ValueError(f"odd {n}")
+    return 10 * n
+
+
+def doubled(n: int) -> int:
+    return 2 * n
+
+
+def test_bulk_pages_go_to_the_pool_four_a_task_each_with_its_own_result_or_error() -> None:
+    # A task of a process pool costs the calling process the same CPU whatever it carries, so
+    # bulk commands send a worker four pages a task; every page still gets its own result, in
+    # input order, and a page whose work fails fails alone.
+    def outcomes(ahead: Ahead[int, int]) -> list[tuple[int, int | None] | str]:
+        got: list[tuple[int, int | None] | str] = []
+        while ahead.pending:
+            try:
+                got.append(next(ahead.drain()))
+            except ValueError as exc:
+                got.append(str(exc))
+        return got
+
+    with local_executor(2) as executor:
+        ahead: Ahead[int, int] = Ahead(executor)
+        assert ahead.per_task == 4
+        for n in range(10):
+            ahead.put(n, tenfold_unless_odd, n)
+        ahead.put(10)  # an item with nothing to do
+        expected = [(n, 10 * n) if n % 2 == 0 else f"odd {n}" for n in range(10)]
+        assert outcomes(ahead) == [*expected, (10, None)]
+
+    class Counted(ThreadPoolExecutor):
+        tasks = 0
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            self.tasks += 1
+            return super().submit(fn, *args, **kwargs)
+
+    with Counted(max_workers=2) as counted:
+        ahead = Ahead(counted)
+        for n in range(10):
+            ahead.put(n, doubled, n)  # two tasks of four go at once; two pages wait for more
+        assert counted.tasks == 2
+        ahead.put(10, tenfold_unless_odd, 10)  # another function: the two waiting pages go now
+        assert counted.tasks == 3
+        assert outcomes(ahead) == [(n, 2 * n) for n in range(10)] + [(10, 100)]
+        assert counted.tasks == 4  # the last page went when its turn came
+        # A window of one page a worker (backfill: each capture is fetched after the last one
+        # went out) keeps one page a task.
+        assert Ahead(counted, window=2).per_task == 1
