@@ -42,7 +42,7 @@ IN_FLIGHT_PER_WORKER = 8
 MIN_WINDOW = 16
 # Captures recorded per transaction.
 WRITE_BATCH = 32
-# Pages a task of the executor carries at most. A process pool's task costs the calling process
+# Pages a task of an import's executor carries at most. A process pool's task costs the calling process
 # about 0.4 ms of CPU whatever it carries (its threads hand the task over and its result back; a
 # Dask task costs its scheduler more), against some 30 ms of extraction a page on the workers
 # (docs/development.md, Parallel work).
@@ -71,7 +71,13 @@ def window_for(executor: Any) -> int:
 
 def pages_per_task_for(executor: Any, window: int) -> int:
     """How many pages one task of this executor carries: up to ``PAGES_PER_TASK``, while each
-    worker still has a task running and one waiting within ``window`` pages in flight."""
+    worker still has a task running and one waiting within ``window`` pages in flight.
+
+    For a loop whose every item is a page (``Recorder``: ``import``, ``import-warc``). Rederive's
+    window also counts an item per article, with no page: four pages a task left its workers
+    waiting for their next task (2 workers kept 87 % of bare extraction on the same pool instead of
+    91 %), so it sends one page a task, as backfill does (a window of one page a worker).
+    """
     if executor is None or isinstance(executor, InlineExecutor):
         return 1
     workers = getattr(executor, "_max_workers", None) or 2
@@ -113,14 +119,14 @@ class Ahead(Generic[T, R]):
     ``put(item, fn, *args)`` submits ``fn(*args)`` (``fn`` None: nothing to do for this item);
     ``ready()`` yields the oldest items whose turn has come while more than ``window`` are in
     flight; ``drain()`` yields all the rest. Calls of the same ``fn`` go to the executor
-    ``per_task`` at a time, as one task (:func:`run_calls`; the default from
-    :func:`pages_per_task_for`); each item still gets its own call's result or exception.
+    ``per_task`` at a time, as one task (:func:`run_calls`; see :func:`pages_per_task_for`);
+    each item still gets its own call's result or exception.
     """
 
-    def __init__(self, executor: Any, window: int | None = None, per_task: int | None = None) -> None:
+    def __init__(self, executor: Any, window: int | None = None, per_task: int = 1) -> None:
         self.executor = executor if executor is not None else InlineExecutor()
         self.window = window if window is not None else window_for(executor)
-        self.per_task = per_task if per_task is not None else pages_per_task_for(executor, self.window)
+        self.per_task = per_task
         # Each item with its task and its call's place in it (no task: nothing to do).
         self.pending: deque[tuple[T, _Task | None, int]] = deque()
         self.filling: _Task | None = None  # the task calls are added to, not yet submitted
@@ -317,7 +323,8 @@ class Recorder(Generic[T, P, R]):
         done: Callable[[R], object],
         write_many: Callable[[Session, list[tuple[T, P | None]]], list[R]] | None = None,
     ) -> None:
-        self.ahead: Ahead[T, P] = Ahead(executor)
+        window = window_for(executor)
+        self.ahead: Ahead[T, P] = Ahead(executor, window, pages_per_task_for(executor, window))
         self.batches: Batches[tuple[T, P | None], R] = Batches(sessions, write, done, write_many=write_many)
 
     def put(self, item: T, fn: Callable[..., P] | None = None, *args: Any) -> None:

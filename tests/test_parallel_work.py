@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from corpus_data import eval_pages, nyt_slugs, write_nyt_jsonl
 from sqlalchemy import select
 
-from archive.bulk import Ahead
+from archive.bulk import Ahead, pages_per_task_for, window_for
 from archive.db import Archive
 from archive.derive import prepare
 from archive.extract import Extracted, extract
@@ -245,8 +245,8 @@ def doubled(n: int) -> int:
 
 def test_bulk_pages_go_to_the_pool_four_a_task_each_with_its_own_result_or_error() -> None:
     # A task of a process pool costs the calling process the same CPU whatever it carries, so
-    # bulk commands send a worker four pages a task; every page still gets its own result, in
-    # input order, and a page whose work fails fails alone.
+    # imports send a worker four pages a task; every page still gets its own result, in input
+    # order, and a page whose work fails fails alone.
     def outcomes(ahead: Ahead[int, int]) -> list[tuple[int, int | None] | str]:
         got: list[tuple[int, int | None] | str] = []
         while ahead.pending:
@@ -257,8 +257,8 @@ def test_bulk_pages_go_to_the_pool_four_a_task_each_with_its_own_result_or_error
         return got
 
     with local_executor(2) as executor:
-        ahead: Ahead[int, int] = Ahead(executor)
-        assert ahead.per_task == 4
+        assert pages_per_task_for(executor, window_for(executor)) == 4
+        ahead: Ahead[int, int] = Ahead(executor, per_task=4)
         for n in range(10):
             ahead.put(n, tenfold_unless_odd, n)
         ahead.put(10)  # an item with nothing to do
@@ -273,7 +273,7 @@ def test_bulk_pages_go_to_the_pool_four_a_task_each_with_its_own_result_or_error
             return super().submit(fn, *args, **kwargs)
 
     with Counted(max_workers=2) as counted:
-        ahead = Ahead(counted)
+        ahead = Ahead(counted, per_task=pages_per_task_for(counted, window_for(counted)))
         for n in range(10):
             ahead.put(n, doubled, n)  # two tasks of four go at once; two pages wait for more
         assert counted.tasks == 2
@@ -283,4 +283,4 @@ def test_bulk_pages_go_to_the_pool_four_a_task_each_with_its_own_result_or_error
         assert counted.tasks == 4  # the last page went when its turn came
         # A window of one page a worker (backfill: each capture is fetched after the last one
         # went out) keeps one page a task.
-        assert Ahead(counted, window=2).per_task == 1
+        assert pages_per_task_for(counted, 2) == 1
