@@ -61,12 +61,17 @@ class InlineExecutor(Executor):
         return future
 
 
+def _workers(executor: Any) -> int | None:
+    """How many workers the executor runs pages on (None: the calling process, one at a time)."""
+    if executor is None or isinstance(executor, InlineExecutor):
+        return None
+    return int(getattr(executor, "_max_workers", None) or 2)
+
+
 def window_for(executor: Any) -> int:
     """How many pages to keep in flight on this executor."""
-    if executor is None or isinstance(executor, InlineExecutor):
-        return 1
-    workers = getattr(executor, "_max_workers", None) or 2
-    return max(MIN_WINDOW, IN_FLIGHT_PER_WORKER * int(workers))
+    workers = _workers(executor)
+    return 1 if workers is None else max(MIN_WINDOW, IN_FLIGHT_PER_WORKER * workers)
 
 
 def pages_per_task_for(executor: Any, window: int) -> int:
@@ -78,10 +83,8 @@ def pages_per_task_for(executor: Any, window: int) -> int:
     waiting for their next task (2 workers kept 87 % of bare extraction on the same pool instead of
     91 %), so it sends one page a task, as backfill does (a window of one page a worker).
     """
-    if executor is None or isinstance(executor, InlineExecutor):
-        return 1
-    workers = getattr(executor, "_max_workers", None) or 2
-    return max(1, min(PAGES_PER_TASK, window // (2 * int(workers))))
+    workers = _workers(executor)
+    return 1 if workers is None else max(1, min(PAGES_PER_TASK, window // (2 * workers)))
 
 
 @dataclass(frozen=True)

@@ -82,19 +82,17 @@ def _compiled(
         except re.error as exc:
             raise PatternError(f"bad ignore pattern: {exc}") from None
 
-    inline = join(inline_patterns, r"(?:{})")
     defaults = len(DEFAULT_INLINE_PATTERNS)
     if inline_patterns[:defaults] == DEFAULT_INLINE_PATTERNS:
         # Same alternatives, same order: the defaults behind their first characters, then a
         # source's own patterns as given.
-        inline = "|".join(
-            part
-            for part in (
-                _INLINE_FIRST_CHARACTER + "(?:" + join(DEFAULT_INLINE_PATTERNS, r"(?:{})") + ")",
-                join(inline_patterns[defaults:], r"(?:{})"),
-            )
-            if part
+        parts = (
+            _INLINE_FIRST_CHARACTER + "(?:" + join(DEFAULT_INLINE_PATTERNS, r"(?:{})") + ")",
+            join(inline_patterns[defaults:], r"(?:{})"),
         )
+        inline = "|".join(part for part in parts if part)
+    else:
+        inline = join(inline_patterns, r"(?:{})")
     return compiled(join(line_patterns, r"(?:{})")), compiled(inline)
 
 

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from corpus_data import EvalPage, eval_pages, shift_jis_news_flashes
+from corpus_data import eval_pages, shift_jis_news_flashes
 
 import archive.extract
-from archive.extract import DATE_LANGUAGES, decode_html, extract, normalize_date
+from archive.extract import DATE_LANGUAGES, Extracted, decode_html, extract, normalize_date
 from archive.normalize import comparable_text
 
 # Measured on all 990 pages (docs/archivist.md, Extracting one page); the gate sits a little below.
@@ -84,16 +84,27 @@ def test_metadata_and_text_meet_the_gold_gate(corpus: Path) -> None:
     assert rate["without"] <= MAX_BOILERPLATE_LEAK
 
 
+def _every_twelfth_page(corpus: Path, start: int) -> list[tuple[bytes, str | None]]:
+    """(bytes, URL) of a twelfth of the gold pages, each read once."""
+    pages = [(page.raw(), page.url) for index, page in enumerate(eval_pages(corpus)) if index % 12 == start]
+    assert len(pages) > 70
+    return pages
+
+
+def _extractions(pages: list[tuple[bytes, str | None]]) -> list[Extracted]:
+    """Each page extracted with its URL and without one."""
+    return [extract(raw, url=url) for raw, page_url in pages for url in (page_url, None)]
+
+
 def test_skipped_metadata_steps_change_no_extraction(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # extract() runs trafilatura's metadata steps itself, without the ones it never reads
     # (categories, tags, licence; the date search when the page declares its date). Every field
     # must be what trafilatura's own metadata extraction gives, on pages with and without
     # declared dates, with and without a URL.
-    pages = [page for index, page in enumerate(eval_pages(corpus)) if index % 12 == 0]
-    assert len(pages) > 70
-    shortcut = [extract(page.raw(), url=url) for page in pages for url in (page.url, None)]
+    pages = _every_twelfth_page(corpus, 0)
+    shortcut = _extractions(pages)
     monkeypatch.setattr(archive.extract, "_page_metadata", lambda *args, **kwargs: None)
-    reference = [extract(page.raw(), url=url) for page in pages for url in (page.url, None)]
+    reference = _extractions(pages)
     assert shortcut == reference
     # The comparison covers both paths of the date: declared, and found by htmldate.
     assert {found.dates_declared for found in reference if found.published} == {True, False}
@@ -106,22 +117,21 @@ def test_lxml_element_classes_chosen_by_lxml_change_no_extraction(
     # extract() parses with lxml.html's element classes looked up by lxml itself, not by
     # lxml.html's Python lookup method: every node must get the class it got before (the form
     # classes on a page with a form too), and every field must be what it was.
-    pages = [page for index, page in enumerate(eval_pages(corpus)) if index % 12 == 6]
-    assert len(pages) > 70
+    pages = _every_twelfth_page(corpus, 6)
     with_form = next(
-        page for page in eval_pages(corpus) if b"<form" in page.raw() and b"<input" in page.raw()
-    )
+        raw for raw in (page.raw() for page in eval_pages(corpus)) if b"<form" in raw and b"<input" in raw
+    ).decode("utf-8", "replace")
 
-    def classes(page: EvalPage) -> list[str]:
-        tree, _ = archive.extract._parse(page.raw().decode("utf-8", "replace"))
+    def classes() -> list[str]:
+        tree, _ = archive.extract._parse(with_form)
         return [type(node).__name__ for node in tree.iter()]
 
-    shortcut = [extract(page.raw(), url=url) for page in pages for url in (page.url, None)]
-    shortcut_classes = classes(with_form)
+    shortcut = _extractions(pages)
+    shortcut_classes = classes()
     monkeypatch.setattr(archive.extract, "_ELEMENT_CLASSES", None)  # lxml.html's own lookup
-    assert classes(with_form) == shortcut_classes
+    assert classes() == shortcut_classes
     assert {"FormElement", "InputElement", "HtmlElement"} <= set(shortcut_classes)
-    reference = [extract(page.raw(), url=url) for page in pages for url in (page.url, None)]
+    reference = _extractions(pages)
     assert shortcut == reference
     assert sum(bool(found.text) for found in reference) > len(reference) * 3 // 4
 
