@@ -77,6 +77,17 @@ def corpus_pages(n: int) -> list[bytes]:
     return out
 
 
+def goal_ratio(workers: int) -> float:
+    """The goal for ``workers`` extraction workers against bare extraction in one process.
+
+    0.9 x N while the calling process (the crawl's writer, an import's reader and recorder) has a
+    core of its own beside the workers'; on a machine with no core to spare 0.8 x N, so on 2
+    cores: 1 worker 0.9, 2 workers 1.6 (docs/development.md, Benchmarks).
+    """
+    spare = (os.cpu_count() or 1) > workers
+    return round((0.9 if spare else 0.8) * workers, 2)
+
+
 def pooled_extraction(executor: Any, pages: list[tuple[bytes, str]]) -> float:
     """Seconds for bare ``archive.extract.extract`` of (page, URL) pairs on the executor's
     workers: the most a pool of that size does on this machine (its processes slow each other
@@ -275,7 +286,7 @@ def main() -> None:
             # The workers start when the first page needs them: their start-up is not crawling.
             started = report.get("extraction_start_seconds") or 0.0
             rate = n / (report["elapsed_seconds"] - started)
-            goal = 0.9 if workers == 1 else 1.6
+            goal = goal_ratio(workers)
             if not args.revisits_only:
                 print(
                     f"crawl new articles, {workers} extraction worker(s): {rate:7.1f} pages/s  "
