@@ -70,6 +70,21 @@ class CrawlSettings:
         )
 
 
+# Scrapy's extensions that run Python sent to the crawl process (a telnet console, an HTTP
+# "remote control"). Both are disabled below; they are also left out of the extensions Scrapy
+# knows, because Scrapy imports every extension it is told about, enabled, disabled or set to
+# None, and the remote control's module imports aiohttp's web server: about 0.2 s of CPU at
+# every crawl's start (docs/development.md, Benchmarks).
+_CONSOLES = ("scrapy.extensions.telnet.TelnetConsole", "scrapy.extensions.remote_control.RemoteControl")
+
+
+def _extensions_base() -> dict[str, int | None]:
+    """Scrapy's own default extensions (as this Scrapy has them), less its consoles."""
+    from scrapy.settings import default_settings
+
+    return {path: order for path, order in default_settings.EXTENSIONS_BASE.items() if path not in _CONSOLES}
+
+
 def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
     """The Scrapy settings dict for one crawl process."""
     settings: dict[str, Any] = {
@@ -114,6 +129,7 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         "MEDIAWATCH_EXTRACT_WORKERS": s.extract_workers,
         "MEDIAWATCH_EXTRACT_TIMEOUT": s.extract_timeout,
         # WARC capture: NotConfigured unless enabled (crawler/warccapture.py)
+        "EXTENSIONS_BASE": _extensions_base(),
         "EXTENSIONS": {
             "crawler.warccapture.WarcCaptureExtension": 500,
             "crawler.progress.ProgressExtension": 510,  # the progress bar's counts

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import inspect
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -321,6 +323,34 @@ def test_scrapy_settings_are_derived_in_one_place() -> None:
     assert s["MEDIAWATCH_ALLOW_PRIVATE_NETWORKS"] is True
     assert scrapy_settings(CrawlSettings())["MEDIAWATCH_ALLOW_PRIVATE_NETWORKS"] is False
     assert "# safety: merged by crawler.safety" in inspect.getsource(settings_module.scrapy_settings)
+
+
+def test_a_crawl_loads_no_console_that_runs_code_sent_to_it(tmp_path: Path) -> None:
+    # Scrapy's telnet console and remote control run Python sent to the crawl process. Both are
+    # disabled, and a real crawl does not even import them: the remote control's module imports
+    # aiohttp's web server, about 0.2 s of CPU at every crawl's start. Scrapy's other default extensions
+    # stay (its stats, the memory limit, the close conditions).
+    settings = scrapy_settings(CrawlSettings())
+    assert settings["TELNETCONSOLE_ENABLED"] is False and settings["REMOTE_CONTROL_ENABLED"] is False
+    assert {"scrapy.extensions.corestats.CoreStats", "scrapy.extensions.memusage.MemoryUsage"} <= set(
+        settings["EXTENSIONS_BASE"]
+    )
+    # The crawl in a process of its own, which writes down the modules it imported as it exits.
+    modules = tmp_path / "modules.txt"
+    script = (
+        "import atexit, runpy, sys\n"
+        f"atexit.register(lambda: open({str(modules)!r}, 'w').write('\\n'.join(sys.modules)))\n"
+        "runpy.run_module('mediawatch', run_name='__main__')"
+    )
+    crawl = [sys.executable, "-c", script, "crawl", "--db", str(tmp_path / "a.db"), "--json"]
+    crawl += ["--allow-private-networks", "--no-discovery", "--topic", "none", "--workers", "1"]
+    crawl += ["--feed", "http://127.0.0.1:9/feed.xml"]  # nothing listens there: the crawl fails
+    done = subprocess.run(crawl, capture_output=True, text=True, timeout=120)
+    imported = modules.read_text().split()
+    assert {"scrapy.crawler", "scrapy.extensions.corestats", "crawler.pipeline"} <= set(imported)
+    assert not [name for name in imported if name.startswith(("aiohttp", "scrapy.extensions.remote_control"))]
+    assert "scrapy.extensions.telnet" not in imported
+    assert '"status": "failed"' in done.stdout  # it did run: its one source was unreachable
 
 
 # ---------------------------------------------------------------------------------------------
