@@ -128,8 +128,8 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         "MEDIAWATCH_ALLOW_PRIVATE_NETWORKS": s.allow_private_networks,
         "MEDIAWATCH_EXTRACT_WORKERS": s.extract_workers,
         "MEDIAWATCH_EXTRACT_TIMEOUT": s.extract_timeout,
+        "EXTENSIONS_BASE": _extensions_base(),  # Scrapy's own, less the consoles (above)
         # WARC capture: NotConfigured unless enabled (crawler/warccapture.py)
-        "EXTENSIONS_BASE": _extensions_base(),
         "EXTENSIONS": {
             "crawler.warccapture.WarcCaptureExtension": 500,
             "crawler.progress.ProgressExtension": 510,  # the progress bar's counts
